@@ -1,0 +1,1 @@
+"""The clinician's Streamlit app (``rdrft app``)."""

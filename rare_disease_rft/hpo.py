@@ -1,0 +1,513 @@
+"""The HPO knowledge base: terms, their ancestry and information content, and gene annotations.
+
+``HPO.load()`` reads an HPO release (``hp.obo``, ``genes_to_phenotype.txt``, ``phenotype.hpoa``)
+once, caches the parsed arrays under the user cache (keyed by a hash of the files) and loads
+that cache in well under a second afterwards. The bundled default is release 2025-01-16.
+
+Terms are addressed by id everywhere in the public API; internally they are row/column indices
+of sparse matrices so that rankers can score every gene at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from .genes import GeneNames, gene_names
+from .resources import BUNDLED_HPO, atomic_write_bytes, cache_dir, find_text_file, fingerprint, open_text
+
+PHENOTYPIC_ABNORMALITY = "HP:0000118"
+ROOT = "HP:0000001"
+# Midpoints of the HPO frequency classes (HP:0040279 subtree).
+FREQUENCY_TERMS = {
+    "HP:0040280": 1.0,  # Obligate
+    "HP:0040281": 0.895,  # Very frequent (80-99%)
+    "HP:0040282": 0.545,  # Frequent (30-79%)
+    "HP:0040283": 0.17,  # Occasional (5-29%)
+    "HP:0040284": 0.025,  # Very rare (1-4%)
+    "HP:0040285": 0.0,  # Excluded
+}
+# Used where an annotation states no frequency (a third of them); "Frequent" is the middle class.
+UNKNOWN_FREQUENCY = 0.5
+_CACHE_FORMAT = 3
+_ID = re.compile(r"^\s*HP[:_](\d{7})\s*$", re.IGNORECASE)
+
+
+class HPOError(ValueError):
+    """A term id the knowledge base cannot use; the message says which and what to do."""
+
+
+def normalise_id(text: str) -> str:
+    """``hp_0001250`` or `` HP:0001250 `` -> ``HP:0001250``; anything else is an :class:`HPOError`."""
+    match = _ID.match(str(text))
+    if not match:
+        raise HPOError(f"'{text}' is not an HPO id (expected HP: followed by 7 digits, e.g. HP:0001250)")
+    return f"HP:{match.group(1)}"
+
+
+def parse_frequency(text: str) -> float:
+    """An annotation frequency as a number in [0, 1]: ``HP:0040281``, ``3/7``, ``25%``; NaN if none."""
+    text = (text or "").strip()
+    if not text or text == "-":
+        return math.nan
+    if text in FREQUENCY_TERMS:
+        return FREQUENCY_TERMS[text]
+    if "/" in text:
+        num, _, den = text.partition("/")
+        return float(num) / float(den) if float(den) > 0 else math.nan
+    if text.endswith("%"):
+        return float(text[:-1]) / 100.0
+    return math.nan
+
+
+@dataclass(frozen=True)
+class Term:
+    id: str
+    name: str
+    synonyms: tuple[str, ...]
+    parents: tuple[str, ...]
+    information_content: float
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.name}"
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What became of one id a user gave: the current id, and why it differs if it does."""
+
+    given: str
+    id: str | None
+    note: str | None = None  # None when the id was already current
+
+
+@dataclass
+class ResolvedTerms:
+    ids: list[str] = field(default_factory=list)
+    replaced: dict[str, str] = field(default_factory=dict)  # given -> current
+    notes: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class GeneAnnotation:
+    """A gene and its directly annotated terms with frequencies (NaN: the source gives none)."""
+
+    symbol: str
+    hgnc_id: str
+    ncbi_id: str
+    terms: dict[str, float]
+    diseases: tuple[str, ...]
+
+
+class HPO:
+    """One HPO release with its gene annotations. Build with :meth:`load`."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], meta: dict):
+        self.version: str = meta["version"]
+        self.source: str = meta["source"]
+        self.ids: list[str] = meta["ids"]
+        self.names: list[str] = meta["names"]
+        self.synonyms: list[list[str]] = meta["synonyms"]
+        self.gene_symbols: list[str] = meta["gene_symbols"]
+        self.gene_hgnc: list[str] = meta["gene_hgnc"]
+        self.gene_ncbi: list[str] = meta["gene_ncbi"]
+        self.disease_ids: list[str] = meta["disease_ids"]
+        self.disease_names: list[str] = meta["disease_names"]
+        self._alternative: dict[str, str] = meta["alternative"]
+        self._obsolete: dict[str, str | None] = meta["obsolete"]
+        self.index: dict[str, int] = {t: i for i, t in enumerate(self.ids)}
+        self.gene_index: dict[str, int] = {g: i for i, g in enumerate(self.gene_symbols)}
+        n_terms, n_genes = len(self.ids), len(self.gene_symbols)
+
+        def csr(name: str, shape: tuple[int, int], dtype=np.float32) -> sp.csr_matrix:
+            return sp.csr_matrix(
+                (arrays[f"{name}_data"].astype(dtype), arrays[f"{name}_indices"], arrays[f"{name}_indptr"]),
+                shape=shape,
+            )
+
+        self.parents = csr("parents", (n_terms, n_terms), np.bool_)
+        #: terms x terms, row t marks t and every ancestor of t
+        self.ancestor_matrix = csr("ancestors", (n_terms, n_terms), np.bool_)
+        #: genes x terms, direct annotations with frequency (NaN where unstated)
+        self.gene_terms = csr("gene_terms", (n_genes, n_terms))
+        #: genes x terms, annotations propagated to ancestors: the highest frequency of any
+        #: annotated descendant (unstated frequencies count as UNKNOWN_FREQUENCY)
+        self.gene_closure = csr("gene_closure", (n_genes, n_terms))
+        #: genes x diseases the annotations came from
+        self.gene_diseases = csr("gene_diseases", (n_genes, len(self.disease_ids)), np.bool_)
+        self.information_content: np.ndarray = arrays["ic"]
+        #: share of genes annotated with each term or a descendant (the background rate)
+        self.gene_frequency: np.ndarray = arrays["gene_frequency"]
+        self.phenotypic: np.ndarray = arrays["phenotypic"]  # bool per term: under HP:0000118
+        # (lower-cased text, text, term index, is the label): labels first, then synonyms
+        self._search_keys = [(name.lower(), name, i, True) for i, name in enumerate(self.names)] + [
+            (syn.lower(), syn, i, False) for i, syns in enumerate(self.synonyms) for syn in syns
+        ]
+
+    # ---------------------------------------------------------------- loading
+    @classmethod
+    def load(cls, folder: str | Path | None = None) -> "HPO":
+        """Loads the release in ``folder`` (default: ``RDRFT_HPO_DIR`` or the bundled one)."""
+        folder = Path(folder or os.environ.get("RDRFT_HPO_DIR") or BUNDLED_HPO)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"HPO folder {folder} does not exist")
+        files = [find_text_file(folder, n) for n in ("hp.obo", "genes_to_phenotype.txt", "phenotype.hpoa")]
+        key = f"v{_CACHE_FORMAT}-{fingerprint(files)}"
+        cached = cache_dir("hpo") / key
+        if (cached / "meta.json").is_file():
+            with np.load(cached / "arrays.npz") as npz:
+                arrays = {k: npz[k] for k in npz.files}
+            return cls(arrays, json.loads((cached / "meta.json").read_text()))
+        arrays, meta = _build(files, str(folder))
+        cached.mkdir(parents=True, exist_ok=True)
+        np.savez(cached / "arrays.tmp.npz", **arrays)
+        os.replace(cached / "arrays.tmp.npz", cached / "arrays.npz")
+        atomic_write_bytes(cached / "meta.json", json.dumps(meta).encode())
+        return cls(arrays, meta)
+
+    # ---------------------------------------------------------------- terms
+    def resolve(self, term_id: str) -> Resolution:
+        """Maps an alternative or obsolete id to the current term; ``id`` is None if impossible."""
+        try:
+            tid = normalise_id(term_id)
+        except HPOError as err:
+            return Resolution(str(term_id), None, str(err))
+        if tid in self.index and tid not in self._obsolete:
+            return Resolution(term_id, tid, None if tid == term_id else f"{term_id} written as {tid}")
+        if self._obsolete.get(tid):
+            new = self._obsolete[tid]
+            return Resolution(term_id, new, f"{tid} is obsolete, replaced by {new} ({self.name(new)})")
+        if tid in self._alternative:
+            new = self._alternative[tid]
+            return Resolution(term_id, new, f"{tid} is an alternative id of {new} ({self.name(new)})")
+        if tid in self._obsolete:
+            return Resolution(
+                term_id, None, f"{tid} is obsolete in HPO {self.version} and has no replacement; choose a current term"
+            )
+        return Resolution(
+            term_id, None, f"{tid} is not a term of HPO release {self.version}; check the id or use a newer release"
+        )
+
+    def resolve_all(self, term_ids: list[str]) -> ResolvedTerms:
+        """Resolves many ids; unknown ones are collected (with the reason), duplicates removed."""
+        out = ResolvedTerms()
+        for given in term_ids:
+            res = self.resolve(given)
+            if res.id is None:
+                out.unknown.append(given)
+                out.notes.append(res.note or "")
+                continue
+            if res.note and res.id != normalise_id(given):
+                out.replaced[given] = res.id
+                out.notes.append(res.note)
+            if res.id not in out.ids:
+                out.ids.append(res.id)
+        return out
+
+    def term(self, term_id: str) -> Term:
+        """The current term for an id (alternative and obsolete ids are mapped)."""
+        res = self.resolve(term_id)
+        if res.id is None:
+            raise HPOError(res.note)
+        i = self.index[res.id]
+        return Term(
+            id=res.id,
+            name=self.names[i],
+            synonyms=tuple(self.synonyms[i]),
+            parents=tuple(self.ids[j] for j in self.parents[i].indices),
+            information_content=float(self.information_content[i]),
+        )
+
+    def name(self, term_id: str) -> str:
+        i = self.index.get(term_id)
+        return self.names[i] if i is not None else term_id
+
+    def __contains__(self, term_id: str) -> bool:
+        return self.resolve(term_id).id is not None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def ancestors(self, term_id: str, include_self: bool = True) -> set[str]:
+        i = self.index[self.term(term_id).id]
+        found = {self.ids[j] for j in self.ancestor_matrix[i].indices}
+        return found if include_self else found - {self.ids[i]}
+
+    def is_a(self, term_id: str, ancestor_id: str) -> bool:
+        """True if ``term_id`` is ``ancestor_id`` or a descendant of it."""
+        return self.term(ancestor_id).id in self.ancestors(term_id)
+
+    def ic(self, term_id: str) -> float:
+        return float(self.information_content[self.index[self.term(term_id).id]])
+
+    def search(self, query: str, limit: int = 10) -> list[tuple[Term, str]]:
+        """Terms whose label or a synonym contains every word of ``query`` (as a prefix of a word).
+
+        Returns ``(term, matched text)`` pairs, best first: exact matches, then labels before
+        synonyms, then shorter texts. An HPO id in the query finds that term.
+        """
+        query = query.strip()
+        if not query:
+            return []
+        if _ID.match(query):
+            res = self.resolve(query)
+            return [(self.term(res.id), res.id)] if res.id else []
+        lowered = query.lower()
+        words = re.findall(r"\w+", lowered)
+        if not words:
+            return []
+        best: dict[int, tuple[tuple, str]] = {}
+        for low, text, i, is_label in self._search_keys:
+            if not all(w in low for w in words):
+                continue
+            tokens = re.findall(r"\w+", low)
+            if not all(any(t.startswith(w) for t in tokens) for w in words):
+                continue
+            key = (low != lowered, not low.startswith(words[0]), not is_label, len(low), self.ids[i])
+            if i not in best or key < best[i][0]:
+                best[i] = (key, text)
+        ranked = sorted(best.items(), key=lambda item: item[1][0])[:limit]
+        return [(self.term(self.ids[i]), text) for i, (_, text) in ranked]
+
+    # ---------------------------------------------------------------- genes
+    def gene(self, symbol: str) -> GeneAnnotation:
+        """A gene's direct annotations; the symbol may be an alias or a previous symbol."""
+        approved = gene_names().normalise(symbol)
+        g = self.gene_index.get(approved)
+        if g is None:
+            raise KeyError(f"gene {symbol} has no HPO annotation in release {self.version}")
+        row = self.gene_terms[g]
+        return GeneAnnotation(
+            symbol=self.gene_symbols[g],
+            hgnc_id=self.gene_hgnc[g],
+            ncbi_id=self.gene_ncbi[g],
+            terms={self.ids[j]: float(f) for j, f in zip(row.indices, row.data)},
+            diseases=tuple(self.disease_ids[d] for d in self.gene_diseases[g].indices),
+        )
+
+    def term_indices(self, term_ids: list[str]) -> np.ndarray:
+        """Column indices of current term ids (callers resolve first)."""
+        return np.fromiter((self.index[t] for t in term_ids), dtype=np.int64, count=len(term_ids))
+
+    def closure(self, term_ids: list[str]) -> np.ndarray:
+        """Indices of the terms and all their ancestors (each once)."""
+        if not term_ids:
+            return np.zeros(0, dtype=np.int64)
+        rows = self.ancestor_matrix[self.term_indices(term_ids)]
+        return np.unique(rows.indices)
+
+
+@functools.lru_cache(maxsize=4)
+def load_hpo(folder: str | None = None) -> HPO:
+    """The knowledge base, loaded once per process (and per folder)."""
+    return HPO.load(folder)
+
+
+# ------------------------------------------------------------------------ building the cache
+def _parse_obo(path: Path) -> dict:
+    terms: list[dict] = []
+    version = "unknown"
+    current: dict | None = None
+    with open_text(path) as handle:
+        for raw in handle:
+            line = raw.rstrip("\n")
+            if line.startswith("["):
+                current = {"id": None, "name": "", "synonyms": [], "is_a": [], "alt": [], "obsolete": False,
+                           "replaced_by": None, "consider": []} if line == "[Term]" else None
+                if current is not None:
+                    terms.append(current)
+                continue
+            if current is None:
+                if line.startswith("data-version:"):
+                    version = line.split(":", 1)[1].strip().replace("hp/releases/", "")
+                continue
+            tag, _, value = line.partition(": ")
+            if tag == "id":
+                current["id"] = value
+            elif tag == "name":
+                current["name"] = value
+            elif tag == "synonym":
+                text = value[1 : value.index('"', 1)]
+                scope = value[value.index('"', 1) + 2 :].split(" ")[0]
+                if scope in ("EXACT", "RELATED") and text != current["name"]:
+                    current["synonyms"].append(text)
+            elif tag == "is_a":
+                current["is_a"].append(value.split(" ")[0])
+            elif tag == "alt_id":
+                current["alt"].append(value)
+            elif tag == "is_obsolete":
+                current["obsolete"] = value.strip() == "true"
+            elif tag == "replaced_by":
+                current["replaced_by"] = value.strip()
+            elif tag == "consider":
+                current["consider"].append(value.strip())
+    return {"version": version, "terms": [t for t in terms if t["id"] and t["id"].startswith("HP:")]}
+
+
+def _csr_arrays(name: str, m: sp.csr_matrix) -> dict[str, np.ndarray]:
+    m = m.tocsr()
+    m.sort_indices()
+    return {f"{name}_data": m.data, f"{name}_indices": m.indices.astype(np.int32),
+            f"{name}_indptr": m.indptr.astype(np.int64)}
+
+
+def _build(files: list[Path], source: str) -> tuple[dict, dict]:
+    obo_path, g2p_path, hpoa_path = files
+    obo = _parse_obo(obo_path)
+    live = [t for t in obo["terms"] if not t["obsolete"]]
+    ids = [t["id"] for t in live]
+    index = {t: i for i, t in enumerate(ids)}
+    n = len(ids)
+    alternative = {alt: t["id"] for t in live for alt in t["alt"]}
+    obsolete: dict[str, str | None] = {}
+    for t in obo["terms"]:
+        if t["obsolete"]:
+            target = t["replaced_by"] or (t["consider"][0] if len(t["consider"]) == 1 else None)
+            obsolete[t["id"]] = target
+            for alt in t["alt"]:
+                obsolete.setdefault(alt, target)
+    # a replacement may itself be an alternative id; point straight at the live term
+    obsolete = {k: (alternative.get(v, v) if v else None) for k, v in obsolete.items()}
+    obsolete = {k: (v if v in index else None) for k, v in obsolete.items()}
+
+    rows, cols = [], []
+    for t in live:
+        for p in t["is_a"]:
+            p = alternative.get(p, p)
+            if p in index:
+                rows.append(index[t["id"]])
+                cols.append(index[p])
+    parents = sp.csr_matrix((np.ones(len(rows), bool), (rows, cols)), shape=(n, n))
+
+    # ancestors by walking the DAG from the root down (parents before children)
+    parent_lists = [parents[i].indices for i in range(n)]
+    ancestors: list[set[int] | None] = [None] * n
+
+    def ancestors_of(i: int) -> set[int]:
+        stack = [i]
+        while stack:
+            j = stack[-1]
+            pending = [p for p in parent_lists[j] if ancestors[p] is None]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            if ancestors[j] is None:
+                acc = {j}
+                for p in parent_lists[j]:
+                    acc |= ancestors[p]
+                ancestors[j] = acc
+        return ancestors[i]
+
+    a_rows, a_cols = [], []
+    for i in range(n):
+        anc = ancestors_of(i)
+        a_rows.extend([i] * len(anc))
+        a_cols.extend(anc)
+    ancestor_matrix = sp.csr_matrix((np.ones(len(a_rows), bool), (a_rows, a_cols)), shape=(n, n))
+    phenotypic = np.asarray(ancestor_matrix[:, index[PHENOTYPIC_ABNORMALITY]].todense()).ravel().astype(bool)
+
+    # gene annotations: symbols are normalised through HGNC by NCBI gene id
+    names: GeneNames = gene_names()
+    gene_rows: dict[str, int] = {}
+    gene_symbols, gene_hgnc, gene_ncbi = [], [], []
+    disease_index: dict[str, int] = {}
+    ann: dict[tuple[int, int], float] = {}
+    gd: set[tuple[int, int]] = set()
+    with open_text(g2p_path) as handle:
+        header = handle.readline().rstrip("\n").split("\t")
+        col = {h: i for i, h in enumerate(header)}
+        for line in handle:
+            row = line.rstrip("\n").split("\t")
+            symbol, ncbi = row[col["gene_symbol"]], row[col["ncbi_gene_id"]]
+            if symbol in ("", "-"):
+                continue
+            hgnc = names.by_entrez(ncbi)
+            symbol = hgnc.symbol if hgnc else names.normalise(symbol)
+            term = row[col["hpo_id"]]
+            term = alternative.get(term, term)
+            term = obsolete.get(term, term) if term in obsolete else term
+            if term not in index or not phenotypic[index[term]]:
+                continue  # inheritance modes, onsets and modifiers say nothing about the phenotype
+            if symbol not in gene_rows:
+                gene_rows[symbol] = len(gene_symbols)
+                gene_symbols.append(symbol)
+                gene_hgnc.append(hgnc.hgnc_id if hgnc else "")
+                gene_ncbi.append(ncbi)
+            g = gene_rows[symbol]
+            freq = parse_frequency(row[col["frequency"]])
+            key = (g, index[term])
+            old = ann.get(key)
+            if old is None or (not math.isnan(freq) and (math.isnan(old) or freq > old)):
+                ann[key] = freq
+            disease = row[col["disease_id"]]
+            if disease:
+                gd.add((g, disease_index.setdefault(disease, len(disease_index))))
+    n_genes = len(gene_symbols)
+    keys = np.array(list(ann.keys()), dtype=np.int64).reshape(-1, 2)
+    freqs = np.array(list(ann.values()), dtype=np.float32)
+    gene_terms = sp.csr_matrix((freqs, (keys[:, 0], keys[:, 1])), shape=(n_genes, n))
+
+    # propagate to ancestors: closure[g, a] = max frequency of an annotated descendant of a
+    filled = np.where(np.isnan(freqs), UNKNOWN_FREQUENCY, freqs)
+    expanded = ancestor_matrix[keys[:, 1]].tocoo()
+    g_idx = keys[expanded.row, 0]
+    t_idx = expanded.col
+    f_val = filled[expanded.row]
+    order = np.lexsort((-f_val, t_idx, g_idx))
+    g_idx, t_idx, f_val = g_idx[order], t_idx[order], f_val[order]
+    first = np.ones(len(g_idx), bool)
+    first[1:] = (g_idx[1:] != g_idx[:-1]) | (t_idx[1:] != t_idx[:-1])
+    # zero frequencies (HP:0040285 "excluded") must survive as explicit entries
+    closure = sp.csr_matrix((np.maximum(f_val[first], 1e-6), (g_idx[first], t_idx[first])), shape=(n_genes, n))
+
+    counts = np.asarray((closure > 0).sum(axis=0)).ravel()
+    gene_frequency = np.maximum(counts, 1) / max(n_genes, 1)
+    ic = -np.log(gene_frequency)
+
+    disease_names = {}
+    with open_text(hpoa_path) as handle:
+        for line in handle:
+            if line.startswith("#") or line.startswith("database_id"):
+                continue
+            row = line.split("\t", 2)
+            if len(row) > 1:
+                disease_names.setdefault(row[0], row[1])
+    disease_ids = sorted(disease_index, key=disease_index.get)
+    dg = np.array(sorted(gd), dtype=np.int64).reshape(-1, 2)
+    gene_diseases = sp.csr_matrix((np.ones(len(dg), bool), (dg[:, 0], dg[:, 1])), shape=(n_genes, len(disease_ids)))
+
+    arrays = {
+        **_csr_arrays("parents", parents),
+        **_csr_arrays("ancestors", ancestor_matrix),
+        **_csr_arrays("gene_terms", gene_terms),
+        **_csr_arrays("gene_closure", closure),
+        **_csr_arrays("gene_diseases", gene_diseases),
+        "ic": ic.astype(np.float32),
+        "gene_frequency": gene_frequency.astype(np.float32),
+        "phenotypic": phenotypic,
+    }
+    meta = {
+        "version": obo["version"],
+        "source": source,
+        "ids": ids,
+        "names": [t["name"] for t in live],
+        "synonyms": [t["synonyms"] for t in live],
+        "alternative": alternative,
+        "obsolete": obsolete,
+        "gene_symbols": gene_symbols,
+        "gene_hgnc": gene_hgnc,
+        "gene_ncbi": gene_ncbi,
+        "disease_ids": disease_ids,
+        "disease_names": [disease_names.get(d, d) for d in disease_ids],
+    }
+    return arrays, meta

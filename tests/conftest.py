@@ -1,0 +1,57 @@
+import copy
+import json
+import os
+
+import pytest
+
+# Tests use their own cache so they never depend on (or pollute) the user's.
+os.environ.setdefault("RDRFT_CACHE", os.path.join(os.path.dirname(__file__), "..", ".pytest_cache", "rdrft"))
+
+
+@pytest.fixture(scope="session")
+def hpo():
+    from rare_disease_rft.hpo import load_hpo
+
+    return load_hpo()
+
+
+PHENOPACKET = {
+    "id": "PMID_111_STX_1",
+    "subject": {"id": "STX_1", "sex": "FEMALE", "timeAtLastEncounter": {"age": {"iso8601duration": "P4Y6M"}}},
+    "phenotypicFeatures": [
+        {"type": {"id": "HP:0001250", "label": "Seizure"}},
+        {"type": {"id": "HP:0001263", "label": "Global developmental delay"}},
+        {"type": {"id": "HP:0000252", "label": "Microcephaly"}, "excluded": True},
+    ],
+    "interpretations": [{
+        "id": "x", "progressStatus": "SOLVED",
+        "diagnosis": {
+            "disease": {"id": "OMIM:612164", "label": "Developmental and epileptic encephalopathy 4"},
+            "genomicInterpretations": [{
+                "subjectOrBiosampleId": "STX_1", "interpretationStatus": "CAUSATIVE",
+                "variantInterpretation": {"variationDescriptor": {
+                    "id": "c1501del_STXBP1", "geneContext": {"valueId": "HGNC:11444", "symbol": "STXBP1"}}},
+            }],
+        },
+    }],
+    "diseases": [{"term": {"id": "OMIM:612164", "label": "Developmental and epileptic encephalopathy 4"}}],
+    "metaData": {"externalReferences": [{"id": "PMID:111", "description": "STXBP1-related disorders in 5 people"}]},
+}
+
+
+def phenopacket(**changes):
+    """A valid phenopacket (STXBP1, PMID:111) with top-level keys replaced by ``changes``."""
+    packet = copy.deepcopy(PHENOPACKET)
+    packet.update(copy.deepcopy(changes))
+    return packet
+
+
+def with_pmid(packet, pmid):
+    packet["metaData"] = {"externalReferences": [{"id": f"PMID:{pmid}", "description": "a title"}]}
+    return packet
+
+
+def write_json(path, data):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+    return path

@@ -1,0 +1,13 @@
+from rare_disease_rft.genes import gene_names
+
+
+def test_previous_symbols_and_aliases_map_to_approved():
+    names = gene_names()
+    assert names.approved("MLL2") == "KMT2D"
+    assert names.approved("mll2") == "KMT2D"
+    assert names.approved("KIAA1109") == "BLTP1"
+    assert names.approved("kmt2d") == "KMT2D"
+    assert names.approved("NOTAREALGENE") is None
+    assert names.normalise("notarealgene") == "NOTAREALGENE"
+    assert names.get("GBA").hgnc_id == "HGNC:4177"
+    assert names.by_entrez("2200").symbol == "FBN1"
