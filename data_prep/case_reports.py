@@ -1,0 +1,130 @@
+"""Which parts of a case report are about the patient (the rules are described in data_prep.concepts).
+
+A document is read as paragraphs (lines). The first is the title. A short line without a final
+full stop that names a known section ("2. Case Report", "DISCUSSION", "Materials and methods")
+is a heading; the paragraphs under it take its kind. Sub-headings the vocabulary does not know
+("Anorectal malformation") keep the kind of the section they are in. Each sentence is then kept
+or not according to the kind of its section and the cues in it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from typing import Callable
+
+from .text import sentences
+
+CASE, BACKGROUND, DISCUSSION, ADMIN, TITLE = "case", "background", "discussion", "admin", "title"
+
+_HEADINGS = [
+    # admin first: "Ethics approval and consent" and "Data availability" must not read as case text
+    (ADMIN, r"method|material|consent|ethic|funding|acknowledg|contribution|competing|conflict|disclosure|"
+            r"reference|abbreviation|availability|supplement|publisher|citation|author|declaration|"
+            r"sequencing|statistic|analys[ie]s|pcr|assay|culture|blot|genotyping|in silico|vector|plasmid|"
+            r"cell lines?|database|web resources|accession|query|queries"),
+    (BACKGROUND, r"introduction|background|purpose|objective|aim"),
+    (DISCUSSION, r"discussion|conclusion|comment|review|summary|key (clinical )?message|perspective"),
+    (CASE, r"case|patient|proband|subject|clinical|presentation|report|famil|pedigree|phenotyp|findings|"
+           r"examination|history|description|results?|observation|individual|sib"),
+]
+_HEADING_KIND = [(kind, re.compile(rf"\b(?:{words})", re.IGNORECASE)) for kind, words in _HEADINGS]
+_NUMBERING = re.compile(r"^\s*(?:\d+(?:\.\d+)*\.?|[IVX]+\.|[A-H]\.)\s*")
+
+# A sentence about this patient (or these patients): a determiner that points at them, pronouns
+# for one person, ages and examination findings.
+_PATIENT_CUE = re.compile(
+    r"\b(?:(?:our|this|these|the present|the index|the|both|all|each)\s+(?:two\s+|three\s+|four\s+|affected\s+|"
+    r"female\s+|male\s+|young\s+)?(?:patients?|proband|probands|cases?|child|children|boy|girls?|infants?|"
+    r"neonates?|newborns?|fetus|men|man|woman|women|subjects?|individuals?|sibs|siblings|brothers|sisters|twins)|"
+    r"proband|index case|patient\s+(?:\d+|[A-Z]\b|[IVX]+-\d+)|case\s+\d+|he|she|his|her|him|"
+    r"we (?:report|describe|present)|(?:at|by) (?:the )?age of|\d+[- ](?:year|month|week|day)s?[- ]old|"
+    r"was born|were born|on (?:physical |clinical )?examination|physical examination|presented (?:with|to|at)|"
+    r"was (?:referred|admitted|diagnosed|noted|found)|were (?:noted|found|observed)|showed|revealed)\b",
+    re.IGNORECASE,
+)
+# A sentence about the disease in general or about published patients.
+_GENERAL_CUE = re.compile(
+    r"\b(?:(?:is|are) characteri[sz]ed by|characteristic (?:features|findings)|has been (?:reported|described|"
+    r"associated)|have been (?:reported|described|associated|identified)|(?:was|were) (?:previously )?"
+    r"(?:reported|described) (?:in|by)|previously (?:reported|described)|et al|in the literature|literature|"
+    r"typically|commonly|frequently|usually|classically|hallmark|is an? (?:rare|autosomal|genetic|heterogeneous|"
+    r"inherited|congenital|clinically)|are a (?:group|rare)|includ(?:e|es|ing)\s+(?:the\s+)?(?:following|features)|"
+    r"differential diagnos[ie]s|(?:other|previous|reported|published|known|most|many|some)\s+(?:patients|cases|"
+    r"individuals)|patients with|individuals with|(?:mice|mouse|zebrafish|model))\b",
+    re.IGNORECASE,
+)
+# A sentence about relatives rather than the patient.
+_RELATIVE_CUE = re.compile(
+    r"\b(?:family history|(?:his|her|the|their|patient'?s?|proband'?s?)\s+(?:mother|father|parents?|"
+    r"grandmother|grandfather|grandparents?|uncle|aunt|cousins?|half-(?:brother|sister))|maternal|paternal)\b",
+    re.IGNORECASE,
+)
+_STRONG_PATIENT_CUE = re.compile(
+    r"\b(?:our|this|the present|the index)\s+(?:patients?|proband|case|child|boy|girl|family)|proband|"
+    r"in (?:this|the present|our) (?:case|report|patient|family)|(?:he|she) (?:had|has|was|showed|presented)\b",
+    re.IGNORECASE,
+)
+
+
+def heading_kind(line: str) -> str | None:
+    """The kind of section a line heads, or None if it is not a heading."""
+    stripped = line.strip()
+    if not stripped or len(stripped) > 80 or "\t" in line or stripped.endswith((".", ",", ";")):
+        return None
+    words = _NUMBERING.sub("", stripped)
+    if len(words.split()) > 10:
+        return None
+    for kind, pattern in _HEADING_KIND:
+        if pattern.search(words):
+            return kind
+    return None
+
+
+def keep_sentence(sentence: str, kind: str) -> bool:
+    """Whether a sentence of a section of this kind is about the patient."""
+    if kind == TITLE:
+        return True
+    relative = _RELATIVE_CUE.search(sentence) is not None
+    general = _GENERAL_CUE.search(sentence) is not None
+    if kind == CASE:
+        return not general and not relative or _STRONG_PATIENT_CUE.search(sentence) is not None
+    if kind == ADMIN:
+        return False
+    strong = _STRONG_PATIENT_CUE.search(sentence) is not None
+    return strong or (_PATIENT_CUE.search(sentence) is not None and not general and not relative)
+
+
+def patient_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of the sentences of ``text`` that are about the patient, in order."""
+    spans: list[tuple[int, int]] = []
+    kind = BACKGROUND
+    start = 0
+    for number, line in enumerate(text.split("\n")):
+        end = start + len(line)
+        if number == 0:
+            line_kind = TITLE
+        else:
+            heading = heading_kind(line)
+            if heading is not None:
+                kind = heading
+                start = end + 1
+                continue
+            line_kind = kind
+        for s_start, s_end in sentences(text, start, end):
+            if keep_sentence(text[s_start:s_end], line_kind):
+                spans.append((s_start, s_end))
+        start = end + 1
+    return spans
+
+
+def about_patient(text: str) -> Callable[[int], bool]:
+    """A test of whether the character at an offset of ``text`` lies in a sentence about the patient."""
+    spans = patient_spans(text)
+    starts = [s for s, _ in spans]
+
+    def inside(offset: int) -> bool:
+        i = bisect.bisect_right(starts, offset) - 1
+        return i >= 0 and offset < spans[i][1]
+
+    return inside

@@ -1,0 +1,471 @@
+"""Text -> HPO mentions: dictionary matching over labels and synonyms, negation, and who is meant.
+
+Matching
+    Text is cut into segments at sentence ends and at ``, ; : ( ) [ ]``; a mention never crosses
+    a segment edge. Words are normalised (case, accents, British spelling, plurals, adjective and
+    noun forms such as *hypoplastic*/*hypoplasia*, *renal*/*kidney*) and every window of words in
+    a segment whose *multiset* of content words equals that of a label or synonym is a candidate,
+    so word order and little words do not matter ("hyperplasia of the coronoid processes" finds
+    "coronoid process hyperplasia"). Hyphenated words are tried both split and joined
+    ("hyper-extensible" finds "Hyperextensible skin"). Of overlapping candidates the one with
+    the most words wins (longest match); a key shared by several terms goes to the term whose
+    label it is, else to the term with the fewest synonyms sharing it, else the lowest id.
+    Only phenotypic-abnormality terms (under HP:0000118) are indexed: modes of inheritance, onset
+    and frequency terms describe no patient finding and are the commonest false hits.
+
+Abbreviations
+    Upper-case synonyms of three letters or more ("VSD", "GERD") match case-sensitively as whole
+    words. An abbreviation defined in the text ("intellectual disability (ID)") maps to the term of
+    its long form for the rest of that text; one defined for something that is not a phenotype
+    ("Ehlers-Danlos syndrome (EDS)") silences any dictionary sense of the letters in that text.
+
+Negation
+    NegEx-style: a trigger before a mention ("no", "without", "negative for", "did not show",
+    "absence of"...) negates mentions to its right in the same sentence, and a trigger after a
+    mention ("were absent", "was not observed", "was ruled out") negates mentions to its left,
+    until a scope breaker ("but", "however", "although", "which"...). Negated mentions are kept
+    with ``excluded=True``; a trigger inside the mention itself ("absent thumb") negates nothing.
+
+Who is meant (``case_report=True``)
+    Full-text case reports name many phenotypes the patient does not have: the introduction
+    describes the disease, the discussion compares with published patients, family history and
+    differential diagnosis mention relatives and other conditions. In case-report mode a mention
+    is kept only where the text is about the patient:
+      * the title and the figure legends are kept (they describe this patient);
+      * sections are recognised by their headings (Introduction/Background, Case report,
+        Methods, Discussion, ...); without headings a paragraph counts as a case paragraph when
+        it reads like one (ages, "was born", "examination", pronouns for one person);
+      * in case sections every sentence counts, except sentences about relatives (family
+        history), about other reported patients, or naming a differential diagnosis;
+      * in the abstract, introduction and discussion only sentences that point at the patient
+        ("our patient", "the proband", "in this case", "he/she had") count, and not sentences
+        that generalise ("is characterized by", "patients with ... have", "has been reported");
+      * methods, acknowledgements, data availability and similar sections are dropped.
+    Without ``case_report`` every mention is returned (abstracts are read as they are).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import re
+import unicodedata
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rare_disease_rft.hpo import HPO, load_hpo
+from rare_disease_rft.resources import atomic_write_bytes, cache_dir, fingerprint
+
+from .case_reports import about_patient
+from .text import sentences
+
+_INDEX_FORMAT = 1
+_MASK = (1 << 64) - 1
+
+# Words that carry no meaning for matching; they may sit inside a mention but never start or end one.
+STOPWORDS = frozenset(
+    "a an the of in on at to for by from with his her their its "
+    "this that these those as into both".split()
+)
+
+# Irregular plurals and spelling variants, applied before the suffix rules.
+_IRREGULAR = {
+    "nevi": "nevus", "naevi": "nevus", "naevus": "nevus", "foci": "focus", "teeth": "tooth", "feet": "foot",
+    "phalanges": "phalanx", "vertebrae": "vertebra", "children": "child", "women": "woman", "men": "man",
+    "bronchi": "bronchus", "testes": "testis", "ovaries": "ovary", "diverticula": "diverticulum",
+    "lentigines": "lentigo", "epiphyses": "epiphysis", "metaphyses": "metaphysis", "diaphyses": "diaphysis",
+    "apophyses": "apophysis", "stenoses": "stenosis", "fistulae": "fistula", "ulnae": "ulna", "tibiae": "tibia",
+    "fibulae": "fibula", "scapulae": "scapula", "claviculae": "clavicle", "digit": "digit", "cortices": "cortex",
+    "appendices": "appendix", "calices": "calyx", "calyces": "calyx", "ganglia": "ganglion", "thrombi": "thrombus",
+    "emboli": "embolus", "hila": "hilum", "ostia": "ostium", "septa": "septum", "labia": "labium",
+    "kidney": "renal", "kidneys": "renal", "liver": "hepatic", "heart": "cardiac", "lung": "pulmonary",
+    "lungs": "pulmonary", "skull": "cranial", "cranium": "cranial", "dental": "tooth",
+    "pes": "foot", "pedal": "foot", "manual": "hand", "ocular": "eye", "eyes": "eye", "fingers": "finger",
+    "auricle": "ear", "pinna": "ear", "pinnae": "ear", "auricular": "ear",
+    "seizures": "seizure", "fits": "seizure",
+    "tumour": "tumor", "tumours": "tumor", "tumors": "tumor", "behaviour": "behavior", "behaviours": "behavior",
+    "oedema": "edema", "anaemia": "anemia", "haematuria": "hematuria", "faeces": "feces", "foetal": "fetal",
+    "oesophagus": "esophagus", "oesophageal": "esophageal", "paediatric": "pediatric",
+    "hypertrophic": "hypertrophy", "atrophic": "atrophy", "dystrophic": "dystrophy", "dysmorphic": "dysmorphism",
+    "hypotonic": "hypotonia", "hypertonic": "hypertonia", "ataxic": "ataxia", "spastic": "spasticity",
+    "epileptic": "epilepsy", "obese": "obesity", "microcephalic": "microcephaly", "macrocephalic": "macrocephaly",
+    "hirsute": "hirsutism", "deaf": "deafness", "blind": "blindness", "retarded": "delay",
+    "delayed": "delay", "retardation": "delay", "hyperactive": "hyperactivity", "enlarged": "enlargement", "dilated": "dilatation", "dilation": "dilatation",
+    "malformed": "malformation", "absent": "absence", "aplastic": "aplasia", "abnormal": "abnormality",
+    "abnormalities": "abnormality", "anomaly": "abnormality", "anomalies": "abnormality",
+}
+# British digraphs and their American spelling, inside words ("haemorrhage", "orthopaedic").
+_BRITISH = [("haem", "hem"), ("aemia", "emia"), ("oedem", "edem"), ("paed", "ped"), ("oesoph", "esoph"),
+            ("foet", "fet"), ("aetio", "etio"), ("leukaem", "leukem"), ("oestr", "estr"), ("ischaem", "ischem")]
+# Adjective endings -> the noun the HPO labels use ("dysplastic" -> "dysplasia", "scoliotic" -> "scoliosis").
+_SUFFIXES = [("plastic", "plasia"), ("trophic", "trophy"), ("otic", "osis"), ("emic", "emia"),
+             ("uric", "uria"), ("tonic", "tonia"), ("pathic", "pathy"), ("ptotic", "ptosis")]
+
+
+@functools.lru_cache(maxsize=200_000)
+def normalise_word(word: str) -> str:
+    """One word as the index stores it: folded case and accents, American spelling, singular."""
+    word = unicodedata.normalize("NFKD", word.lower()).encode("ascii", "ignore").decode()
+    if word.endswith("'s"):
+        word = word[:-2]
+    if word in _IRREGULAR:
+        return _IRREGULAR[word]
+    for british, american in _BRITISH:
+        if british in word:
+            word = word.replace(british, american)
+    if len(word) > 4:
+        if word.endswith("ies"):
+            word = word[:-3] + "y"
+        elif word.endswith(("xes", "ches", "shes", "sses")):
+            word = word[:-2]
+        elif word.endswith("s") and not word.endswith(("ss", "us", "is", "ous", "ys")):
+            word = word[:-1]
+    for adjective, noun in _SUFFIXES:
+        if word.endswith(adjective) and len(word) > len(adjective) + 2:
+            word = word[: -len(adjective)] + noun
+            break
+    return _IRREGULAR.get(word, word)
+
+
+def _word_code(word: str) -> int:
+    """A stable 64-bit code per normalised word; a key is the sum of its words' codes (order-free)."""
+    return int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
+
+
+@dataclass(frozen=True)
+class Mention:
+    """One HPO concept found in a text; ``text == document[start:end]``."""
+
+    id: str
+    label: str
+    start: int
+    end: int
+    text: str
+    excluded: bool = False
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------------------------- the index
+_WORD = re.compile(r"[^\W_]+(?:['’]s\b)?")
+_PARENTHETICAL = re.compile(r"\s*\([^)]*\)")
+_ABBREVIATION = re.compile(r"^[A-Z][A-Za-z0-9-]*[A-Z][A-Za-z0-9-]*$")
+
+
+def _content_words(text: str) -> list[str]:
+    return [w for w in (normalise_word(m.group()) for m in _WORD.finditer(text.replace("-", " "))) if w and w not in STOPWORDS]
+
+
+def _surface_forms(text: str) -> set[str]:
+    """A label or synonym and its variants: without parentheticals, each side of an "A/B"."""
+    forms = {text, _PARENTHETICAL.sub("", text)}
+    for form in list(forms):
+        match = re.search(r"(\w+)/(\w+)", form)
+        if match:
+            forms.add(form[: match.start()] + match.group(1) + form[match.end():])
+            forms.add(form[: match.start()] + match.group(2) + form[match.end():])
+    return {f for f in forms if "/" not in f}
+
+
+def build_index(hpo: HPO) -> dict:
+    """The matcher's tables as plain JSON-able data (cached on disk by :meth:`ConceptRecognizer.for_hpo`).
+
+    ``keys``: sorted content words joined by spaces -> term ids, best first.
+    ``abbreviations``: case-sensitive upper-case synonym -> term id.
+    """
+    ranked: dict[str, dict[str, tuple]] = {}
+    abbreviations: dict[str, set[str]] = {}
+    key_sharing: dict[str, int] = {}
+    for i, term_id in enumerate(hpo.ids):
+        if not hpo.phenotypic[i] or term_id == "HP:0000118":
+            continue
+        for rank, text in [(0, hpo.names[i])] + [(1, s) for s in hpo.synonyms[i]]:
+            if _ABBREVIATION.match(text) and " " not in text:
+                if len(text.rstrip("s")) >= 3 and not text.isdigit():
+                    abbreviations.setdefault(text.rstrip("s") if text.endswith("s") and text[:-1].isupper() else text, set()).add(term_id)
+                continue
+            for form in _surface_forms(text):
+                variants = {" ".join(sorted(_content_words(form)))}
+                if "-" in form:  # the joined spelling too: "hyper-extensible" ~ "hyperextensible"
+                    variants.add(" ".join(sorted(_content_words(form.replace("-", "")))))
+                for key in variants:
+                    if not key or (" " not in key and len(key) < 4 and rank):
+                        continue  # "S3", "AN": short synonyms match ordinary words
+                    entry = (rank + (form != text), len(hpo.synonyms[i]), term_id)
+                    best = ranked.setdefault(key, {})
+                    if term_id not in best or entry < best[term_id]:
+                        best[term_id] = entry
+    for key, candidates in ranked.items():
+        key_sharing[key] = len(candidates)
+    keys = {key: [t for t, _ in sorted(c.items(), key=lambda kv: kv[1])] for key, c in ranked.items()}
+    return {
+        "format": _INDEX_FORMAT,
+        "hpo_version": hpo.version,
+        "keys": keys,
+        # an abbreviation two terms share (ASD: atrial septal defect, autism) means neither unless defined
+        "abbreviations": {a: next(iter(ids)) for a, ids in sorted(abbreviations.items()) if len(ids) == 1},
+    }
+
+
+# ---------------------------------------------------------------------------------- negation
+_NEG_BEFORE = re.compile(
+    r"\b(?:no|not|without|absence of|absent|negative for|free of|lack of|lacked|lacking|lacks|never|neither|nor|"
+    r"denie[sd]|(?:did|does|do|could|can) not (?:have|show|exhibit|reveal|display|develop|present with|demonstrate|"
+    r"suggest|detect|identify|find|experience|indicate|note|observe)|no (?:evidence|signs?|history|symptoms?) of|"
+    r"ruled out|exclusion of|unremarkable for|rather than)\b",
+    re.IGNORECASE,
+)
+_NEG_AFTER = re.compile(
+    r"\b(?:(?:was|were|is|are|being|been)\s+(?:also\s+)?(?:absent|not\s+(?:observed|present|seen|detected|found|noted|"
+    r"identified|evident|apparent|reported|documented)|negative|ruled out|excluded|unremarkable)|"
+    r"(?:was|were|is|are|has been|have been) not (?:observed|present|seen|detected|found|noted)|"
+    r"did not (?:occur|develop|appear)|(?:was|were) denied|not (?:observed|present|seen|detected|found|noted))\b",
+    re.IGNORECASE,
+)
+# Phrases that look like negation but are not ("no longer", "not only", "gram-negative").
+_PSEUDO_NEGATION = re.compile(
+    r"\b(?:no (?:longer|further|change|significant change|increase|decrease|doubt)|not only|not necessarily|"
+    r"not (?:be )?(?:ruled out|excluded)|cannot be (?:ruled out|excluded)|without (?:any )?(?:doubt|difficulty)|"
+    r"gram[- ]negative|non[- ]?(?:consanguineous|related|affected|synonymous|sense))\b",
+    re.IGNORECASE,
+)
+_SCOPE_BREAK = re.compile(
+    r"\b(?:but|however|although|though|except|apart from|aside from|yet|whereas|while|which|who|whose|"
+    r"presented with|showed|revealed|had|has|developed|exhibited|there (?:was|were))\b|[;:]",
+    re.IGNORECASE,
+)
+
+
+def _negated_spans(sentence: str, offset: int) -> list[tuple[int, int, int, int]]:
+    """(trigger start, trigger end, scope start, scope end) in document offsets."""
+    pseudo = [(m.start(), m.end()) for m in _PSEUDO_NEGATION.finditer(sentence)]
+    breaks = [(m.start(), m.end()) for m in _SCOPE_BREAK.finditer(sentence)]
+    spans = []
+    for m in _NEG_BEFORE.finditer(sentence):
+        if any(s <= m.start() < e for s, e in pseudo):
+            continue
+        end = next((s for s, _ in breaks if s >= m.end()), len(sentence))
+        spans.append((offset + m.start(), offset + m.end(), offset + m.end(), offset + end))
+    for m in _NEG_AFTER.finditer(sentence):
+        if any(s <= m.start() < e for s, e in pseudo):
+            continue
+        start = max((e for _, e in breaks if e <= m.start()), default=0)
+        spans.append((offset + m.start(), offset + m.end(), offset + start, offset + m.start()))
+    return spans
+
+
+# ---------------------------------------------------------------------------------- the matcher
+_CONJUNCTIONS = frozenset({"and", "or", "nor"})
+_SEGMENT_BREAK = re.compile(r"[.;:,()\[\]{}!?\"\n]|\s/\s|\s[–-]\s")
+_DEFINITION = re.compile(r"\(\s*([A-Z][A-Za-z0-9-]{1,9})s?\s*[),;]")
+
+
+class ConceptRecognizer:
+    """Finds HPO concepts in text. Build with :meth:`default` or :meth:`for_hpo`."""
+
+    def __init__(self, hpo: HPO, index: dict):
+        self.hpo = hpo
+        self._labels = {t: hpo.names[i] for t, i in hpo.index.items()}
+        words = sorted({w for key in index["keys"] for w in key.split()})
+        self._codes = {w: _word_code(w) for w in words}
+        self._keys: dict[int, str] = {}
+        self._size: dict[int, int] = {}
+        for key, ids in index["keys"].items():
+            parts = key.split()
+            code = sum(self._codes[w] for w in parts) & _MASK
+            self._keys[code] = ids[0]
+            self._size[code] = len(parts)
+        self._max_words = max(self._size.values())
+        self._abbreviations: dict[str, str] = index["abbreviations"]
+
+    @classmethod
+    def for_hpo(cls, hpo: HPO) -> "ConceptRecognizer":
+        """Loads the index cached for this HPO release, building and caching it the first time."""
+        # keyed by the release and by this module, whose normalisation the keys depend on
+        code = fingerprint([Path(__file__)])
+        path = cache_dir("concepts") / f"index-v{_INDEX_FORMAT}-{_safe(hpo.version)}-{len(hpo.ids)}-{code}.json"
+        if path.is_file():
+            index = json.loads(path.read_text(encoding="utf-8"))
+        else:
+            index = build_index(hpo)
+            atomic_write_bytes(path, json.dumps(index, separators=(",", ":")).encode())
+        return cls(hpo, index)
+
+    @classmethod
+    def default(cls) -> "ConceptRecognizer":
+        """The recogniser for :func:`load_hpo`, built once per process."""
+        return _default_recognizer()
+
+    # ------------------------------------------------------------------ public
+    def annotate(self, text: str, case_report: bool = False) -> list[Mention]:
+        """Every HPO mention in ``text`` (longest match, negation marked), in text order.
+
+        With ``case_report=True`` only mentions about the patient are kept (module docstring).
+        """
+        abbreviations = self._abbreviations_defined(text)
+        mentions = self._match(text, abbreviations)
+        mentions = self._mark_negation(text, mentions)
+        if case_report:
+            keep = about_patient(text)
+            mentions = [m for m in mentions if keep(m.start)]
+        return mentions
+
+    # ------------------------------------------------------------------ matching
+    def _match(self, text: str, defined: dict[str, str | None]) -> list[tuple[int, int, str]]:
+        """(start, end, term id) of the chosen mentions, longest first then left to right."""
+        candidates: list[tuple[int, int, int, str]] = []  # (-words, start, end, id)
+        coordinated: list[tuple[int, int, str]] = []  # "palmar and plantar pits" -> palmar pits
+        position = 0
+        for brk in _SEGMENT_BREAK.finditer(text):
+            if brk.start() > position:
+                self._match_segment(text, position, brk.start(), defined, candidates, coordinated)
+            position = brk.end()
+        if position < len(text):
+            self._match_segment(text, position, len(text), defined, candidates, coordinated)
+        candidates.sort(key=lambda c: (c[0], c[1] - c[2], c[1]))
+        taken = np.zeros(len(text) + 1, dtype=bool)
+        chosen = []
+        for _, start, end, term in candidates:
+            if not taken[start:end].any():
+                taken[start:end] = True
+                chosen.append((start, end, term))
+        # a coordinated reading shares words with the mention it was derived from, so it may overlap
+        # that one, but only mentions lying wholly inside it
+        for start, end, term in coordinated:
+            if all(s >= start and e <= end for s, e, _ in chosen if s < end and start < e) and \
+                    any(s >= start and e <= end for s, e, _ in chosen):
+                chosen.append((start, end, term))
+        chosen = sorted(set(chosen))
+        return chosen
+
+    def _match_segment(self, text: str, start: int, end: int, defined: dict, out: list, coordinated: list) -> None:
+        words = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(text, start, end)]
+        if not words:
+            return
+        for word_start, word_end, word in words:
+            bare = word[:-2] if word.endswith(("'s", "’s")) else word
+            if bare in defined or bare.rstrip("s") in defined:
+                term = defined.get(bare, defined.get(bare.rstrip("s")))
+                if term:
+                    out.append((-1, word_start, word_end, term))
+            elif bare in self._abbreviations or (bare.endswith("s") and bare[:-1] in self._abbreviations):
+                out.append((-1, word_start, word_end, self._abbreviations.get(bare) or self._abbreviations[bare[:-1]]))
+        self._windows(words, out, coordinated)
+        hyphenated = [i for i in range(1, len(words)) if text[words[i - 1][1]:words[i][0]] in ("-", "‐", "–")]
+        if hyphenated:
+            self._windows(_join_hyphenated(words, set(hyphenated)), out, coordinated)
+
+    def _windows(self, words: list[tuple[int, int, str]], out: list, coordinated: list) -> None:
+        codes, keys, size, max_words = self._codes, self._keys, self._size, self._max_words
+        normalised = [normalise_word(w) for _, _, w in words]
+        n = len(words)
+        found: list[tuple[int, int, int, int]] = []  # (first word, last word, code, words)
+        for i in range(n):
+            first = normalised[i]
+            if first in STOPWORDS or first not in codes:
+                continue
+            code = 0
+            count = 0
+            for j in range(i, min(n, i + 2 * max_words)):
+                word = normalised[j]
+                if word in STOPWORDS:
+                    continue
+                word_code = codes.get(word)
+                if word_code is None:
+                    break
+                code = (code + word_code) & _MASK
+                count += 1
+                if count > max_words:
+                    break
+                term = keys.get(code)
+                if term is not None and size[code] == count:
+                    out.append((-count, words[i][0], words[j][1], term))
+                    found.append((i, j, code, count))
+        for i, j, code, count in found:
+            if count < 2:
+                continue  # "nystagmus or hypotonia" is a list, not a shared head
+            # "X and/or Y Z" also says "X Z"; "Y Z and X" also says "Y X"
+            for conjunction, replaced, other, span in ((i - 1, i, i - 2, (i - 2, j)), (j + 1, j, j + 2, (i, j + 2))):
+                if 0 <= other < n and normalised[conjunction] in _CONJUNCTIONS and normalised[other] in codes:
+                    swapped = (code - codes[normalised[replaced]] + codes[normalised[other]]) & _MASK
+                    term = keys.get(swapped)
+                    if term is not None and size[swapped] == count:
+                        coordinated.append((words[span[0]][0], words[span[1]][1], term))
+
+    def _abbreviations_defined(self, text: str) -> dict[str, str | None]:
+        """Abbreviations the text defines: "long form (ABBR)" -> the long form's term, or None."""
+        defined: dict[str, str | None] = {}
+        if "(" not in text:
+            return defined
+        for m in _DEFINITION.finditer(text):
+            abbreviation = m.group(1)
+            if abbreviation in defined or abbreviation.lower() == abbreviation:
+                continue
+            before = text[max(0, m.start() - 120):m.start()].rstrip()
+            found = self._match(before, {})
+            term = None
+            if found and found[-1][1] == len(before):
+                # the long form may start a word or two before the matched term ("bilateral ...")
+                start = found[-1][0]
+                for long_start in [start] + [w.start() for w in _WORD.finditer(before, max(0, start - 25), start)][::-1][:2]:
+                    if _abbreviates(abbreviation, before[long_start:]):
+                        term = found[-1][2]
+                        break
+            defined[abbreviation] = term
+        return defined
+
+    # ------------------------------------------------------------------ negation
+    def _mark_negation(self, text: str, found: list[tuple[int, int, str]]) -> list[Mention]:
+        mentions = []
+        scopes: list[tuple[int, int, int, int]] = []
+        if found:
+            for s_start, s_end in sentences(text):
+                if any(s_start <= f[0] < s_end for f in found):
+                    scopes.extend(_negated_spans(text[s_start:s_end], s_start))
+        for start, end, term in found:
+            excluded = any(
+                scope_start <= start and end <= scope_end and not (trigger_start < end and start < trigger_end)
+                for trigger_start, trigger_end, scope_start, scope_end in scopes
+            )
+            mentions.append(Mention(term, self._labels[term], start, end, text[start:end], excluded))
+        return mentions
+
+
+def _abbreviates(short: str, long: str) -> bool:
+    """Schwartz & Hearst: the letters of ``short`` appear in order in ``long``, the first one
+    starting a word, so "(ID)" after "intellectual disability" counts and "(SAMD9L)" does not."""
+    letters = [c for c in short.lower() if c.isalnum()]
+    long = long.lower()
+    j = len(long) - 1
+    for k in range(len(letters) - 1, -1, -1):
+        while j >= 0 and (long[j] != letters[k] or (k == 0 and j > 0 and long[j - 1].isalnum())):
+            j -= 1
+        if j < 0:
+            return False
+        j -= 1
+    return True
+
+
+def _join_hyphenated(words: list[tuple[int, int, str]], joins: set[int]) -> list[tuple[int, int, str]]:
+    """Words with each hyphenated compound as one word ("café-au-lait" -> "caféaulait")."""
+    joined: list[tuple[int, int, str]] = []
+    for i, word in enumerate(words):
+        if i in joins:
+            start, _, text = joined[-1]
+            joined[-1] = (start, word[1], text + word[2])
+        else:
+            joined.append(word)
+    return joined
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", text)
+
+
+@functools.lru_cache(maxsize=1)
+def _default_recognizer() -> ConceptRecognizer:
+    return ConceptRecognizer.for_hpo(load_hpo())

@@ -1,0 +1,30 @@
+"""Plain-text helpers shared by the text readers: decoding and sentence spans."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[\"'(\[]?[A-Z0-9])|\n+")
+_NOT_AN_END = re.compile(r"\b(?:e\.g|i\.e|et al|Fig|Figs|vs|approx|ca|No|Dr|Mr|Mrs|Ms|St|cf|resp)\.$")
+
+
+def sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Sentence spans of ``text[start:end]`` (abbreviations such as "e.g." and "Fig." do not end one)."""
+    end = len(text) if end is None else end
+    spans, begin = [], start
+    for m in _SENTENCE_END.finditer(text, start, end):
+        if "\n" not in m.group() and _NOT_AN_END.search(text, begin, m.start()):
+            continue
+        if m.start() > begin:
+            spans.append((begin, m.start()))
+        begin = m.end()
+    if begin < end:
+        spans.append((begin, end))
+    return spans
+
+
+
+def read_text(path: str | Path) -> str:
+    """A text document as UTF-8 (a BOM is dropped); raises ``UnicodeDecodeError`` on other bytes."""
+    return Path(path).read_bytes().decode("utf-8-sig")

@@ -1,0 +1,148 @@
+import json
+
+import pytest
+
+from data_prep.case_reports import heading_kind, patient_spans
+from data_prep.concepts import ConceptRecognizer, Mention, build_index, normalise_word
+
+
+@pytest.fixture(scope="module")
+def recognizer(hpo):
+    return ConceptRecognizer.for_hpo(hpo)
+
+
+def found(recognizer, text, **kwargs):
+    return [(m.id, m.text, m.excluded) for m in recognizer.annotate(text, **kwargs)]
+
+
+def test_offsets_point_at_the_mention_text(recognizer):
+    text = "A 4-year-old girl with Seizures and global developmental delay."
+    mentions = recognizer.annotate(text)
+    assert [(m.id, m.start, m.end) for m in mentions] == [("HP:0001250", 23, 31), ("HP:0001263", 36, 62)]
+    for m in mentions:
+        assert text[m.start:m.end] == m.text
+    assert mentions[0] == Mention("HP:0001250", "Seizure", 23, 31, "Seizures", False)
+    assert mentions[0].to_json() == {"id": "HP:0001250", "label": "Seizure", "start": 23, "end": 31,
+                                     "text": "Seizures", "excluded": False}
+
+
+def test_case_plurals_hyphens_and_word_order(recognizer):
+    assert found(recognizer, "HYPOTONIA") == [("HP:0001252", "HYPOTONIA", False)]
+    assert found(recognizer, "epicanthal folds") == [("HP:0000286", "epicanthal folds", False)]
+    assert found(recognizer, "hyper-extensible skin") == [("HP:0000974", "hyper-extensible skin", False)]
+    assert found(recognizer, "café-au-lait spots") == [("HP:0000957", "café-au-lait spots", False)]
+    # word order and little words do not matter; British spelling is folded
+    assert found(recognizer, "hypoplasia of the corpus callosum") == \
+        [("HP:0002079", "hypoplasia of the corpus callosum", False)]
+    assert found(recognizer, "corpus callosum hypoplasia") == [("HP:0002079", "corpus callosum hypoplasia", False)]
+    assert found(recognizer, "oedema") == [("HP:0000969", "oedema", False)]
+    assert normalise_word("Dysplastic") == "dysplasia" and normalise_word("kidneys") == "renal"
+
+
+def test_longest_match_wins(recognizer):
+    assert found(recognizer, "bilateral sensorineural hearing impairment") == \
+        [("HP:0008619", "bilateral sensorineural hearing impairment", False)]
+    assert found(recognizer, "Generalized hypotonia") == [("HP:0001290", "Generalized hypotonia", False)]
+
+
+def test_coordination_gives_both_readings(recognizer):
+    assert found(recognizer, "palmar and plantar pits") == [
+        ("HP:0010610", "palmar and plantar pits", False), ("HP:0010612", "plantar pits", False)]
+
+
+def test_abbreviations_defined_in_the_text(recognizer):
+    text = "She has intellectual disability (ID). The ID was severe."
+    assert [(m.id, m.text, m.start) for m in recognizer.annotate(text)] == [
+        ("HP:0001249", "intellectual disability", 8), ("HP:0001249", "ID", 33), ("HP:0001249", "ID", 42)]
+    # a definition for a non-phenotype silences the dictionary sense (ASD is also atrial septal defect)
+    assert found(recognizer, "anxiety and sleep disorder (ASD). ASD improved.") == [("HP:0000739", "anxiety", False)]
+    # the letters must fit the long form: a gene symbol in parentheses defines nothing
+    assert found(recognizer, "hepatocellular carcinoma (SAMD9L). SAMD9L") == \
+        [("HP:0001402", "hepatocellular carcinoma", False)]
+
+
+def test_well_known_abbreviations_are_case_sensitive(recognizer):
+    assert found(recognizer, "a VSD and PDA") == [("HP:0001629", "VSD", False), ("HP:0001643", "PDA", False)]
+    assert found(recognizer, "a vsd") == []
+
+
+@pytest.mark.parametrize("text, excluded", [
+    ("The patient had no seizures.", True),
+    ("He was born without hypotonia.", True),
+    ("Seizures were absent.", True),
+    ("She was negative for ataxia.", True),
+    ("An MRI did not show microcephaly.", True),
+    ("Ataxia was not observed.", True),
+    ("No further seizures occurred after treatment.", False),
+    ("He had seizures.", False),
+])
+def test_negation(recognizer, text, excluded):
+    assert [m.excluded for m in recognizer.annotate(text)] == [excluded]
+
+
+def test_negation_scope_stops_at_but(recognizer):
+    assert found(recognizer, "There was no ataxia, nystagmus or hypotonia but she had seizures.") == [
+        ("HP:0001251", "ataxia", True), ("HP:0000639", "nystagmus", True),
+        ("HP:0001252", "hypotonia", True), ("HP:0001250", "seizures", False)]
+
+
+def test_a_negation_word_inside_the_mention_negates_nothing(recognizer):
+    assert found(recognizer, "She had absent thumbs.") == [("HP:0009777", "absent thumbs", False)]
+
+
+def test_only_phenotypic_abnormalities(recognizer):
+    assert found(recognizer, "autosomal dominant inheritance with childhood onset") == []
+
+
+CASE_REPORT = "\n".join([
+    "A novel variant in a girl with microcephaly",
+    "Introduction",
+    "The syndrome is characterized by seizures, ataxia and cataract.",
+    "Case presentation",
+    "The patient is a 4-year-old girl with hypotonia. She had no nystagmus.",
+    "Her mother had scoliosis.",
+    "Methods",
+    "Sequencing was done to exclude ptosis syndromes.",
+    "Discussion",
+    "Patients with this syndrome usually have cataract. Our patient also had strabismus.",
+])
+
+
+def test_case_report_mode_keeps_what_is_about_the_patient(recognizer):
+    assert [(m.id, m.text, m.excluded) for m in recognizer.annotate(CASE_REPORT, case_report=True)] == [
+        ("HP:0000252", "microcephaly", False),
+        ("HP:0001252", "hypotonia", False),
+        ("HP:0000639", "nystagmus", True),
+        ("HP:0000486", "strabismus", False),
+    ]
+    plain = {m.id for m in recognizer.annotate(CASE_REPORT)}
+    assert {"HP:0001250", "HP:0001251", "HP:0000518", "HP:0002650"} <= plain
+
+
+def test_headings(recognizer):
+    assert heading_kind("2. Case Report") == "case"
+    assert heading_kind("DISCUSSION") == "discussion"
+    assert heading_kind("Materials and methods") == "admin"
+    assert heading_kind("The patient is a girl.") is None
+    assert patient_spans("Title\nIntroduction\nGeneral text.") == [(0, 5)]
+
+
+def test_index_is_cached_as_json(hpo, tmp_path, monkeypatch):
+    monkeypatch.setenv("RDRFT_CACHE", str(tmp_path))
+    ConceptRecognizer.for_hpo(hpo)
+    [cached] = list((tmp_path / "concepts").glob("*.json"))
+    index = json.loads(cached.read_text())
+    assert index["hpo_version"] == hpo.version
+    assert index["keys"]["seizure"] == ["HP:0001250"]
+    assert index["abbreviations"]["VSD"] == "HP:0001629"
+
+
+def test_build_index_skips_non_phenotypic_terms(hpo):
+    index = build_index(hpo)
+    ids = {t for ts in index["keys"].values() for t in ts}
+    assert "HP:0000006" not in ids  # autosomal dominant inheritance
+    assert "HP:0001250" in ids
+
+
+def test_default_is_shared():
+    assert ConceptRecognizer.default() is ConceptRecognizer.default()
