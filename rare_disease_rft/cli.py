@@ -44,6 +44,110 @@ def _print_prepare_report(report: dict) -> None:
               "were dropped (listed in report.json)")
 
 
+def _split_ids(text: str | None) -> list[str]:
+    return [t.strip() for t in (text or "").split(",") if t.strip()]
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _load_model(model: str):
+    from .rankers import load_ranker
+
+    try:
+        return load_ranker(model)
+    except FileNotFoundError as err:
+        raise UsageError(str(err)) from None
+
+
+def _cmd_rank(args: argparse.Namespace) -> None:
+    from .explain import rank_and_explain
+    from .hpo import HPOError, load_hpo
+    from .rankers import Case
+
+    _set_threads(args.threads)
+    ranker = _load_model(args.model)
+    notes: list[str] = []
+    try:
+        case = Case.from_ids(load_hpo(), _split_ids(args.present), _split_ids(args.excluded),
+                             sex=args.sex, age_years=args.age, notes=notes)
+    except HPOError as err:
+        raise UsageError(str(err)) from None
+    result = rank_and_explain(ranker, case, top=args.top)
+    if args.json:
+        print(json.dumps({**result, "notes": notes}, indent=2))
+        return
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    has_p = any(g.get("probability") is not None for g in result["genes"])
+    print(f"{'rank':>4}  {'gene':<12} {'score':>9}" + (f" {'prob':>6}" if has_p else "") + "  matched terms")
+    for g in result["genes"]:
+        matched = ", ".join(m["label"] for m in g["explanation"]["matched"][:4])
+        prob = f" {g['probability']:>6.3f}" if has_p else ""
+        print(f"{g['rank']:>4}  {g['gene']:<12} {g['score']:>9.3f}{prob}  {matched}")
+    if result.get("text"):
+        print("\nmodel's reasoning:\n" + result["text"])
+
+
+def _read_task_file(path: str, limit: int | None):
+    from .tasks import TaskError, read_tasks
+
+    try:
+        tasks = read_tasks(path, limit=limit)
+    except TaskError as err:
+        raise UsageError(str(err)) from None
+    missing = [t.id for t in tasks if t.answer is None]
+    if missing:
+        raise UsageError(f"{path}: task {missing[0]} has no answer gene; evaluation needs answers "
+                         f"({len(missing)} such tasks)")
+    if not tasks:
+        raise UsageError(f"{path} holds no tasks")
+    return tasks
+
+
+def _evaluate_models(args: argparse.Namespace, names: list[str]) -> dict[str, dict]:
+    from .evaluate import evaluate, format_table
+    from .hpo import load_hpo
+
+    _set_threads(args.threads)
+    tasks = _read_task_file(args.tasks, args.limit)
+    cited = load_hpo().cited_pmids
+    models = {}
+    for name in names:
+        ranker = _load_model(name)
+        label = name if name in ("phenomizer", "likelihood", "default") else ranker.name
+        models[label], _ = evaluate(ranker, tasks, name=label, batch_size=args.batch_size, cited_pmids=cited)
+        print(f"  {label}: {len(tasks)} cases ranked", file=sys.stderr)
+    print(f"{args.tasks}: {len(tasks)} cases")
+    print(format_table(models))
+    return models
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> None:
+    from .evaluate import write_json
+
+    metrics = _evaluate_models(args, [args.model])
+    if args.json:
+        write_json(args.json, next(iter(metrics.values())))
+
+
+def _cmd_benchmark(args: argparse.Namespace) -> None:
+    from .evaluate import plot_topk, write_json
+
+    names = _split_ids(args.models)
+    if not names:
+        raise UsageError("--models is empty; name at least one model, e.g. phenomizer,likelihood")
+    models = _evaluate_models(args, names)
+    if args.json:
+        write_json(args.json, {"tasks": str(args.tasks), "models": models})
+    if args.plot:
+        plot_topk(models, args.plot, title=f"Top-k accuracy on {Path(args.tasks).name}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rdrft",
@@ -65,6 +169,35 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("--no-split", action="store_true", help="write tasks.jsonl only")
     pp.add_argument("--seed", type=int, default=13, help="seed of the publication split (default 13)")
     pp.set_defaults(func=_cmd_prepare_phenopackets)
+
+    model_help = "a model directory from `rdrft train`, a built-in ranker (phenomizer, likelihood) or default"
+    rank = sub.add_parser("rank", help="rank genes for one patient",
+                          description="Ranks genes for the patient's HPO terms; obsolete ids are mapped (noted on stderr).")
+    rank.add_argument("--model", default="default", help=model_help + " (default: default)")
+    rank.add_argument("--present", required=True, metavar="HP:...,HP:...", help="observed phenotypes")
+    rank.add_argument("--excluded", metavar="HP:...,HP:...", help="phenotypes explicitly absent")
+    rank.add_argument("--sex", choices=["FEMALE", "MALE", "OTHER_SEX", "UNKNOWN_SEX"])
+    rank.add_argument("--age", type=float, metavar="YEARS")
+    rank.add_argument("--top", type=int, default=10, metavar="N", help="how many genes (default 10)")
+    rank.add_argument("--json", action="store_true", help="print JSON with explanations")
+    rank.add_argument("--threads", type=int, metavar="N", help="torch threads")
+    rank.set_defaults(func=_cmd_rank)
+
+    for command, helptext in (("evaluate", "metrics of one model on a task file"),
+                              ("benchmark", "several models side by side on a task file, each timed per case")):
+        p = sub.add_parser(command, help=helptext, description=helptext + "; prints a table and writes the metrics JSON.")
+        if command == "evaluate":
+            p.add_argument("--model", required=True, help=model_help)
+            p.add_argument("--json", metavar="OUT", help="write the metrics JSON here")
+        else:
+            p.add_argument("--models", required=True, metavar="MODEL,MODEL,...", help=model_help + ", comma-separated")
+            p.add_argument("--json", metavar="OUT", help='write {"tasks": ..., "models": {...}} here')
+            p.add_argument("--plot", metavar="OUT.png", help="top-k accuracy curves, k = 1..50")
+        p.add_argument("--tasks", required=True, metavar="FILE", help="task JSONL with answers")
+        p.add_argument("--limit", type=int, metavar="N", help="only the first N tasks")
+        p.add_argument("--batch-size", type=int, default=1, metavar="N", help="cases per call (LLM models)")
+        p.add_argument("--threads", type=int, metavar="N", help="torch threads (1 to time one core)")
+        p.set_defaults(func=_cmd_evaluate if command == "evaluate" else _cmd_benchmark)
     return parser
 
 

@@ -37,7 +37,7 @@ FREQUENCY_TERMS = {
 }
 # Used where an annotation states no frequency (a third of them); "Frequent" is the middle class.
 UNKNOWN_FREQUENCY = 0.5
-_CACHE_FORMAT = 3
+_CACHE_FORMAT = 4
 _ID = re.compile(r"^\s*HP[:_](\d{7})\s*$", re.IGNORECASE)
 
 
@@ -93,8 +93,8 @@ class Resolution:
 class ResolvedTerms:
     ids: list[str] = field(default_factory=list)
     replaced: dict[str, str] = field(default_factory=dict)  # given -> current
-    notes: list[str] = field(default_factory=list)
-    unknown: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # one per replaced id
+    unknown: dict[str, str] = field(default_factory=dict)  # given -> why it cannot be used
 
 
 @dataclass(frozen=True)
@@ -122,6 +122,8 @@ class HPO:
         self.gene_ncbi: list[str] = meta["gene_ncbi"]
         self.disease_ids: list[str] = meta["disease_ids"]
         self.disease_names: list[str] = meta["disease_names"]
+        #: publications the disease annotations cite: their case reports informed the annotations
+        self.cited_pmids: frozenset[str] = frozenset(meta["cited_pmids"])
         self._alternative: dict[str, str] = meta["alternative"]
         self._obsolete: dict[str, str | None] = meta["obsolete"]
         self.index: dict[str, int] = {t: i for i, t in enumerate(self.ids)}
@@ -203,8 +205,7 @@ class HPO:
         for given in term_ids:
             res = self.resolve(given)
             if res.id is None:
-                out.unknown.append(given)
-                out.notes.append(res.note or "")
+                out.unknown[given] = res.note or f"{given} cannot be used"
                 continue
             if res.note and res.id != normalise_id(given):
                 out.replaced[given] = res.id
@@ -474,14 +475,17 @@ def _build(files: list[Path], source: str) -> tuple[dict, dict]:
     gene_frequency = np.maximum(counts, 1) / max(n_genes, 1)
     ic = -np.log(gene_frequency)
 
-    disease_names = {}
+    disease_names: dict[str, str] = {}
+    cited: set[str] = set()
     with open_text(hpoa_path) as handle:
         for line in handle:
             if line.startswith("#") or line.startswith("database_id"):
                 continue
-            row = line.split("\t", 2)
+            row = line.split("\t", 5)
             if len(row) > 1:
                 disease_names.setdefault(row[0], row[1])
+            if len(row) > 4:
+                cited.update(ref.strip() for ref in row[4].split(";") if ref.strip().startswith("PMID:"))
     disease_ids = sorted(disease_index, key=disease_index.get)
     dg = np.array(sorted(gd), dtype=np.int64).reshape(-1, 2)
     gene_diseases = sp.csr_matrix((np.ones(len(dg), bool), (dg[:, 0], dg[:, 1])), shape=(n_genes, len(disease_ids)))
@@ -509,5 +513,6 @@ def _build(files: list[Path], source: str) -> tuple[dict, dict]:
         "gene_ncbi": gene_ncbi,
         "disease_ids": disease_ids,
         "disease_names": [disease_names.get(d, d) for d in disease_ids],
+        "cited_pmids": sorted(cited),
     }
     return arrays, meta

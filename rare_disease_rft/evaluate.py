@@ -1,0 +1,180 @@
+"""Metrics (SPEC "Metrics JSON"), bootstrap intervals, the benchmark table and the top-k plot.
+
+The metrics are the graders' own functions applied to each case's rank; a rank is taken from
+the model's output order only, so score ties can never favour the answer.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .graders import credit, hit_at, rank_of, reciprocal
+from .rankers.base import Case, Ranker, Ranking
+from .tasks import Task
+
+TOPK_CURVE = 50
+ABSENT = np.inf
+
+
+@dataclass
+class CaseResult:
+    task_id: str
+    answer: str
+    rank: float  # 1-based; inf when the answer is absent
+    seconds: float
+    format_ok: bool
+    error: str | None = None
+
+
+def rank_cases(ranker: Ranker, tasks: Sequence[Task], batch_size: int = 1) -> tuple[list[CaseResult], list[Ranking | None]]:
+    """Ranks every task; a case the ranker fails on counts as absent (never dropped)."""
+    results: list[CaseResult] = []
+    rankings: list[Ranking | None] = []
+    for start in range(0, len(tasks), batch_size):
+        batch = tasks[start : start + batch_size]
+        cases = [Case.from_task(t) for t in batch]
+        began = time.perf_counter()
+        try:
+            outs: list[Ranking | None] = list(ranker.rank_many(cases) if batch_size > 1 else [ranker.rank(cases[0])])
+            error = None
+        except Exception as err:  # a crash on one case must not drop it from the denominator
+            outs, error = [None] * len(batch), f"{type(err).__name__}: {err}"
+        seconds = (time.perf_counter() - began) / len(batch)
+        for task, out in zip(batch, outs):
+            position = rank_of(out.genes, task.answer.gene) if out is not None else None
+            results.append(CaseResult(task.id, task.answer.gene, float(position) if position else ABSENT,
+                                      seconds, bool(out is not None and out.format_ok), error))
+            rankings.append(out)
+    return results, rankings
+
+
+def _summary(ranks: np.ndarray) -> dict:
+    n = len(ranks)
+    if n == 0:
+        return {"n": 0, "top1": None, "top5": None, "top10": None, "mrr": None, "found": None}
+    as_int = [None if np.isinf(r) else int(r) for r in ranks]
+    return {
+        "n": n,
+        "top1": float(np.mean([hit_at(r, 1) for r in as_int])),
+        "top5": float(np.mean([hit_at(r, 5) for r in as_int])),
+        "top10": float(np.mean([hit_at(r, 10) for r in as_int])),
+        "mrr": float(np.mean([reciprocal(r) for r in as_int])),
+        "found": float(np.mean([r is not None for r in as_int])),
+        "partial_credit": float(np.mean([credit(r) for r in as_int])),
+    }
+
+
+def bootstrap_interval(ranks: np.ndarray, groups: Sequence[str], k: int, n_boot: int = 1000,
+                       seed: int = 0) -> list[float]:
+    """95% interval of top-k accuracy, resampling publications (cases of a paper are correlated)."""
+    if len(ranks) == 0:
+        return [float("nan"), float("nan")]
+    hits = (ranks <= k).astype(float)
+    labels, group_index = np.unique(np.asarray(groups), return_inverse=True)
+    sums = np.bincount(group_index, weights=hits, minlength=len(labels))
+    sizes = np.bincount(group_index, minlength=len(labels)).astype(float)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(labels), size=(n_boot, len(labels)))
+    stats = sums[draws].sum(axis=1) / sizes[draws].sum(axis=1)
+    low, high = np.percentile(stats, [2.5, 97.5])
+    return [round(float(low), 4), round(float(high), 4)]
+
+
+def metrics(name: str, tasks: Sequence[Task], results: Sequence[CaseResult],
+            training_genes: frozenset[str] | set[str] = frozenset(), cited_pmids: frozenset[str] = frozenset(),
+            n_boot: int = 1000) -> dict:
+    """The SPEC metrics JSON for one model, plus intervals, the top-k curve and extra subsets."""
+    ranks = np.array([r.rank for r in results], dtype=float)
+    seconds = np.array([r.seconds for r in results])
+    pmids = [t.pmid or t.id for t in tasks]
+    out = {"model": name, **_summary(ranks)}
+    out["format_ok"] = float(np.mean([r.format_ok for r in results])) if results else None
+    out["latency_ms"] = {
+        "p50": round(float(np.percentile(seconds, 50)) * 1000, 3) if len(seconds) else None,
+        "p95": round(float(np.percentile(seconds, 95)) * 1000, 3) if len(seconds) else None,
+    }
+    seen = np.array([t.answer.gene in training_genes for t in tasks], dtype=bool)
+    out["subsets"] = {
+        "answer_gene_in_training": _summary(ranks[seen]),
+        "answer_gene_not_in_training": _summary(ranks[~seen]),
+    }
+    if cited_pmids:
+        cited = np.array([t.pmid in cited_pmids for t in tasks], dtype=bool)
+        out["subsets"]["paper_cited_by_hpo_annotations"] = _summary(ranks[cited])
+        out["subsets"]["paper_not_cited_by_hpo_annotations"] = _summary(ranks[~cited])
+    out["ci95"] = {
+        "top1": bootstrap_interval(ranks, pmids, 1, n_boot),
+        "top10": bootstrap_interval(ranks, pmids, 10, n_boot),
+    }
+    out["topk_curve"] = [float(np.mean(ranks <= k)) if len(ranks) else None for k in range(1, TOPK_CURVE + 1)]
+    out["errors"] = sum(r.error is not None for r in results)
+    if out["errors"]:
+        out["first_error"] = next(r.error for r in results if r.error)
+    return out
+
+
+def evaluate(ranker: Ranker, tasks: Sequence[Task], name: str | None = None, batch_size: int = 1,
+             cited_pmids: frozenset[str] = frozenset(), training_genes: frozenset[str] | None = None) -> tuple[dict, list[CaseResult]]:
+    """Ranks the tasks and returns ``(metrics, per-case results)``."""
+    results, _ = rank_cases(ranker, tasks, batch_size=batch_size)
+    genes = ranker.training_genes if training_genes is None else training_genes
+    return metrics(name or ranker.name, tasks, results, genes, cited_pmids), results
+
+
+# ------------------------------------------------------------------ reporting
+def _fmt(value, digits=3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def format_table(models: dict[str, dict]) -> str:
+    """A fixed-width table: one row per model, the SPEC metrics, intervals and latency."""
+    header = (f"{'model':<22} {'n':>5} {'top1':>6} {'95% CI':>13} {'top5':>6} {'top10':>6} {'95% CI':>13} "
+              f"{'mrr':>6} {'found':>6} {'fmt':>5} {'p50 ms':>8} {'p95 ms':>8} {'unseen top1':>11}")
+    lines = [header, "-" * len(header)]
+    for name, m in models.items():
+        ci1, ci10 = m.get("ci95", {}).get("top1", [None, None]), m.get("ci95", {}).get("top10", [None, None])
+        unseen = m["subsets"]["answer_gene_not_in_training"]
+        lines.append(
+            f"{name[:22]:<22} {m['n']:>5} {_fmt(m['top1']):>6} {_fmt(ci1[0], 2) + '-' + _fmt(ci1[1], 2):>13} "
+            f"{_fmt(m['top5']):>6} {_fmt(m['top10']):>6} {_fmt(ci10[0], 2) + '-' + _fmt(ci10[1], 2):>13} "
+            f"{_fmt(m['mrr']):>6} {_fmt(m['found']):>6} {_fmt(m['format_ok'], 2):>5} "
+            f"{_fmt(m['latency_ms']['p50'], 2):>8} {_fmt(m['latency_ms']['p95'], 2):>8} "
+            f"{_fmt(unseen['top1']) + ' (' + str(unseen['n']) + ')':>11}"
+        )
+    return "\n".join(lines)
+
+
+def plot_topk(models: dict[str, dict], out: str | Path, title: str = "Top-k accuracy") -> None:
+    """One curve per model: share of cases with the answer in the first k genes, k = 1..50."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    ks = np.arange(1, TOPK_CURVE + 1)
+    for name, m in models.items():
+        ax.plot(ks, m["topk_curve"], label=f"{name} (top1 {m['top1']:.2f})")
+    ax.set_xlabel("k")
+    ax.set_ylabel("share of cases with the causal gene in the top k")
+    ax.set_ylim(0, 1)
+    ax.set_xlim(1, TOPK_CURVE)
+    ax.grid(alpha=0.3)
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+
+
+def write_json(path: str | Path, data: dict) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")

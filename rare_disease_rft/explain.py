@@ -1,0 +1,90 @@
+"""Evidence for (case, gene): what a clinician needs to judge a ranked gene.
+
+- matched: the patient's terms the gene's HPO annotations explain, and through which annotated
+  term (exact, a more specific annotation, a broader one, or a close relative);
+- contradicting: excluded terms that the gene usually shows;
+- unexplained: present terms the gene's annotations do not account for;
+- similar cases: the most similar training case reports of the gene, with PMIDs (rankers that
+  hold a case index provide them).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .hpo import HPO, load_hpo
+from .rankers.base import Case, Ranker
+
+# A shared ancestor at least this informative counts as a match (IC in nats over genes: 2.0 is a
+# term annotated to about 1 gene in 7, e.g. "Abnormal muscle tone" is below, "Hypotonia" above).
+RELATED_MIN_IC = 2.0
+
+
+def explain_gene(hpo: HPO, case: Case, gene: str) -> dict:
+    """Matched, contradicting and unexplained terms of ``case`` for one gene."""
+    g = hpo.gene_index.get(gene)
+    if g is None:
+        return {
+            "gene_annotated": False,
+            "matched": [],
+            "contradicting": [],
+            "unexplained": [{"id": t, "label": hpo.name(t)} for t in case.present],
+        }
+    closure_row = hpo.gene_closure[g]
+    in_closure = dict(zip(closure_row.indices.tolist(), closure_row.data.tolist()))
+    direct = hpo.gene_terms[g].indices
+    ic = hpo.information_content
+    matched, unexplained = [], []
+    for term in case.present:
+        q = hpo.index[term]
+        anc = hpo.ancestor_matrix[q].indices
+        shared = [c for c in anc if c in in_closure]
+        mica = max(shared, key=lambda c: (ic[c], -c)) if shared else None
+        if mica is None or (mica != q and ic[mica] < RELATED_MIN_IC and mica not in direct):
+            unexplained.append({"id": term, "label": hpo.name(term)})
+            continue
+        # the annotated term that carries the match: under the shared ancestor, closest in IC
+        under = [a for a in direct if hpo.ancestor_matrix[a, mica]]
+        via = min(under, key=lambda a: (abs(ic[a] - ic[q]), a)) if under else mica
+        kind = ("exact" if via == q else "more specific annotation" if hpo.ancestor_matrix[via, q]
+                else "broader annotation" if hpo.ancestor_matrix[q, via] else "related")
+        matched.append({
+            "id": term, "label": hpo.name(term), "match": kind,
+            "via": {"id": hpo.ids[via], "label": hpo.names[via]},
+            "shared_ancestor": {"id": hpo.ids[mica], "label": hpo.names[mica], "ic": round(float(ic[mica]), 2)},
+            "frequency": round(float(in_closure[mica]), 3),
+        })
+    contradicting = []
+    for term in case.excluded:
+        freq = in_closure.get(hpo.index[term])
+        if freq:
+            contradicting.append({"id": term, "label": hpo.name(term), "frequency": round(float(freq), 3)})
+    return {"gene_annotated": True, "matched": matched, "contradicting": contradicting, "unexplained": unexplained}
+
+
+def rank_and_explain(ranker: Ranker, case: Case, top: int = 10, hpo: HPO | None = None) -> dict[str, Any]:
+    """The ranking's first ``top`` genes, each with its score, probability and explanation."""
+    hpo = hpo or load_hpo()
+    ranking = ranker.rank(case)
+    similar = getattr(ranker, "similar_cases", None)
+    genes = []
+    for position, gene in enumerate(ranking.genes[:top], 1):
+        explanation = explain_gene(hpo, case, gene)
+        explanation["similar_cases"] = similar(case, gene) if similar else []
+        genes.append({
+            "rank": position,
+            "gene": gene,
+            "score": float(ranking.scores[position - 1]) if len(ranking.scores) >= position else None,
+            "probability": None if ranking.probabilities is None else float(ranking.probabilities[position - 1]),
+            "explanation": explanation,
+        })
+    return {
+        "model": ranker.name,
+        "present": list(case.present),
+        "excluded": list(case.excluded),
+        "genes": genes,
+        "text": ranking.text,
+        "format_ok": ranking.format_ok,
+    }

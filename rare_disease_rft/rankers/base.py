@@ -1,0 +1,91 @@
+"""The one interface every ranker shares: ``rank(case) -> Ranking``.
+
+Knowledge-based rankers, the RL-trained policy and LLMs all implement it, so the benchmark, the
+app and the LLM shortlist treat them alike (scikit-learn's lesson).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from ..hpo import HPO, HPOError
+from ..tasks import Task
+
+
+@dataclass(frozen=True)
+class Case:
+    """What a ranker may see of a patient: current HPO ids, sex and age. Never the answer."""
+
+    present: tuple[str, ...]
+    excluded: tuple[str, ...] = ()
+    sex: str | None = None
+    age_years: float | None = None
+
+    @classmethod
+    def from_task(cls, task: Task) -> "Case":
+        return cls(tuple(task.present), tuple(task.excluded), task.sex, task.age_years)
+
+    @classmethod
+    def from_ids(cls, hpo: HPO, present: Sequence[str], excluded: Sequence[str] = (), sex=None, age_years=None,
+                 notes: list[str] | None = None) -> "Case":
+        """Resolves user-given ids (obsolete and alternative ids are mapped, noted in ``notes``).
+
+        Raises :class:`HPOError` naming every id that cannot be used, or when nothing is present.
+        """
+        res_present, res_excluded = hpo.resolve_all(list(present)), hpo.resolve_all(list(excluded))
+        unknown = {**res_present.unknown, **res_excluded.unknown}
+        if unknown:
+            raise HPOError("; ".join(unknown.values()))
+        if notes is not None:
+            notes.extend(res_present.notes + res_excluded.notes)
+        if not res_present.ids:
+            raise HPOError("no present phenotype given; a ranking needs at least one present HPO term")
+        excluded_ids = tuple(t for t in res_excluded.ids if t not in res_present.ids)
+        return cls(tuple(res_present.ids), excluded_ids, sex, age_years)
+
+
+@dataclass
+class Ranking:
+    """Genes best first, with scores (higher is better) and, where the ranker has them,
+    calibrated probabilities, generated text and whether that text parsed."""
+
+    genes: list[str]
+    scores: np.ndarray
+    probabilities: np.ndarray | None = None
+    text: str | None = None
+    format_ok: bool = True
+    extra: dict = field(default_factory=dict)
+
+    def top(self, n: int) -> "Ranking":
+        return Ranking(
+            self.genes[:n], self.scores[:n],
+            None if self.probabilities is None else self.probabilities[:n],
+            self.text, self.format_ok, self.extra,
+        )
+
+
+class Ranker:
+    """Base class: subclasses set ``name`` and implement :meth:`rank`."""
+
+    name: str = "ranker"
+    #: answer genes of the tasks the ranker was trained on (empty for knowledge-based rankers)
+    training_genes: frozenset[str] = frozenset()
+
+    def rank(self, case: Case) -> Ranking:
+        raise NotImplementedError
+
+    def rank_many(self, cases: Sequence[Case]) -> list[Ranking]:
+        """Batched ranking; generative rankers override it to batch generation."""
+        return [self.rank(case) for case in cases]
+
+    def describe(self) -> dict:
+        """Versions and provenance, for the app's 'about' panel and model cards."""
+        return {"name": self.name}
+
+
+def order_by_score(scores: np.ndarray, tie_order: np.ndarray) -> np.ndarray:
+    """Indices best first; ties broken by ``tie_order`` (e.g. alphabetical rank), never by the answer."""
+    return np.lexsort((tie_order, -scores))
