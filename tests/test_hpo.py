@@ -39,7 +39,7 @@ def test_unknown_obsolete_and_malformed_ids_give_specific_errors(hpo):
         hpo.term("HP:9999999")
     with pytest.raises(HPOError, match="not an HPO id"):
         normalise_id("seizure")
-    assert hpo.resolve_all(["HP:9999999"]).unknown == ["HP:9999999"]
+    assert list(hpo.resolve_all(["HP:9999999"]).unknown) == ["HP:9999999"]
 
 
 def test_search_by_label_synonym_and_id(hpo):
