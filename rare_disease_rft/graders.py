@@ -30,8 +30,11 @@ DEFAULT_SCHEDULE: tuple[tuple[int, float], ...] = ((1, 1.0), (2, 0.5), (3, 0.35)
 
 ANSWER_TAG = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.DOTALL | re.IGNORECASE)
 _JSON_LIST = re.compile(r"\[[^\[\]]*\]", re.DOTALL)
-_NUMBERED = re.compile(r"^\s*(?:\d+[.):]|[-*•])\s*([A-Za-z0-9][A-Za-z0-9\-\.]*)", re.MULTILINE)
+# an item may be set in markdown emphasis or code ("1. **FBN1**"), as chat models write it
+_NUMBERED = re.compile(r"^\s*(?:\d+[.):]|[-*•])\s*[*_`]*([A-Za-z0-9][A-Za-z0-9\-\.]*)", re.MULTILINE)
 _SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-\.]{0,19}$")
+# quotes, emphasis and sentence punctuation around a symbol ("**FBN1**", "FBN1.")
+_DECORATION = "`'\"*_.,;:"
 
 
 @dataclass
@@ -46,7 +49,7 @@ def _symbols(items: Iterable[Any], known: set[str] | None) -> list[str]:
     names = gene_names()
     out: list[str] = []
     for item in items:
-        text = str(item).strip().strip("`'\"*").strip()
+        text = str(item).strip().strip(_DECORATION).strip()
         if not _SYMBOL.match(text):
             continue
         symbol = names.normalise(text)
@@ -63,8 +66,8 @@ def parse_ranking(text: str, known: set[str] | None = None) -> ParsedRanking:
     """Turns generated text into a ranked gene list.
 
     Accepted, in this order: ``<answer>[...]</answer>`` (the documented LLM format), the last
-    JSON list in the text, a numbered or bulleted list, or comma-separated symbols on the last
-    non-empty line. ``known`` restricts symbols (e.g. to the shortlist); otherwise any approved
+    JSON list in the text, a numbered or bulleted list, or comma-separated symbols (or one symbol) on
+    the last non-empty line. ``known`` restricts symbols (e.g. to the shortlist); otherwise any approved
     HGNC symbol counts. ``format_ok`` says whether one of these formats held at least one gene.
     """
     text = text or ""
@@ -73,7 +76,8 @@ def parse_ranking(text: str, known: set[str] | None = None) -> ParsedRanking:
         inner = tagged.group(1)
         parsed = _parse_plain(inner, known)
         if parsed.genes:
-            return ParsedRanking(parsed.genes, parsed.format == "json", "answer_tag")
+            # any list inside the tag parsed; "answer_tag" is kept for the documented JSON form
+            return ParsedRanking(parsed.genes, True, "answer_tag" if parsed.format == "json" else parsed.format)
     return _parse_plain(text, known)
 
 
@@ -92,7 +96,8 @@ def _parse_plain(text: str, known: set[str] | None) -> ParsedRanking:
         if genes:
             return ParsedRanking(genes, True, "numbered")
     lines = [line for line in text.strip().splitlines() if line.strip()]
-    if lines and "," in lines[-1]:
+    # a single symbol on the last line is a comma-separated list of one (a top-1 answer)
+    if lines and ("," in lines[-1] or _SYMBOL.match(lines[-1].strip().strip(_DECORATION))):
         genes = _symbols(lines[-1].split(","), known)
         if genes:
             return ParsedRanking(genes, True, "comma")
@@ -119,10 +124,14 @@ def answer_symbol(answer: Any) -> str:
 
 
 def rank_of(ranking: Sequence[str], answer: Any) -> int | None:
-    """1-based position of the answer gene in ``ranking`` (approved symbols), None if absent."""
+    """1-based position of the answer gene in ``ranking``, None if absent.
+
+    Both sides are mapped to approved symbols (SPEC): an output of ``MLL2`` finds ``KMT2D``.
+    """
+    names = gene_names()
     target = answer_symbol(answer)
     for position, gene in enumerate(ranking, 1):
-        if gene == target or gene.upper() == target.upper():
+        if names.normalise(str(gene)) == target:
             return position
     return None
 
