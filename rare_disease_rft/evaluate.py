@@ -14,6 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .genes import gene_names
 from .graders import credit, hit_at, rank_of, reciprocal
 from .rankers.base import Case, Ranker, Ranking
 from .tasks import Task
@@ -42,6 +43,8 @@ def rank_cases(ranker: Ranker, tasks: Sequence[Task], batch_size: int = 1) -> tu
         began = time.perf_counter()
         try:
             outs: list[Ranking | None] = list(ranker.rank_many(cases) if batch_size > 1 else [ranker.rank(cases[0])])
+            if len(outs) != len(batch):  # zip would silently drop the unanswered cases
+                raise RuntimeError(f"{len(outs)} rankings for a batch of {len(batch)} cases")
             error = None
         except Exception as err:  # a crash on one case must not drop it from the denominator
             outs, error = [None] * len(batch), f"{type(err).__name__}: {err}"
@@ -99,7 +102,9 @@ def metrics(name: str, tasks: Sequence[Task], results: Sequence[CaseResult],
         "p50": round(float(np.percentile(seconds, 50)) * 1000, 3) if len(seconds) else None,
         "p95": round(float(np.percentile(seconds, 95)) * 1000, 3) if len(seconds) else None,
     }
-    seen = np.array([t.answer.gene in training_genes for t in tasks], dtype=bool)
+    names = gene_names()  # a training answer and a test answer may name one gene differently
+    trained = {names.normalise(g) for g in training_genes}
+    seen = np.array([names.normalise(t.answer.gene) in trained for t in tasks], dtype=bool)
     out["subsets"] = {
         "answer_gene_in_training": _summary(ranks[seen]),
         "answer_gene_not_in_training": _summary(ranks[~seen]),
