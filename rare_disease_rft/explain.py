@@ -36,12 +36,15 @@ def explain_gene(hpo: HPO, case: Case, gene: str) -> dict:
     in_closure = dict(zip(closure_row.indices.tolist(), closure_row.data.tolist()))
     direct = hpo.gene_terms[g].indices
     ic = hpo.information_content
+    # among equally informative ancestors the most specific (most ancestors of its own), so an
+    # annotated term is its own shared ancestor even when its parent has the same genes
+    depth = np.diff(hpo.ancestor_matrix.indptr)
     matched, unexplained = [], []
     for term in case.present:
         q = hpo.index[term]
         anc = hpo.ancestor_matrix[q].indices
         shared = [c for c in anc if c in in_closure]
-        mica = max(shared, key=lambda c: (ic[c], -c)) if shared else None
+        mica = max(shared, key=lambda c: (ic[c], depth[c], -c)) if shared else None
         if mica is None or (mica != q and ic[mica] < RELATED_MIN_IC and mica not in direct):
             unexplained.append({"id": term, "label": hpo.name(term)})
             continue
@@ -58,8 +61,8 @@ def explain_gene(hpo: HPO, case: Case, gene: str) -> dict:
         })
     contradicting = []
     for term in case.excluded:
-        freq = in_closure.get(hpo.index[term])
-        if freq:
+        freq = in_closure.get(hpo.index[term], 0.0)
+        if freq > 1e-6:  # 1e-6 stands for frequency 0, "Excluded" (HP:0040285): the gene lacks it
             contradicting.append({"id": term, "label": hpo.name(term), "frequency": round(float(freq), 3)})
     return {"gene_annotated": True, "matched": matched, "contradicting": contradicting, "unexplained": unexplained}
 
