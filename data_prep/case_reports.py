@@ -29,6 +29,7 @@ _HEADINGS = [
            r"examination|history|description|results?|observation|individual|sib"),
 ]
 _HEADING_KIND = [(kind, re.compile(rf"\b(?:{words})", re.IGNORECASE)) for kind, words in _HEADINGS]
+_INLINE_LABEL = re.compile(r"([A-Z][A-Z /&-]{2,40}):\s")
 _NUMBERING = re.compile(r"^\s*(?:\d+(?:\.\d+)*\.?|[IVX]+\.|[A-H]\.)\s*")
 
 # A sentence about this patient (or these patients): a determiner that points at them, pronouns
@@ -98,24 +99,33 @@ def keep_sentence(sentence: str, kind: str) -> bool:
 def patient_spans(text: str) -> list[tuple[int, int]]:
     """Character spans of the sentences of ``text`` that are about the patient, in order."""
     spans: list[tuple[int, int]] = []
-    kind = BACKGROUND
+    kind: str | None = None  # no heading seen yet: each paragraph is judged by its own sentences
     start = 0
     for number, line in enumerate(text.split("\n")):
         end = start + len(line)
-        if number == 0:
-            line_kind = TITLE
+        heading = heading_kind(line) if number else None
+        if heading is not None:
+            kind = heading
         else:
-            heading = heading_kind(line)
-            if heading is not None:
-                kind = heading
-                start = end + 1
-                continue
-            line_kind = kind
-        for s_start, s_end in sentences(text, start, end):
-            if keep_sentence(text[s_start:s_end], line_kind):
-                spans.append((s_start, s_end))
+            line_sentences = sentences(text, start, end)
+            line_kind = TITLE if number == 0 else kind or _paragraph_kind(text, line_sentences)
+            for s_start, s_end in line_sentences:
+                label = _INLINE_LABEL.match(text, s_start, s_end)
+                if label and heading_kind(label.group(1)):
+                    # "CASE PRESENTATION: ..." in a structured abstract switches the section
+                    line_kind = heading_kind(label.group(1))
+                    if number:
+                        kind = line_kind
+                if keep_sentence(text[s_start:s_end], line_kind):
+                    spans.append((s_start, s_end))
         start = end + 1
     return spans
+
+
+def _paragraph_kind(text: str, spans: list[tuple[int, int]]) -> str:
+    """A paragraph outside any known section is case text when a third of its sentences point at the patient."""
+    cues = sum(1 for s, e in spans if _PATIENT_CUE.search(text, s, e))
+    return CASE if cues and cues * 3 >= len(spans) else BACKGROUND
 
 
 def about_patient(text: str) -> Callable[[int], bool]:

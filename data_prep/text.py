@@ -1,9 +1,8 @@
-"""Plain-text helpers shared by the text readers: decoding and sentence spans."""
+"""Sentence spans, shared by negation and the case-report reader."""
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[\"'(\[]?[A-Z0-9])|\n+")
 _NOT_AN_END = re.compile(r"\b(?:e\.g|i\.e|et al|Fig|Figs|vs|approx|ca|No|Dr|Mr|Mrs|Ms|St|cf|resp)\.$")
@@ -22,9 +21,3 @@ def sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[i
     if begin < end:
         spans.append((begin, end))
     return spans
-
-
-
-def read_text(path: str | Path) -> str:
-    """A text document as UTF-8 (a BOM is dropped); raises ``UnicodeDecodeError`` on other bytes."""
-    return Path(path).read_bytes().decode("utf-8-sig")

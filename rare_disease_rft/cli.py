@@ -148,6 +148,36 @@ def _cmd_benchmark(args: argparse.Namespace) -> None:
         plot_topk(models, args.plot, title=f"Top-k accuracy on {Path(args.tasks).name}")
 
 
+def _check_inputs(inputs: list[str]) -> None:
+    for given in inputs:
+        if not Path(given).exists():
+            raise UsageError(f"input {given} does not exist (give a .txt file, a folder of them, or a PubMed XML/MEDLINE file)")
+
+
+def _cmd_concepts(args: argparse.Namespace) -> None:
+    from data_prep.texts import write_concepts
+
+    _check_inputs(args.inputs)
+    written, errors = write_concepts(args.inputs, args.jsonl, case_report=args.case_report)
+    for error in errors:
+        print(f"rdrft concepts: {error}", file=sys.stderr)
+    if not written:
+        raise UsageError(f"no readable document in {', '.join(args.inputs)}")
+    print(f"{written} documents -> {args.jsonl}" + (f" ({len(errors)} could not be read)" if errors else ""))
+
+
+def _cmd_prepare_texts(args: argparse.Namespace) -> None:
+    from data_prep.texts import prepare_texts
+
+    _check_inputs(args.inputs)
+    report = prepare_texts(args.inputs, args.answers, args.out, split=not args.no_split, seed=args.seed)
+    for skipped in report["skipped"]:
+        print(f"rdrft prepare: skipped {skipped['file']}" + (f" [{skipped['document']}]" if skipped["document"] else "")
+              + f": {skipped['reason']}", file=sys.stderr)
+    print(f"{report['tasks']} tasks from {report['documents_read']} documents in {report['seconds']} s "
+          f"-> {Path(report['files']['tasks']).parent} (skipped {report['skipped_count']}, listed in report.json)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rdrft",
@@ -169,6 +199,31 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("--no-split", action="store_true", help="write tasks.jsonl only")
     pp.add_argument("--seed", type=int, default=13, help="seed of the publication split (default 13)")
     pp.set_defaults(func=_cmd_prepare_phenopackets)
+
+    pt = prepare_sub.add_parser(
+        "texts",
+        help="free-text case reports (.txt, folders of them, PubMed XML/MEDLINE) -> tasks",
+        description="Finds present and excluded HPO terms in each document, read as a case report, and takes "
+        "its gene from --answers; writes tasks.jsonl, the split files unless --no-split, and report.json "
+        "listing every document skipped (unreadable, no answer, no present phenotype) with the reason.",
+    )
+    pt.add_argument("inputs", nargs="+", metavar="INPUT", help=".txt file, folder of them, PubMed XML or MEDLINE file")
+    pt.add_argument("--answers", required=True, metavar="FILE", help="CSV/TSV: document id (file stem or PMID), gene symbol")
+    pt.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    pt.add_argument("--no-split", action="store_true", help="write tasks.jsonl only")
+    pt.add_argument("--seed", type=int, default=13, help="seed of the publication split (default 13)")
+    pt.set_defaults(func=_cmd_prepare_texts)
+
+    concepts = sub.add_parser(
+        "concepts", help="find HPO terms in texts",
+        description="Writes one JSON line per document: its id (file stem or PMID) and the HPO concepts found, "
+        "with character offsets into the text and whether the text negates them.",
+    )
+    concepts.add_argument("inputs", nargs="+", metavar="INPUT", help=".txt file, folder of them, PubMed XML or MEDLINE file")
+    concepts.add_argument("--jsonl", required=True, metavar="OUT", help="output JSON Lines file")
+    concepts.add_argument("--case-report", action="store_true",
+                          help="keep only mentions about the patient (drops introduction, discussion, relatives)")
+    concepts.set_defaults(func=_cmd_concepts)
 
     model_help = "a model directory from `rdrft train`, a built-in ranker (phenomizer, likelihood) or default"
     rank = sub.add_parser("rank", help="rank genes for one patient",
