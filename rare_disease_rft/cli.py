@@ -69,6 +69,8 @@ def _cmd_rank(args: argparse.Namespace) -> None:
     from .hpo import HPOError, load_hpo
     from .rankers import Case
 
+    if args.top < 1:
+        raise UsageError(f"--top must be at least 1, got {args.top}")
     _set_threads(args.threads)
     ranker = _load_model(args.model)
     notes: list[str] = []
@@ -78,11 +80,11 @@ def _cmd_rank(args: argparse.Namespace) -> None:
     except HPOError as err:
         raise UsageError(str(err)) from None
     result = rank_and_explain(ranker, case, top=args.top)
+    for note in notes:  # on stderr in both modes, so --json output stays one JSON document
+        print(f"note: {note}", file=sys.stderr)
     if args.json:
         print(json.dumps({**result, "notes": notes}, indent=2))
         return
-    for note in notes:
-        print(f"note: {note}", file=sys.stderr)
     has_p = any(g.get("probability") is not None for g in result["genes"])
     print(f"{'rank':>4}  {'gene':<12} {'score':>9}" + (f" {'prob':>6}" if has_p else "") + "  matched terms")
     for g in result["genes"]:
@@ -96,6 +98,8 @@ def _cmd_rank(args: argparse.Namespace) -> None:
 def _read_task_file(path: str, limit: int | None):
     from .tasks import TaskError, read_tasks
 
+    if limit is not None and limit < 1:
+        raise UsageError(f"--limit must be at least 1, got {limit}")
     try:
         tasks = read_tasks(path, limit=limit)
     except TaskError as err:
@@ -120,6 +124,8 @@ def _evaluate_models(args: argparse.Namespace, names: list[str]) -> dict[str, di
     for name in names:
         ranker = _load_model(name)
         label = name if name in ("phenomizer", "likelihood", "default") else ranker.name
+        if label in models:  # two model directories may carry one ranker name; keep both
+            label = name
         models[label], _ = evaluate(ranker, tasks, name=label, batch_size=args.batch_size, cited_pmids=cited)
         print(f"  {label}: {len(tasks)} cases ranked", file=sys.stderr)
     print(f"{args.tasks}: {len(tasks)} cases")
