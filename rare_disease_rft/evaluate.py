@@ -60,7 +60,7 @@ def rank_cases(ranker: Ranker, tasks: Sequence[Task], batch_size: int = 1) -> tu
 def _summary(ranks: np.ndarray) -> dict:
     n = len(ranks)
     if n == 0:
-        return {"n": 0, "top1": None, "top5": None, "top10": None, "mrr": None, "found": None}
+        return {"n": 0, "top1": None, "top5": None, "top10": None, "mrr": None, "found": None, "partial_credit": None}
     as_int = [None if np.isinf(r) else int(r) for r in ranks]
     return {
         "n": n,
