@@ -46,6 +46,7 @@ Who is meant (``case_report=True``)
 
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
 import json
@@ -53,8 +54,6 @@ import re
 import unicodedata
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-import numpy as np
 
 from rare_disease_rft.hpo import HPO, load_hpo
 from rare_disease_rft.resources import atomic_write_bytes, cache_dir, fingerprint
@@ -240,27 +239,27 @@ _SCOPE_BREAK = re.compile(
 )
 
 
-def _negated_spans(sentence: str, offset: int) -> list[tuple[int, int, int, int]]:
-    """(trigger start, trigger end, scope start, scope end) in document offsets."""
-    pseudo = [(m.start(), m.end()) for m in _PSEUDO_NEGATION.finditer(sentence)]
-    breaks = [(m.start(), m.end()) for m in _SCOPE_BREAK.finditer(sentence)]
+def _negated_spans(text: str, start: int, end: int) -> list[tuple[int, int, int, int]]:
+    """(trigger start, trigger end, scope start, scope end) for the sentence ``text[start:end]``."""
+    pseudo = [(m.start(), m.end()) for m in _PSEUDO_NEGATION.finditer(text, start, end)]
+    breaks = [(m.start(), m.end()) for m in _SCOPE_BREAK.finditer(text, start, end)]
     spans = []
-    for m in _NEG_BEFORE.finditer(sentence):
-        if any(s <= m.start() < e for s, e in pseudo):
-            continue
-        end = next((s for s, _ in breaks if s >= m.end()), len(sentence))
-        spans.append((offset + m.start(), offset + m.end(), offset + m.end(), offset + end))
-    for m in _NEG_AFTER.finditer(sentence):
-        if any(s <= m.start() < e for s, e in pseudo):
-            continue
-        start = max((e for _, e in breaks if e <= m.start()), default=0)
-        spans.append((offset + m.start(), offset + m.end(), offset + start, offset + m.start()))
+    for m in _NEG_BEFORE.finditer(text, start, end):
+        if not any(s <= m.start() < e for s, e in pseudo):
+            scope_end = next((s for s, _ in breaks if s >= m.end()), end)
+            spans.append((m.start(), m.end(), m.end(), scope_end))
+    for m in _NEG_AFTER.finditer(text, start, end):
+        if not any(s <= m.start() < e for s, e in pseudo):
+            scope_start = max((e for _, e in breaks if e <= m.start()), default=start)
+            spans.append((m.start(), m.end(), scope_start, m.start()))
     return spans
 
 
 # ---------------------------------------------------------------------------------- the matcher
 _CONJUNCTIONS = frozenset({"and", "or", "nor"})
-_SEGMENT_BREAK = re.compile(r"[.;:,()\[\]{}!?\"\n]|\s/\s|\s[–-]\s")
+_HYPHENS = frozenset("-‐–")
+# a word (group 1), or a character a mention never crosses (sentence ends, commas, brackets)
+_TOKEN = re.compile(r"([^\W_]+(?:['’]s\b)?)|[.;:,()\[\]{}!?\"\n]|\s[/–-]\s")
 _DEFINITION = re.compile(r"\(\s*([A-Z][A-Za-z0-9-]{1,9})s?\s*[),;]")
 
 
@@ -306,58 +305,54 @@ class ConceptRecognizer:
 
         With ``case_report=True`` only mentions about the patient are kept (module docstring).
         """
-        abbreviations = self._abbreviations_defined(text)
-        mentions = self._match(text, abbreviations)
-        mentions = self._mark_negation(text, mentions)
+        found = self._apply_definitions(text, self._match(text))
+        mentions = self._mark_negation(text, found)
         if case_report:
             keep = about_patient(text)
             mentions = [m for m in mentions if keep(m.start)]
         return mentions
 
     # ------------------------------------------------------------------ matching
-    def _match(self, text: str, defined: dict[str, str | None]) -> list[tuple[int, int, str]]:
-        """(start, end, term id) of the chosen mentions, longest first then left to right."""
+    def _match(self, text: str) -> list[tuple[int, int, str]]:
+        """(start, end, term id) of the chosen mentions, in text order."""
         candidates: list[tuple[int, int, int, str]] = []  # (-words, start, end, id)
         coordinated: list[tuple[int, int, str]] = []  # "palmar and plantar pits" -> palmar pits
-        position = 0
-        for brk in _SEGMENT_BREAK.finditer(text):
-            if brk.start() > position:
-                self._match_segment(text, position, brk.start(), defined, candidates, coordinated)
-            position = brk.end()
-        if position < len(text):
-            self._match_segment(text, position, len(text), defined, candidates, coordinated)
+        segment: list[tuple[int, int, str]] = []
+        for token in _TOKEN.finditer(text):
+            if token.lastindex == 1:
+                segment.append((token.start(), token.end(), token.group()))
+            elif segment:
+                self._match_segment(text, segment, candidates, coordinated)
+                segment = []
+        if segment:
+            self._match_segment(text, segment, candidates, coordinated)
         candidates.sort(key=lambda c: (c[0], c[1] - c[2], c[1]))
-        taken = np.zeros(len(text) + 1, dtype=bool)
+        taken = bytearray(len(text) + 1)
         chosen = []
         for _, start, end, term in candidates:
-            if not taken[start:end].any():
-                taken[start:end] = True
+            if not any(taken[start:end]):
+                taken[start:end] = b"\x01" * (end - start)
                 chosen.append((start, end, term))
         # a coordinated reading shares words with the mention it was derived from, so it may overlap
         # that one, but only mentions lying wholly inside it
         for start, end, term in coordinated:
-            if all(s >= start and e <= end for s, e, _ in chosen if s < end and start < e) and \
-                    any(s >= start and e <= end for s, e, _ in chosen):
+            inside = [s >= start and e <= end for s, e, _ in chosen if s < end and start < e]
+            if inside and all(inside):
                 chosen.append((start, end, term))
-        chosen = sorted(set(chosen))
-        return chosen
+        return sorted(set(chosen))
 
-    def _match_segment(self, text: str, start: int, end: int, defined: dict, out: list, coordinated: list) -> None:
-        words = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(text, start, end)]
-        if not words:
-            return
+    def _match_segment(self, text: str, words: list[tuple[int, int, str]], out: list, coordinated: list) -> None:
+        abbreviations = self._abbreviations
         for word_start, word_end, word in words:
-            bare = word[:-2] if word.endswith(("'s", "’s")) else word
-            if bare in defined or bare.rstrip("s") in defined:
-                term = defined.get(bare, defined.get(bare.rstrip("s")))
+            if not word.islower():
+                term = abbreviations.get(word) or (word[-1] == "s" and abbreviations.get(word[:-1]))
                 if term:
                     out.append((-1, word_start, word_end, term))
-            elif bare in self._abbreviations or (bare.endswith("s") and bare[:-1] in self._abbreviations):
-                out.append((-1, word_start, word_end, self._abbreviations.get(bare) or self._abbreviations[bare[:-1]]))
         self._windows(words, out, coordinated)
-        hyphenated = [i for i in range(1, len(words)) if text[words[i - 1][1]:words[i][0]] in ("-", "‐", "–")]
+        hyphenated = {i for i in range(1, len(words))
+                      if words[i][0] == words[i - 1][1] + 1 and text[words[i - 1][1]] in _HYPHENS}
         if hyphenated:
-            self._windows(_join_hyphenated(words, set(hyphenated)), out, coordinated)
+            self._windows(_join_hyphenated(words, hyphenated), out, coordinated)
 
     def _windows(self, words: list[tuple[int, int, str]], out: list, coordinated: list) -> None:
         codes, keys, size, max_words = self._codes, self._keys, self._size, self._max_words
@@ -396,36 +391,52 @@ class ConceptRecognizer:
                     if term is not None and size[swapped] == count:
                         coordinated.append((words[span[0]][0], words[span[1]][1], term))
 
-    def _abbreviations_defined(self, text: str) -> dict[str, str | None]:
-        """Abbreviations the text defines: "long form (ABBR)" -> the long form's term, or None."""
-        defined: dict[str, str | None] = {}
+    def _apply_definitions(self, text: str, found: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+        """Adds the uses of abbreviations the text defines ("intellectual disability (ID)") and
+        drops dictionary readings of letters the text defines as something else."""
         if "(" not in text:
-            return defined
+            return found
+        ending_at = {end: (start, term) for start, end, term in found}
+        defined: dict[str, str | None] = {}
         for m in _DEFINITION.finditer(text):
             abbreviation = m.group(1)
-            if abbreviation in defined or abbreviation.lower() == abbreviation:
+            if abbreviation in defined:
                 continue
-            before = text[max(0, m.start() - 120):m.start()].rstrip()
-            found = self._match(before, {})
-            term = None
-            if found and found[-1][1] == len(before):
-                # the long form may start a word or two before the matched term ("bilateral ...")
-                start = found[-1][0]
-                for long_start in [start] + [w.start() for w in _WORD.finditer(before, max(0, start - 25), start)][::-1][:2]:
-                    if _abbreviates(abbreviation, before[long_start:]):
-                        term = found[-1][2]
-                        break
+            long_end = len(text[:m.start()].rstrip())
+            start, term = ending_at.get(long_end, (None, None))
+            if term is not None and not self._long_form_fits(text, abbreviation, start, long_end):
+                term = None
             defined[abbreviation] = term
-        return defined
+        if not defined:
+            return found
+        kept = [f for f in found if defined.get(_singular(text[f[0]:f[1]]), f[2]) == f[2]]
+        taken = bytearray(len(text) + 1)
+        for start, end, _ in kept:
+            taken[start:end] = b"\x01" * (end - start)
+        meaning = {a: t for a, t in defined.items() if t}
+        if meaning:
+            pattern = re.compile(r"\b(" + "|".join(re.escape(a) for a in meaning) + r")s?\b")
+            for m in pattern.finditer(text):
+                if not any(taken[m.start():m.end()]):
+                    kept.append((m.start(), m.end(), meaning[m.group(1)]))
+        return sorted(kept)
+
+    @staticmethod
+    def _long_form_fits(text: str, abbreviation: str, start: int, end: int) -> bool:
+        # the long form may begin a word or two before the matched term ("bilateral ...")
+        starts = [start] + [w.start() for w in _WORD.finditer(text, max(0, start - 25), start)][::-1][:2]
+        return any(_abbreviates(abbreviation, text[s:end]) for s in starts)
 
     # ------------------------------------------------------------------ negation
     def _mark_negation(self, text: str, found: list[tuple[int, int, str]]) -> list[Mention]:
-        mentions = []
         scopes: list[tuple[int, int, int, int]] = []
         if found:
+            starts = [f[0] for f in found]
             for s_start, s_end in sentences(text):
-                if any(s_start <= f[0] < s_end for f in found):
-                    scopes.extend(_negated_spans(text[s_start:s_end], s_start))
+                i = bisect.bisect_left(starts, s_start)
+                if i < len(starts) and starts[i] < s_end:
+                    scopes.extend(_negated_spans(text, s_start, s_end))
+        mentions = []
         for start, end, term in found:
             excluded = any(
                 scope_start <= start and end <= scope_end and not (trigger_start < end and start < trigger_end)
@@ -433,6 +444,10 @@ class ConceptRecognizer:
             )
             mentions.append(Mention(term, self._labels[term], start, end, text[start:end], excluded))
         return mentions
+
+
+def _singular(word: str) -> str:
+    return word[:-1] if word.endswith("s") and word[:-1].isupper() else word
 
 
 def _abbreviates(short: str, long: str) -> bool:
