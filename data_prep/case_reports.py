@@ -15,7 +15,7 @@ from typing import Callable
 
 from .text import sentences
 
-CASE, BACKGROUND, DISCUSSION, ADMIN, TITLE = "case", "background", "discussion", "admin", "title"
+CASE, BACKGROUND, DISCUSSION, ADMIN, TITLE, TABLE = "case", "background", "discussion", "admin", "title", "table"
 
 _HEADINGS = [
     # admin first: "Ethics approval and consent" and "Data availability" must not read as case text
@@ -29,6 +29,7 @@ _HEADINGS = [
            r"examination|history|description|results?|observation|individual|sib"),
 ]
 _HEADING_KIND = [(kind, re.compile(rf"\b(?:{words})", re.IGNORECASE)) for kind, words in _HEADINGS]
+_PRESENT_MARK = re.compile(r"(?:^|\t)\s*(?:\+{1,3}|yes|present|√|✓|y)\s*(?:\t|$)", re.IGNORECASE)
 _INLINE_LABEL = re.compile(r"([A-Z][A-Z /&-]{2,40}):\s")
 _NUMBERING = re.compile(r"^\s*(?:\d+(?:\.\d+)*\.?|[IVX]+\.|[A-H]\.)\s*")
 
@@ -86,19 +87,28 @@ def keep_sentence(sentence: str, kind: str) -> bool:
     """Whether a sentence of a section of this kind is about the patient."""
     if kind == TITLE:
         return True
+    if kind == TABLE:
+        # a row counts when it marks a finding as present in a patient ("+", "yes", "√"), not when it
+        # only gives frequencies from the literature ("9/12", "45%")
+        return _PRESENT_MARK.search(sentence) is not None
     relative = _RELATIVE_CUE.search(sentence) is not None
     general = _GENERAL_CUE.search(sentence) is not None
     if kind == CASE:
         return not general and not relative or _STRONG_PATIENT_CUE.search(sentence) is not None
-    if kind == ADMIN:
-        return False
     strong = _STRONG_PATIENT_CUE.search(sentence) is not None
+    if kind == DISCUSSION:
+        return strong  # discussions compare with published patients; only "our patient ..." counts
     return strong or (_PATIENT_CUE.search(sentence) is not None and not general and not relative)
 
 
 def patient_spans(text: str) -> list[tuple[int, int]]:
     """Character spans of the sentences of ``text`` that are about the patient, in order."""
-    spans: list[tuple[int, int]] = []
+    return [(start, end) for start, end, _, kept in classify_sentences(text) if kept]
+
+
+def classify_sentences(text: str) -> list[tuple[int, int, str, bool]]:
+    """Every sentence as (start, end, kind of its section, whether it is about the patient)."""
+    out: list[tuple[int, int, str, bool]] = []
     kind: str | None = None  # no heading seen yet: each paragraph is judged by its own sentences
     start = 0
     for number, line in enumerate(text.split("\n")):
@@ -109,6 +119,8 @@ def patient_spans(text: str) -> list[tuple[int, int]]:
         else:
             line_sentences = sentences(text, start, end)
             line_kind = TITLE if number == 0 else kind or _paragraph_kind(text, line_sentences)
+            if "\t" in line:
+                line_kind = TABLE if line_kind != ADMIN else ADMIN
             for s_start, s_end in line_sentences:
                 label = _INLINE_LABEL.match(text, s_start, s_end)
                 if label and heading_kind(label.group(1)):
@@ -116,10 +128,9 @@ def patient_spans(text: str) -> list[tuple[int, int]]:
                     line_kind = heading_kind(label.group(1))
                     if number:
                         kind = line_kind
-                if keep_sentence(text[s_start:s_end], line_kind):
-                    spans.append((s_start, s_end))
+                out.append((s_start, s_end, line_kind, keep_sentence(text[s_start:s_end], line_kind)))
         start = end + 1
-    return spans
+    return out
 
 
 def _paragraph_kind(text: str, spans: list[tuple[int, int]]) -> str:

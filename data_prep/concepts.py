@@ -70,6 +70,11 @@ STOPWORDS = frozenset(
     "this that these those as into both".split()
 )
 
+# Synonyms that are everyday words far more often than findings ("collecting" data, "ordering" tests).
+_EVERYDAY_SYNONYMS = frozenset(
+    "collecting hoarding arranging ordering cutting tearing bouncing hopping mouthing fisting blushing panting "
+    "fainting twirling stimming".split()
+)
 # Irregular plurals and spelling variants, applied before the suffix rules.
 _IRREGULAR = {
     "nevi": "nevus", "naevi": "nevus", "naevus": "nevus", "foci": "focus", "teeth": "tooth", "feet": "foot",
@@ -92,7 +97,8 @@ _IRREGULAR = {
     "hypotonic": "hypotonia", "hypertonic": "hypertonia", "ataxic": "ataxia", "spastic": "spasticity",
     "epileptic": "epilepsy", "obese": "obesity", "microcephalic": "microcephaly", "macrocephalic": "macrocephaly",
     "hirsute": "hirsutism", "deaf": "deafness", "blind": "blindness", "retarded": "delay",
-    "delayed": "delay", "retardation": "delay", "hyperactive": "hyperactivity", "enlarged": "enlargement", "dilated": "dilatation", "dilation": "dilatation",
+    "reduced": "decreased", "diminished": "decreased", "elevated": "increased", "raised": "increased",
+    "extremities": "limb", "extremity": "limb", "numerous": "multiple", "bloody": "blood", "delayed": "delay", "retardation": "delay", "hyperactive": "hyperactivity", "enlarged": "enlargement", "dilated": "dilatation", "dilation": "dilatation",
     "malformed": "malformation", "absent": "absence", "aplastic": "aplasia", "abnormal": "abnormality",
     "abnormalities": "abnormality", "anomaly": "abnormality", "anomalies": "abnormality",
 }
@@ -120,7 +126,7 @@ def normalise_word(word: str) -> str:
             word = word[:-3] + "y"
         elif word.endswith(("xes", "ches", "shes", "sses")):
             word = word[:-2]
-        elif word.endswith("s") and not word.endswith(("ss", "us", "is", "ous", "ys")):
+        elif word.endswith("s") and not word.endswith(("ss", "us", "is", "ous")):
             word = word[:-1]
     for adjective, noun in _SUFFIXES:
         if word.endswith(adjective) and len(word) > len(adjective) + 2:
@@ -187,6 +193,8 @@ def build_index(hpo: HPO) -> dict:
                 if len(text.rstrip("s")) >= 3 and not text.isdigit():
                     abbreviations.setdefault(text.rstrip("s") if text.endswith("s") and text[:-1].isupper() else text, set()).add(term_id)
                 continue
+            if rank and text.lower() in _EVERYDAY_SYNONYMS:
+                continue
             for form in _surface_forms(text):
                 variants = {" ".join(sorted(_content_words(form)))}
                 if "-" in form:  # the joined spelling too: "hyper-extensible" ~ "hyperextensible"
@@ -232,26 +240,36 @@ _PSEUDO_NEGATION = re.compile(
     r"gram[- ]negative|non[- ]?(?:consanguineous|related|affected|synonymous|sense))\b",
     re.IGNORECASE,
 )
+_DISJUNCTION = re.compile(r"\b(?:or|nor)\b", re.IGNORECASE)
 _SCOPE_BREAK = re.compile(
-    r"\b(?:but|however|although|though|except|apart from|aside from|yet|whereas|while|which|who|whose|"
-    r"presented with|showed|revealed|had|has|developed|exhibited|there (?:was|were))\b|[;:]",
+    r"\b(?:but|however|although|though|except|apart from|aside from|yet|whereas|while|which|who|whose)\b|[;:]",
     re.IGNORECASE,
 )
 
 
-def _negated_spans(text: str, start: int, end: int) -> list[tuple[int, int, int, int]]:
-    """(trigger start, trigger end, scope start, scope end) for the sentence ``text[start:end]``."""
+def _negated_spans(text: str, start: int, end: int, taken: bytearray) -> list[tuple[int, int, int, int]]:
+    """(trigger start, trigger end, scope start, scope end) for the sentence ``text[start:end]``.
+
+    ``taken`` marks the characters of mentions: a trigger inside a mention ("absence of
+    subcutaneous fat") is part of that term and negates nothing.
+    """
     pseudo = [(m.start(), m.end()) for m in _PSEUDO_NEGATION.finditer(text, start, end)]
     breaks = [(m.start(), m.end()) for m in _SCOPE_BREAK.finditer(text, start, end)]
     spans = []
     for m in _NEG_BEFORE.finditer(text, start, end):
-        if not any(s <= m.start() < e for s, e in pseudo):
-            scope_end = next((s for s, _ in breaks if s >= m.end()), end)
-            spans.append((m.start(), m.end(), m.end(), scope_end))
+        if any(taken[m.start():m.end()]) or any(s <= m.start() < e for s, e in pseudo):
+            continue
+        scope_end = next((s for s, _ in breaks if s >= m.end()), end)
+        # "no X, Y or Z" negates the list; "showed no weight gain, hypoglycemia and ..." only X
+        comma = text.find(",", m.end(), scope_end)
+        if comma >= 0 and not _DISJUNCTION.search(text, m.end(), scope_end):
+            scope_end = comma
+        spans.append((m.start(), m.end(), m.end(), scope_end))
     for m in _NEG_AFTER.finditer(text, start, end):
-        if not any(s <= m.start() < e for s, e in pseudo):
-            scope_start = max((e for _, e in breaks if e <= m.start()), default=start)
-            spans.append((m.start(), m.end(), scope_start, m.start()))
+        if any(taken[m.start():m.end()]) or any(s <= m.start() < e for s, e in pseudo):
+            continue
+        scope_start = max((e for _, e in breaks if e <= m.start()), default=start)
+        spans.append((m.start(), m.end(), scope_start, m.start()))
     return spans
 
 
@@ -432,16 +450,17 @@ class ConceptRecognizer:
         scopes: list[tuple[int, int, int, int]] = []
         if found:
             starts = [f[0] for f in found]
+            taken = bytearray(len(text) + 1)
+            for start, end, _ in found:
+                taken[start:end] = b"\x01" * (end - start)
             for s_start, s_end in sentences(text):
                 i = bisect.bisect_left(starts, s_start)
                 if i < len(starts) and starts[i] < s_end:
-                    scopes.extend(_negated_spans(text, s_start, s_end))
+                    scopes.extend(_negated_spans(text, s_start, s_end, taken))
         mentions = []
         for start, end, term in found:
-            excluded = any(
-                scope_start <= start and end <= scope_end and not (trigger_start < end and start < trigger_end)
-                for trigger_start, trigger_end, scope_start, scope_end in scopes
-            )
+            excluded = any(scope_start <= start and end <= scope_end
+                           for _, _, scope_start, scope_end in scopes)
             mentions.append(Mention(term, self._labels[term], start, end, text[start:end], excluded))
         return mentions
 

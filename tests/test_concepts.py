@@ -146,3 +146,27 @@ def test_build_index_skips_non_phenotypic_terms(hpo):
 
 def test_default_is_shared():
     assert ConceptRecognizer.default() is ConceptRecognizer.default()
+
+
+def test_negation_of_a_list_needs_or(recognizer):
+    # "no A, B or C" negates all three; "no A, B and C" only A
+    assert [m.excluded for m in recognizer.annotate("She had no ataxia, nystagmus or ptosis.")] == [True] * 3
+    assert [m.excluded for m in recognizer.annotate("The course showed no ataxia, nystagmus, and ptosis.")] == \
+        [True, False, False]
+
+
+def test_a_trigger_inside_a_mention_negates_nothing_after_it(recognizer):
+    assert found(recognizer, "He had absence of subcutaneous fat, hirsutism and ptosis.") == [
+        ("HP:0007485", "absence of subcutaneous fat", False), ("HP:0001007", "hirsutism", False),
+        ("HP:0000508", "ptosis", False)]
+
+
+def test_table_rows_count_when_they_mark_the_finding_present(recognizer):
+    text = "Title\nResults\nSeizure\t12/12\t+\nHypotonia\t9/12\t\nPtosis\tyes\tno"
+    assert {m.id for m in recognizer.annotate(text, case_report=True)} == {"HP:0001250", "HP:0000508"}
+
+
+def test_structured_abstract_labels_switch_sections(recognizer):
+    text = "A girl with ptosis\nBACKGROUND: The syndrome is characterized by ataxia. CASE: She had no seizures."
+    assert found(recognizer, text, case_report=True) == [("HP:0000508", "ptosis", False),
+                                                          ("HP:0001250", "seizures", True)]
