@@ -75,14 +75,16 @@ def score_halves(docs: list[dict], predicted: dict[str, set[str]]) -> dict:
             **{name: score([d for d in docs if half(d["pmid"]) == name], predicted) for name in ("tuning", "held_out")}}
 
 
-def throughput(recognizer: ConceptRecognizer, texts: list[str], seconds: float = 5.0) -> float:
-    """Documents per second, single thread, over ``texts`` repeated for about ``seconds``."""
-    done, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
+def throughput(recognizer: ConceptRecognizer, texts: list[str], seconds: float = 5.0) -> dict:
+    """Documents per second, single thread, over ``texts`` repeated for about ``seconds``: per CPU
+    second of this process (what one core does, whatever else runs on the machine) and per wall second."""
+    done, cpu, wall = 0, time.process_time(), time.perf_counter()
+    while time.process_time() - cpu < seconds:
         for text in texts:
             recognizer.annotate(text)
         done += len(texts)
-    return done / (time.perf_counter() - started)
+    return {"per_cpu_second": round(done / (time.process_time() - cpu), 1),
+            "per_wall_second": round(done / (time.perf_counter() - wall), 1)}
 
 
 def abstract_sized_chunks(texts: list[str], size: int = 1500) -> list[str]:
@@ -121,7 +123,10 @@ class FastHPOCRPeer:
 def run(out: Path, with_peer: bool = True) -> dict:
     hpo = load_hpo()
     started = time.perf_counter()
-    recognizer = ConceptRecognizer.for_hpo(hpo)
+    recognizer = ConceptRecognizer.for_hpo(hpo)  # builds the index if this release has none cached
+    first_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    ConceptRecognizer.for_hpo(hpo)
     load_seconds = time.perf_counter() - started
     corpora = load_corpora(hpo)
     results: dict = {"hpo_version": hpo.version, "metric": "document-level micro P/R/F1 over HPO id sets",
@@ -137,9 +142,10 @@ def run(out: Path, with_peer: bool = True) -> dict:
         results["ours"][name] = score_halves(docs, predicted)
     chunks = abstract_sized_chunks([d["text"] for d in jax])
     results["speed"] = {
+        "index_first_call_seconds": round(first_seconds, 3),
         "index_load_seconds": round(load_seconds, 3),
-        "gsc_plus_abstracts_per_second": round(throughput(recognizer, [d["text"] for d in gsc]), 1),
-        "jax_1500_char_chunks_per_second": round(throughput(recognizer, chunks), 1),
+        "gsc_plus_abstracts_per_second": throughput(recognizer, [d["text"] for d in gsc]),
+        "jax_1500_char_chunks_per_second": throughput(recognizer, chunks),
         "cores": 1,
     }
     if with_peer:
@@ -171,9 +177,10 @@ def print_table(results: dict) -> None:
             s = scores[part]
             print(f"{label:<40} {part:<9} {s['docs']:>4} {s['precision']:>6.3f} {s['recall']:>6.3f} {s['f1']:>6.3f}")
     speed = results["speed"]
-    print(f"speed (1 core): {speed['gsc_plus_abstracts_per_second']:.0f} GSC+ abstracts/s, "
-          f"{speed['jax_1500_char_chunks_per_second']:.0f} abstract-sized chunks of JAX text/s; "
-          f"index loads in {speed['index_load_seconds']:.2f} s")
+    gsc, jax = speed["gsc_plus_abstracts_per_second"], speed["jax_1500_char_chunks_per_second"]
+    print(f"speed (1 core): {gsc['per_cpu_second']:.0f} GSC+ abstracts per CPU second "
+          f"({gsc['per_wall_second']:.0f} per wall second), {jax['per_cpu_second']:.0f} abstract-sized chunks of "
+          f"JAX text per CPU second; index loads in {speed['index_load_seconds']:.2f} s")
 
 
 def main() -> None:

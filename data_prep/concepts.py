@@ -335,15 +335,15 @@ class ConceptRecognizer:
         """(start, end, term id) of the chosen mentions, in text order."""
         candidates: list[tuple[int, int, int, str]] = []  # (-words, start, end, id)
         coordinated: list[tuple[int, int, str]] = []  # "palmar and plantar pits" -> palmar pits
-        segment: list[tuple[int, int, str]] = []
-        for token in _TOKEN.finditer(text):
-            if token.lastindex == 1:
-                segment.append((token.start(), token.end(), token.group()))
-            elif segment:
-                self._match_segment(text, segment, candidates, coordinated)
-                segment = []
-        if segment:
-            self._match_segment(text, segment, candidates, coordinated)
+        tokens = [(m.start(), m.end(), m.group(1)) for m in _TOKEN.finditer(text)]
+        first = 0
+        for i, (_, _, word) in enumerate(tokens):
+            if word is None:  # a break
+                if i > first:
+                    self._match_segment(text, tokens[first:i], candidates, coordinated)
+                first = i + 1
+        if first < len(tokens):
+            self._match_segment(text, tokens[first:], candidates, coordinated)
         candidates.sort(key=lambda c: (c[0], c[1] - c[2], c[1]))
         taken = bytearray(len(text) + 1)
         chosen = []
@@ -448,14 +448,18 @@ class ConceptRecognizer:
     # ------------------------------------------------------------------ negation
     def _mark_negation(self, text: str, found: list[tuple[int, int, str]]) -> list[Mention]:
         scopes: list[tuple[int, int, int, int]] = []
-        if found:
+        # most texts negate little: only sentences holding both a trigger and a mention are parsed
+        triggers = [m.start() for m in _NEG_BEFORE.finditer(text)] + [m.start() for m in _NEG_AFTER.finditer(text)]
+        if found and triggers:
             starts = [f[0] for f in found]
+            triggers.sort()
             taken = bytearray(len(text) + 1)
             for start, end, _ in found:
                 taken[start:end] = b"\x01" * (end - start)
             for s_start, s_end in sentences(text):
                 i = bisect.bisect_left(starts, s_start)
-                if i < len(starts) and starts[i] < s_end:
+                j = bisect.bisect_left(triggers, s_start)
+                if i < len(starts) and starts[i] < s_end and j < len(triggers) and triggers[j] < s_end:
                     scopes.extend(_negated_spans(text, s_start, s_end, taken))
         mentions = []
         for start, end, term in found:
