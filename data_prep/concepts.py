@@ -184,7 +184,15 @@ def build_index(hpo: HPO) -> dict:
     """
     ranked: dict[str, dict[str, tuple]] = {}
     abbreviations: dict[str, set[str]] = {}
-    key_sharing: dict[str, int] = {}
+
+    def add(words: list[str], entry: tuple) -> None:
+        key = " ".join(sorted(words))
+        if not key or (" " not in key and len(key) < 4 and entry[0]):
+            return  # "S3", "AN": short synonyms match ordinary words
+        best = ranked.setdefault(key, {})
+        if entry[2] not in best or entry < best[entry[2]]:
+            best[entry[2]] = entry
+
     for i, term_id in enumerate(hpo.ids):
         if not hpo.phenotypic[i] or term_id == "HP:0000118":
             continue
@@ -196,18 +204,11 @@ def build_index(hpo: HPO) -> dict:
             if rank and text.lower() in _EVERYDAY_SYNONYMS:
                 continue
             for form in _surface_forms(text):
-                variants = {" ".join(sorted(_content_words(form)))}
+                words = _content_words(form)
+                entry = (rank + (form != text), len(hpo.synonyms[i]), term_id)
+                add(words, entry)
                 if "-" in form:  # the joined spelling too: "hyper-extensible" ~ "hyperextensible"
-                    variants.add(" ".join(sorted(_content_words(form.replace("-", "")))))
-                for key in variants:
-                    if not key or (" " not in key and len(key) < 4 and rank):
-                        continue  # "S3", "AN": short synonyms match ordinary words
-                    entry = (rank + (form != text), len(hpo.synonyms[i]), term_id)
-                    best = ranked.setdefault(key, {})
-                    if term_id not in best or entry < best[term_id]:
-                        best[term_id] = entry
-    for key, candidates in ranked.items():
-        key_sharing[key] = len(candidates)
+                    add(_content_words(form.replace("-", "")), entry)
     keys = {key: [t for t, _ in sorted(c.items(), key=lambda kv: kv[1])] for key, c in ranked.items()}
     return {
         "format": _INDEX_FORMAT,
