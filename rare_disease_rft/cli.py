@@ -184,6 +184,13 @@ def _cmd_prepare_texts(args: argparse.Namespace) -> None:
           f"-> {Path(report['files']['tasks']).parent} (skipped {report['skipped_count']}, listed in report.json)")
 
 
+def _add_task_set_options(parser: argparse.ArgumentParser) -> None:
+    """Options every `prepare` kind shares: where the task set goes and how it is split."""
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--no-split", action="store_true", help="write tasks.jsonl only")
+    parser.add_argument("--seed", type=int, default=13, help="seed of the publication split (default 13)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rdrft",
@@ -201,9 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
         "With no SOURCE, the bundled phenopacket-store archive is used.",
     )
     pp.add_argument("sources", nargs="*", metavar="SOURCE", help="phenopacket .json, folder or archive")
-    pp.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    pp.add_argument("--no-split", action="store_true", help="write tasks.jsonl only")
-    pp.add_argument("--seed", type=int, default=13, help="seed of the publication split (default 13)")
+    _add_task_set_options(pp)
     pp.set_defaults(func=_cmd_prepare_phenopackets)
 
     pt = prepare_sub.add_parser(
@@ -215,9 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pt.add_argument("inputs", nargs="+", metavar="INPUT", help=".txt file, folder of them, PubMed XML or MEDLINE file")
     pt.add_argument("--answers", required=True, metavar="FILE", help="CSV/TSV: document id (file stem or PMID), gene symbol")
-    pt.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    pt.add_argument("--no-split", action="store_true", help="write tasks.jsonl only")
-    pt.add_argument("--seed", type=int, default=13, help="seed of the publication split (default 13)")
+    _add_task_set_options(pt)
     pt.set_defaults(func=_cmd_prepare_texts)
 
     concepts = sub.add_parser(
