@@ -82,15 +82,14 @@ _IRREGULAR = {
     "bronchi": "bronchus", "testes": "testis", "ovaries": "ovary", "diverticula": "diverticulum",
     "lentigines": "lentigo", "epiphyses": "epiphysis", "metaphyses": "metaphysis", "diaphyses": "diaphysis",
     "apophyses": "apophysis", "stenoses": "stenosis", "fistulae": "fistula", "ulnae": "ulna", "tibiae": "tibia",
-    "fibulae": "fibula", "scapulae": "scapula", "claviculae": "clavicle", "digit": "digit", "cortices": "cortex",
+    "fibulae": "fibula", "scapulae": "scapula", "claviculae": "clavicle", "cortices": "cortex",
     "appendices": "appendix", "calices": "calyx", "calyces": "calyx", "ganglia": "ganglion", "thrombi": "thrombus",
     "emboli": "embolus", "hila": "hilum", "ostia": "ostium", "septa": "septum", "labia": "labium",
     "kidney": "renal", "kidneys": "renal", "liver": "hepatic", "heart": "cardiac", "lung": "pulmonary",
     "lungs": "pulmonary", "skull": "cranial", "cranium": "cranial", "dental": "tooth",
-    "pes": "foot", "pedal": "foot", "manual": "hand", "ocular": "eye", "eyes": "eye", "fingers": "finger",
+    "pes": "foot", "pedal": "foot", "manual": "hand", "ocular": "eye", "eyes": "eye",
     "auricle": "ear", "pinna": "ear", "pinnae": "ear", "auricular": "ear",
-    "seizures": "seizure", "fits": "seizure",
-    "tumour": "tumor", "tumours": "tumor", "tumors": "tumor", "behaviour": "behavior", "behaviours": "behavior",
+    "fits": "seizure", "tumour": "tumor", "tumours": "tumor", "behaviour": "behavior", "behaviours": "behavior",
     "oedema": "edema", "anaemia": "anemia", "haematuria": "hematuria", "faeces": "feces", "foetal": "fetal",
     "oesophagus": "esophagus", "oesophageal": "esophageal", "paediatric": "pediatric",
     "hypertrophic": "hypertrophy", "atrophic": "atrophy", "dystrophic": "dystrophy", "dysmorphic": "dysmorphism",
@@ -98,7 +97,9 @@ _IRREGULAR = {
     "epileptic": "epilepsy", "obese": "obesity", "microcephalic": "microcephaly", "macrocephalic": "macrocephaly",
     "hirsute": "hirsutism", "deaf": "deafness", "blind": "blindness", "retarded": "delay",
     "reduced": "decreased", "diminished": "decreased", "elevated": "increased", "raised": "increased",
-    "extremities": "limb", "extremity": "limb", "numerous": "multiple", "bloody": "blood", "delayed": "delay", "retardation": "delay", "hyperactive": "hyperactivity", "enlarged": "enlargement", "dilated": "dilatation", "dilation": "dilatation",
+    "extremities": "limb", "extremity": "limb", "numerous": "multiple", "bloody": "blood", "delayed": "delay",
+    "retardation": "delay", "hyperactive": "hyperactivity", "enlarged": "enlargement", "dilated": "dilatation",
+    "dilation": "dilatation",
     "malformed": "malformation", "absent": "absence", "aplastic": "aplasia", "abnormal": "abnormality",
     "abnormalities": "abnormality", "anomaly": "abnormality", "anomalies": "abnormality",
 }
@@ -162,7 +163,8 @@ _ABBREVIATION = re.compile(r"^[A-Z][A-Za-z0-9-]*[A-Z][A-Za-z0-9-]*$")
 
 
 def _content_words(text: str) -> list[str]:
-    return [w for w in (normalise_word(m.group()) for m in _WORD.finditer(text.replace("-", " "))) if w and w not in STOPWORDS]
+    words = (normalise_word(m.group()) for m in _WORD.finditer(text.replace("-", " ")))
+    return [w for w in words if w and w not in STOPWORDS]
 
 
 def _surface_forms(text: str) -> set[str]:
@@ -197,9 +199,9 @@ def build_index(hpo: HPO) -> dict:
         if not hpo.phenotypic[i] or term_id == "HP:0000118":
             continue
         for rank, text in [(0, hpo.names[i])] + [(1, s) for s in hpo.synonyms[i]]:
-            if _ABBREVIATION.match(text) and " " not in text:
-                if len(text.rstrip("s")) >= 3 and not text.isdigit():
-                    abbreviations.setdefault(text.rstrip("s") if text.endswith("s") and text[:-1].isupper() else text, set()).add(term_id)
+            if _ABBREVIATION.match(text):
+                if len(_singular(text)) >= 3:  # two letters ("RA", "MI") mean too many things
+                    abbreviations.setdefault(_singular(text), set()).add(term_id)
                 continue
             if rank and text.lower() in _EVERYDAY_SYNONYMS:
                 continue
