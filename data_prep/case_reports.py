@@ -30,6 +30,22 @@ _HEADINGS = [
 ]
 _HEADING_KIND = [(kind, re.compile(rf"\b(?:{words})", re.IGNORECASE)) for kind, words in _HEADINGS]
 _PRESENT_MARK = re.compile(r"(?:^|\t)\s*(?:\+{1,3}|yes|present|√|✓|y)\s*(?:\t|$)", re.IGNORECASE)
+_NUMBER_WORDS = {w: str(n) for n, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve".split())}
+_PER_YEAR = {"year": 1.0, "month": 12.0, "week": 365.25 / 7, "day": 365.25}
+_SEX_WORDS = {"girl": "FEMALE", "female": "FEMALE", "woman": "FEMALE", "lady": "FEMALE",
+              "boy": "MALE", "male": "MALE", "man": "MALE", "gentleman": "MALE"}
+_AGE_SEX = re.compile(
+    r"\b(\d+(?:\.\d+)?|" + "|".join(_NUMBER_WORDS) + r")[- ‐](year|month|week|day)s?[- ‐]old\s+"
+    r"(?:[A-Za-z]+\s+){0,3}?(girl|boy|female|male|woman|man|lady|gentleman|infant|child|baby|neonate|patient|proband|"
+    r"sister|brother|sibling|sib|twin|mother|father|cousin)\b",
+    re.IGNORECASE,
+)
+_SEVERAL_PATIENTS = re.compile(
+    r"\b(?:(?:case|patient|proband|subject|individual)\s*(?:2|II|B)\b|(?:both|two|three|four|five|six|several|"
+    r"all)\s+(?:affected\s+)?(?:patients|cases|siblings|sibs|brothers|sisters|children|individuals|probands))\b",
+    re.IGNORECASE,
+)
 _INLINE_LABEL = re.compile(r"([A-Z][A-Z /&-]{2,40}):\s")
 _NUMBERING = re.compile(r"^\s*(?:\d+(?:\.\d+)*\.?|[IVX]+\.|[A-H]\.)\s*")
 
@@ -137,6 +153,24 @@ def _paragraph_kind(text: str, spans: list[tuple[int, int]]) -> str:
     """A paragraph outside any known section is case text when a third of its sentences point at the patient."""
     cues = sum(1 for s, e in spans if _PATIENT_CUE.search(text, s, e))
     return CASE if cues and cues * 3 >= len(spans) else BACKGROUND
+
+
+def sex_and_age(text: str) -> tuple[str | None, float | None]:
+    """The patient's sex and age when the text about the patient states them one way only
+    ("a 4-year-old girl"); (None, None) when it does not, describes several patients, or also gives
+    a relative's age (then which age is the patient's is not safe to guess)."""
+    stated = set()
+    for start, end, _, kept in classify_sentences(text):
+        if kept:
+            if _SEVERAL_PATIENTS.search(text, start, end):
+                return None, None
+            for m in _AGE_SEX.finditer(text, start, end):
+                number = m.group(1).lower()
+                value = float(_NUMBER_WORDS.get(number, number)) / _PER_YEAR[m.group(2).lower()]
+                stated.add((_SEX_WORDS.get(m.group(3).lower()), round(value, 3)))
+    if len(stated) != 1:
+        return None, None
+    return next(iter(stated))
 
 
 def about_patient(text: str) -> Callable[[int], bool]:

@@ -23,6 +23,7 @@ from rare_disease_rft.genes import gene_names
 from rare_disease_rft.hpo import HPO, load_hpo
 from rare_disease_rft.tasks import Answer, Task
 
+from .case_reports import sex_and_age
 from .concepts import ConceptRecognizer
 from .documents import Document, DocumentError, text_document
 from .prepare import write_task_set
@@ -133,8 +134,9 @@ def document_task(doc: Document, gene: str, recognizer: ConceptRecognizer) -> tu
     source = {"kind": "case_report_text"}
     if doc.pmid:
         source["pmid"] = f"PMID:{doc.pmid}"
-    return Task(id="", present=present, excluded=excluded, answer=Answer(approved.symbol, approved.hgnc_id),
-                source=source), None
+    sex, age = sex_and_age(doc.text)
+    return Task(id="", present=present, excluded=excluded, sex=sex, age_years=age,
+                answer=Answer(approved.symbol, approved.hgnc_id), source=source), None
 
 
 def prepare_texts(

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from data_prep.case_reports import sex_and_age
 from data_prep.texts import document_key, prepare_texts, read_answers, read_documents
 from rare_disease_rft.cli import main
 
@@ -73,8 +74,22 @@ def test_pubmed_documents_become_tasks_with_their_pmid(tmp_path):
     assert tasks[0]["present"] == ["HP:0200134", "HP:0001250", "HP:0001263"]
     assert tasks[0]["excluded"] == ["HP:0000252"]
     assert tasks[1]["present"] == ["HP:0001252", "HP:0001251"] and tasks[1]["excluded"] == ["HP:0001250"]
+    # "a 4-year-old girl"; the two brothers of the second article have no single sex and age
+    assert (tasks[0]["sex"], tasks[0]["age_years"]) == ("FEMALE", 4.0)
+    assert (tasks[1]["sex"], tasks[1]["age_years"]) == (None, None)
     assert all(t["split"] in ("train", "validation", "test") for t in tasks)
     assert report["tasks"] == 2 and (tmp_path / "out" / "train.jsonl").is_file()
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("A girl\nCase report\nWe report a 4-year-old Italian girl with ptosis.", ("FEMALE", 4.0)),
+    ("A boy\nCase report\nAn 18-month-old boy had seizures. The boy was seen again.", ("MALE", 1.5)),
+    ("Twins\nCase report\nA 3-year-old boy and his 5-year-old sister had ptosis.", (None, None)),
+    ("Two cases\nCase report\nPatient 1 was a 3-year-old boy. Patient 2 was a 5-year-old boy.", (None, None)),
+    ("Review\nIntroduction\nPatients are typically a 3-year-old boy.", (None, None)),
+])
+def test_sex_and_age_only_when_the_text_states_one(text, expected):
+    assert sex_and_age(text) == expected
 
 
 def test_read_answers(tmp_path):
