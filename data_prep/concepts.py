@@ -30,23 +30,26 @@ Who is meant (``case_report=True``)
     Full-text case reports name many phenotypes the patient does not have: the introduction
     describes the disease, the discussion compares with published patients, family history and
     differential diagnosis mention relatives and other conditions. In case-report mode a mention
-    is kept only where the text is about the patient:
-      * the title and the figure legends are kept (they describe this patient);
-      * sections are recognised by their headings (Introduction/Background, Case report,
-        Methods, Discussion, ...); without headings a paragraph counts as a case paragraph when
-        it reads like one (ages, "was born", "examination", pronouns for one person);
-      * in case sections every sentence counts, except sentences about relatives (family
-        history), about other reported patients, or naming a differential diagnosis;
-      * in the abstract, introduction and discussion only sentences that point at the patient
-        ("our patient", "the proband", "in this case", "he/she had") count, and not sentences
-        that generalise ("is characterized by", "patients with ... have", "has been reported");
-      * methods, acknowledgements, data availability and similar sections are dropped.
+    is kept only where the text is about the patient (``data_prep.case_reports``):
+      * the title is kept (it names this patient's findings);
+      * sections are recognised by their headings ("2. Case Report", "DISCUSSION", "Methods") and
+        by the labels of structured abstracts ("CASE PRESENTATION: ..."); a paragraph outside any
+        known section counts as case text when a third of its sentences point at the patient;
+      * in case sections every sentence counts except those about relatives (family history) or
+        that generalise ("is characterized by", "patients with ... have", "has been reported",
+        "differential diagnosis"), unless they name the patient outright ("our patient");
+      * in the introduction, abstract background and methods, a sentence counts only when it
+        points at the patient ("the proband", "a 4-year-old girl", "he had") and does not
+        generalise; in the discussion only when it names the patient outright;
+      * a table row counts when it marks the finding present ("+", "yes", "√"), not when it only
+        gives frequencies from the literature ("9/12").
     Without ``case_report`` every mention is returned (abstracts are read as they are).
 
 Not used: an embedding pass (the offline all-MiniLM-L6-v2 model: every 2-4 word span no term
 covers, compared by cosine with the embeddings of all labels and synonyms) was measured on the
-GSC+ tuning half. At cosine >= 0.85 it added 5 ids, none in the gold, at >= 0.8 22 ids, one in the
-gold, and it took about 2 s per abstract (1,400 spans for 12 abstracts), so the dictionary path stands alone.
+GSC+ tuning half. At cosine >= 0.85 it added 5 ids, none in the gold; at >= 0.8, 22 ids, one in
+the gold; and it took about 2 s per abstract (1,400 spans for 12 abstracts). The dictionary path
+stands alone.
 """
 
 from __future__ import annotations

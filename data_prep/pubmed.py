@@ -124,7 +124,8 @@ def read_medline(data: bytes, source: str) -> Iterator[Document | DocumentError]
         try:
             text = chunk.decode("utf-8")
         except UnicodeDecodeError as err:
-            yield DocumentError(source, pmid, f"not UTF-8 (byte 0x{chunk[err.start]:02x} at offset {err.start} of the record)")
+            reason = f"not UTF-8 (byte 0x{chunk[err.start]:02x} at offset {err.start} of the record)"
+            yield DocumentError(source, pmid, reason)
             continue
         records = list(Medline.parse(io.StringIO(text)))
         if pmid is None or not records:

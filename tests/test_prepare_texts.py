@@ -21,7 +21,8 @@ def test_texts_to_tasks(tmp_path):
     report = prepare_texts([TEXTS], TEXTS / "answers.csv", tmp_path, split=False)
     tasks = read_jsonl(tmp_path / "tasks.jsonl")
     assert tasks == [
-        {"id": "PMID_30000008_1", "source": {"kind": "case_report_text", "pmid": "PMID:30000008", "file": "30000008.txt:1"},
+        {"id": "PMID_30000008_1",
+         "source": {"kind": "case_report_text", "pmid": "PMID:30000008", "file": "30000008.txt:1"},
          "present": ["HP:0000256"], "excluded": [], "sex": None, "age_years": None,
          "answer": {"gene": "PTEN", "hgnc": "HGNC:9588"}, "split": None},
         {"id": "DOC_" + tasks[1]["id"][4:], "source": {"kind": "case_report_text", "file": "case_1.txt:2"},
@@ -140,10 +141,12 @@ def test_cli_concepts(tmp_path, capsys):
         {"id": "HP:0001250", "label": "Seizure", "start": 55, "end": 63, "text": "seizures", "excluded": True},
     ]
     assert all(text[c["start"]:c["end"]] == c["text"] for c in lines[0]["concepts"])
-    assert capsys.readouterr().err == f"rdrft concepts: {tmp_path / 'bad.txt'} [bad]: not UTF-8 text (byte 0xff at offset 0)\n"
+    expected = f"rdrft concepts: {tmp_path / 'bad.txt'} [bad]: not UTF-8 text (byte 0xff at offset 0)\n"
+    assert capsys.readouterr().err == expected
 
 
 def test_cli_concepts_with_nothing_readable_fails(tmp_path, capsys):
     (tmp_path / "empty.txt").write_bytes(b"")
     assert main(["concepts", str(tmp_path / "empty.txt"), "--jsonl", str(tmp_path / "o.jsonl")]) == 2
-    assert capsys.readouterr().err.splitlines()[-1] == f"rdrft concepts: error: no readable document in {tmp_path / 'empty.txt'}"
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last == f"rdrft concepts: error: no readable document in {tmp_path / 'empty.txt'}"
