@@ -74,8 +74,8 @@ _GENERAL_CUE = re.compile(
 )
 # A sentence about relatives rather than the patient.
 _RELATIVE_CUE = re.compile(
-    r"\b(?:family history|(?:his|her|the|their|patient'?s?|proband'?s?)\s+(?:mother|father|parents?|"
-    r"grandmother|grandfather|grandparents?|uncle|aunt|cousins?|half-(?:brother|sister))|maternal|paternal)\b",
+    r"\b(?:family history|mother|father|parents?|grandmother|grandfather|grandparents?|uncle|aunt|cousins?|"
+    r"(?:his|her|the|their)\s+(?:sisters?|brothers?|sibling)|(?:sister|brother) of|maternal|paternal)\b",
     re.IGNORECASE,
 )
 _STRONG_PATIENT_CUE = re.compile(
