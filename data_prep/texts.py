@@ -155,22 +155,23 @@ def prepare_texts(
     tasks: list[Task] = []
     skipped: list[dict] = []
     read = 0
-    for item in read_documents(inputs):
-        read += 1
-        if isinstance(item, DocumentError):
-            skipped.append({"document": item.id, "file": item.source, "reason": item.reason})
-            continue
-        gene = answers.get(document_key(item.id))
-        if gene is None:
-            skipped.append({"document": item.id, "file": item.source, "reason": f"no answer gene in {answers_path}"})
-            continue
-        task, reason = document_task(item, gene, recognizer)
-        if task is None:
-            skipped.append({"document": item.id, "file": item.source, "reason": reason})
-            continue
-        task.source["file"] = f"{Path(item.source).name}:{read}"
-        task.id = _task_id(item)
-        tasks.append(task)
+    for given in inputs:
+        for ordinal, item in enumerate(read_documents([given]), 1):
+            read += 1
+            task, reason = None, None
+            if isinstance(item, DocumentError):
+                reason = item.reason
+            elif document_key(item.id) not in answers:
+                reason = f"no answer gene in {answers_path}"
+            else:
+                task, reason = document_task(item, answers[document_key(item.id)], recognizer)
+            if reason is not None:
+                skipped.append({"document": item.id, "file": item.source, "reason": reason})
+                continue
+            # the input's name and an ordinal: member file names may name the gene, as ids may
+            task.source["file"] = f"{Path(given).name}:{ordinal}"
+            task.id = _task_id(item)
+            tasks.append(task)
     _number_duplicates(tasks)
     reasons = Counter(re.sub(r"'[^']*'", "'...'", s["reason"]) for s in skipped)
     return write_task_set(

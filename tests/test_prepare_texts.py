@@ -22,10 +22,10 @@ def test_texts_to_tasks(tmp_path):
     tasks = read_jsonl(tmp_path / "tasks.jsonl")
     assert tasks == [
         {"id": "PMID_30000008_1",
-         "source": {"kind": "case_report_text", "pmid": "PMID:30000008", "file": "30000008.txt:1"},
+         "source": {"kind": "case_report_text", "pmid": "PMID:30000008", "file": "texts:1"},
          "present": ["HP:0000256"], "excluded": [], "sex": None, "age_years": None,
          "answer": {"gene": "PTEN", "hgnc": "HGNC:9588"}, "split": None},
-        {"id": "DOC_" + tasks[1]["id"][4:], "source": {"kind": "case_report_text", "file": "case_1.txt:2"},
+        {"id": "DOC_" + tasks[1]["id"][4:], "source": {"kind": "case_report_text", "file": "texts:2"},
          "present": ["HP:0001252"], "excluded": ["HP:0001250"], "sex": None, "age_years": None,
          "answer": {"gene": "STXBP1", "hgnc": "HGNC:11444"}, "split": None},
     ]
@@ -37,11 +37,11 @@ def test_texts_to_tasks(tmp_path):
 
 
 def test_gene_names_in_the_text_never_reach_the_task(tmp_path):
-    text = tmp_path / "in" / "31000001.txt"
+    text = tmp_path / "in" / "STXBP1_patient.txt"  # file names may name the gene too
     text.parent.mkdir()
     text.write_text("STXBP1-related disorder: a girl with an STXBP1 variant had seizures and hypotonia.")
     answers = tmp_path / "answers.tsv"
-    answers.write_text("31000001\tSTXBP1\n")
+    answers.write_text("STXBP1_patient\tSTXBP1\n")
     prepare_texts([text.parent], answers, tmp_path / "out", split=False)
     [task] = read_jsonl(tmp_path / "out" / "tasks.jsonl")
     line = json.dumps({k: v for k, v in task.items() if k != "answer"})
