@@ -191,6 +191,26 @@ def _add_task_set_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=13, help="seed of the publication split (default 13)")
 
 
+def _cmd_train(args: argparse.Namespace) -> None:
+    from .config import ConfigError, load_config
+
+    try:
+        config = load_config(args.config, args.set)
+    except ConfigError as err:
+        raise UsageError(str(err)) from None
+    if args.max_steps is not None and args.max_steps < 1:
+        raise UsageError("--max-steps must be at least 1")
+    out = Path(args.out or Path("artifacts") / config.name)
+    if config.method == "policy":
+        from .training.policy_grpo import train_policy
+
+        train_policy(config, out, max_steps=args.max_steps)
+    else:
+        from .llm.train_grpo import train_llm
+
+        train_llm(config, out, max_steps=args.max_steps)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rdrft",
@@ -233,6 +253,19 @@ def build_parser() -> argparse.ArgumentParser:
     concepts.add_argument("--case-report", action="store_true",
                           help="keep only mentions about the patient (drops introduction, discussion, relatives)")
     concepts.set_defaults(func=_cmd_concepts)
+
+    train = sub.add_parser(
+        "train", help="train the model a config names (the default ranker, or an LLM with GRPO)",
+        description="Trains the model a YAML recipe names and writes a model directory (weights in safetensors, "
+        "resolved config, data and code versions, curves, validation metrics, MODEL_CARD.md). Task files the "
+        "config names that do not exist yet are prepared from the bundled case reports first. A run killed "
+        "part-way resumes from its last checkpoint when started again with the same --out.")
+    train.add_argument("--config", required=True, metavar="FILE", help="YAML recipe, e.g. configs/default.yaml")
+    train.add_argument("--out", metavar="DIR", help="model directory (default: artifacts/<config name>)")
+    train.add_argument("--max-steps", type=int, metavar="N", help="cap on optimisation steps (smoke runs)")
+    train.add_argument("--set", action="append", default=[], metavar="key=value",
+                       help="override a setting, e.g. --set training.steps=200 (repeatable)")
+    train.set_defaults(func=_cmd_train)
 
     model_help = "a model directory from `rdrft train`, a built-in ranker (phenomizer, likelihood) or default"
     rank = sub.add_parser("rank", help="rank genes for one patient",

@@ -1,0 +1,125 @@
+"""Training case reports as vectors: what the published cases of each gene actually show.
+
+HPO annotations say which phenotypes a gene's diseases can have; the case reports say which
+ones are reported, and which are recorded as absent. The index keeps, for every training case,
+an IC-weighted vector of its present terms (with their ancestors) and one of its excluded
+terms, and per gene the counts of each term among its cases. Stored as safetensors + JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from safetensors.numpy import load_file, save_file
+
+from ..hpo import HPO
+from ..tasks import Task
+from .base import Case
+
+
+def _normalise_rows(m: sp.csr_matrix) -> sp.csr_matrix:
+    norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel())
+    return sp.diags(1.0 / np.maximum(norms, 1e-12)) @ m
+
+
+class CaseIndex:
+    """Training cases (their terms, genes and publications) and what follows from them."""
+
+    def __init__(self, hpo: HPO, case_ids: list[str], case_pmids: list[str], genes: list[str],
+                 case_gene: np.ndarray, present_terms: sp.csr_matrix, excluded_terms: sp.csr_matrix):
+        self.hpo_version = hpo.version
+        self.case_ids = case_ids
+        self.case_pmids = case_pmids
+        self.genes = genes  # genes that have training cases
+        self.case_gene = case_gene  # case -> row of ``genes``
+        self.present_terms = present_terms  # cases x terms, binary, closed under ancestors
+        self.excluded_terms = excluded_terms  # cases x terms, binary, as reported
+        #: unit-length IC-weighted vectors for cosine similarity between patients
+        self.present = vectorise(hpo, present_terms)
+        self.excluded = vectorise(hpo, excluded_terms)
+        #: genes x cases membership, and per gene the number of cases showing / excluding each term
+        self.membership = sp.csr_matrix(
+            (np.ones(len(case_ids), np.float32), (case_gene, np.arange(len(case_ids)))),
+            shape=(len(genes), len(case_ids)),
+        )
+        self.present_counts = (self.membership @ present_terms).tocsr()
+        self.excluded_counts = (self.membership @ excluded_terms).tocsr()
+
+    @classmethod
+    def build(cls, hpo: HPO, tasks: Sequence[Task]) -> "CaseIndex":
+        genes = sorted({t.answer.gene for t in tasks})
+        gene_row = {g: i for i, g in enumerate(genes)}
+        return cls(
+            hpo,
+            case_ids=[t.id for t in tasks],
+            case_pmids=[t.pmid or t.id for t in tasks],
+            genes=genes,
+            case_gene=np.array([gene_row[t.answer.gene] for t in tasks], dtype=np.int64),
+            present_terms=_term_matrix(hpo, [t.present for t in tasks], closure=True),
+            excluded_terms=_term_matrix(hpo, [t.excluded for t in tasks], closure=False),
+        )
+
+    def case_vectors(self, hpo: HPO, case: Case) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """The same vectors for a new patient (1 x terms each)."""
+        return (vectorise(hpo, _term_matrix(hpo, [case.present], closure=True)),
+                vectorise(hpo, _term_matrix(hpo, [case.excluded], closure=False)))
+
+    def cases_of_publication(self) -> dict[str, np.ndarray]:
+        groups: dict[str, list[int]] = defaultdict(list)
+        for i, pmid in enumerate(self.case_pmids):
+            groups[pmid].append(i)
+        return {p: np.array(v, dtype=np.int64) for p, v in groups.items()}
+
+    # ------------------------------------------------------------------ storage
+    def save(self, folder: str | Path) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        arrays = {"case_gene": self.case_gene}
+        for name in ("present_terms", "excluded_terms"):
+            m = getattr(self, name).tocsr()
+            arrays.update({f"{name}.indices": m.indices.astype(np.int32), f"{name}.indptr": m.indptr.astype(np.int64)})
+        save_file(arrays, str(folder / "case_index.safetensors"))
+        meta = {"case_ids": self.case_ids, "case_pmids": self.case_pmids, "genes": self.genes,
+                "hpo_version": self.hpo_version}
+        (folder / "case_index.json").write_text(json.dumps(meta))
+
+    @classmethod
+    def load(cls, folder: str | Path, hpo: HPO) -> "CaseIndex":
+        folder = Path(folder)
+        arrays = load_file(str(folder / "case_index.safetensors"))
+        meta = json.loads((folder / "case_index.json").read_text())
+        if meta["hpo_version"] != hpo.version:
+            raise ValueError(f"{folder} was built with HPO {meta['hpo_version']}, but HPO {hpo.version} is loaded")
+        n_cases, n_terms = len(meta["case_ids"]), len(hpo.ids)
+
+        def binary(name: str) -> sp.csr_matrix:
+            indices = arrays[f"{name}.indices"]
+            return sp.csr_matrix((np.ones(len(indices), np.float32), indices, arrays[f"{name}.indptr"]),
+                                 shape=(n_cases, n_terms))
+
+        return cls(hpo, meta["case_ids"], meta["case_pmids"], meta["genes"], arrays["case_gene"],
+                   binary("present_terms"), binary("excluded_terms"))
+
+
+def _term_matrix(hpo: HPO, term_lists: Sequence[Sequence[str]], closure: bool) -> sp.csr_matrix:
+    """Binary cases x terms, optionally closed under ancestors."""
+    rows, cols = [], []
+    for i, terms in enumerate(term_lists):
+        idx = hpo.closure(list(terms)) if closure else hpo.term_indices([t for t in terms if t in hpo.index])
+        rows.append(np.full(len(idx), i, dtype=np.int64))
+        cols.append(idx)
+    rows_a = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+    cols_a = np.concatenate(cols) if cols else np.zeros(0, np.int64)
+    m = sp.csr_matrix((np.ones(len(rows_a), np.float32), (rows_a, cols_a)), shape=(len(term_lists), len(hpo.ids)))
+    m.data[:] = 1.0  # a term listed twice is still one term
+    return m
+
+
+def vectorise(hpo: HPO, binary: sp.csr_matrix) -> sp.csr_matrix:
+    """IC-weighted, unit-length rows: shared rare terms count more than shared common ones."""
+    return _normalise_rows(binary @ sp.diags(hpo.information_content.astype(np.float32))).tocsr()

@@ -1,0 +1,124 @@
+"""The RL-trained default ranker: a small network scores each shortlisted gene's evidence.
+
+The network's scores define a Plackett-Luce policy over rankings; training samples rankings
+from it and reinforces those the graders reward (see ``training/policy_grpo.py``). At inference
+the ranking is the greedy one (genes by score), and calibrated probabilities come from a
+softmax at a temperature fitted on validation, times the share of validation answers that the
+shortlist holds.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from ..hpo import HPO, load_hpo
+from .base import Case, Ranker, Ranking, order_by_score
+from .case_index import CaseIndex
+from .features import FEATURES, FeatureExtractor
+
+# The feature the untrained policy ranks by: training starts from the likelihood ranker.
+STARTING_FEATURE = "lr_present"
+
+
+class PolicyNet(nn.Module):
+    """Per-gene score: a linear start on the likelihood evidence plus an MLP over all evidence."""
+
+    def __init__(self, n_features: int = len(FEATURES), hidden: int = 64, layers: int = 2):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(n_features))
+        self.register_buffer("std", torch.ones(n_features))
+        blocks: list[nn.Module] = []
+        width = n_features
+        for _ in range(layers):
+            blocks += [nn.Linear(width, hidden), nn.GELU()]
+            width = hidden
+        self.mlp = nn.Sequential(*blocks, nn.Linear(width, 1))
+        self.start = nn.Linear(1, 1)
+        self.start_column = FEATURES.index(STARTING_FEATURE)
+        with torch.no_grad():  # the MLP starts silent, so the first policy is the likelihood ranker
+            self.mlp[-1].weight.zero_()
+            self.mlp[-1].bias.zero_()
+            self.start.weight.fill_(1.0)
+            self.start.bias.zero_()
+
+    def set_standardisation(self, mean: np.ndarray, std: np.ndarray) -> None:
+        self.mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+        self.std.copy_(torch.as_tensor(np.maximum(std, 1e-6), dtype=torch.float32))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """``features``: (..., genes, n_features) -> scores (..., genes)."""
+        z = (features - self.mean) / self.std
+        return self.start(z[..., self.start_column : self.start_column + 1]).squeeze(-1) + self.mlp(z).squeeze(-1)
+
+
+class PolicyRanker(Ranker):
+    """Loads a model directory written by ``rdrft train`` with the policy method."""
+
+    def __init__(self, net: PolicyNet, extractor: FeatureExtractor, config: dict, calibration: dict,
+                 name: str = "policy"):
+        self.net = net.eval()
+        self.extractor = extractor
+        self.config = config
+        self.calibration = calibration
+        self.name = name
+        self.training_genes = frozenset(extractor.index.genes)
+
+    @classmethod
+    def load(cls, folder: str | Path, hpo: HPO | None = None) -> "PolicyRanker":
+        folder = Path(folder)
+        hpo = hpo or load_hpo()
+        config = json.loads((folder / "config.json").read_text())
+        model = config["model"]
+        net = PolicyNet(hidden=model["hidden"], layers=model["layers"])
+        net.load_state_dict(load_file(str(folder / "model.safetensors")))
+        index = CaseIndex.load(folder, hpo)
+        extractor = FeatureExtractor(hpo, index, model["shortlist_per_source"])
+        return cls(net, extractor, config, config.get("calibration", {}), name=config.get("name") or folder.name)
+
+    @torch.no_grad()
+    def scores(self, features: np.ndarray) -> np.ndarray:
+        return self.net(torch.from_numpy(features)).numpy()
+
+    def rank(self, case: Case) -> Ranking:
+        feats = self.extractor.extract(case)
+        scores = self.scores(feats.values)
+        order = order_by_score(scores, self.extractor.alphabetical[feats.candidates])
+        top = feats.candidates[order]
+        ordered_scores = scores[order]
+        temperature = self.calibration.get("temperature", 1.0)
+        coverage = self.calibration.get("shortlist_coverage", 1.0)
+        logits = ordered_scores / temperature
+        probabilities = np.exp(logits - logits.max())
+        probabilities = coverage * probabilities / probabilities.sum()
+        genes = list(self.extractor.universe[top]) + list(self.extractor.universe[feats.rest])
+        # genes past the shortlist keep the likelihood order, below every shortlisted score
+        tail = np.full(len(feats.rest), ordered_scores.min() - 1.0 if len(ordered_scores) else 0.0)
+        tail_p = np.full(len(feats.rest), (1 - coverage) / max(len(feats.rest), 1))
+        return Ranking(genes, np.concatenate([ordered_scores, tail]), np.concatenate([probabilities, tail_p]))
+
+    def similar_cases(self, case: Case, gene: str, k: int = 3) -> list[dict]:
+        """The training case reports of ``gene`` most similar to the patient, with PMIDs."""
+        index = self.extractor.index
+        if gene not in index.genes:
+            return []
+        row = index.genes.index(gene)
+        members = np.flatnonzero(index.case_gene == row)
+        vec, _ = index.case_vectors(self.extractor.hpo, case)
+        sims = np.asarray((index.present[members] @ vec.T).todense()).ravel()
+        order = np.argsort(-sims, kind="stable")[:k]
+        return [{"case_id": index.case_ids[i], "pmid": index.case_pmids[i], "similarity": round(float(s), 3)}
+                for i, s in zip(members[order], sims[order])]
+
+    def describe(self) -> dict:
+        return {"name": self.name, "kind": "policy", **self.config.get("versions", {}),
+                "validation": self.config.get("validation_metrics", {})}
+
+
+def save_policy(folder: Path, net: PolicyNet) -> None:
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(folder / "model.safetensors"))

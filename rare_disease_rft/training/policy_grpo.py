@@ -1,0 +1,401 @@
+"""Train the default ranker by reinforcement: GRPO over rankings.
+
+For each training patient the policy network scores every shortlisted gene; rankings are
+sampled from the Plackett-Luce distribution of those scores (Gumbel top-k), each ranking is
+graded by a reward from the grader registry (partial credit by rank by default), and the
+policy gradient pushes up rankings that beat their group's mean (GRPO: a group of samples per
+patient is its own baseline). ``objective: listwise`` trains the same network with a supervised
+softmax loss on the answer instead: the ablation.
+
+    rdrft train --config configs/default.yaml [--out DIR] [--max-steps N] [--set key=value]
+
+Reliable by construction: seeded generators only; an atomic checkpoint every
+``checkpoint_every`` steps (one safetensors file that also holds optimiser and RNG state); a
+run that is killed resumes from its checkpoint to the same result; the best validation step is
+the model that is kept.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Literal
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..config import to_dict
+from ..evaluate import evaluate
+from ..graders import get_grader
+from ..hpo import load_hpo
+from ..rankers.base import Case
+from ..rankers.case_index import CaseIndex
+from ..rankers.features import FEATURES, FeatureExtractor
+from ..rankers.policy import PolicyNet, PolicyRanker, save_policy
+from ..resources import cache_dir
+from ..tasks import Task
+from .data import DataConfig, load_splits
+from .model_dir import write_model_dir
+
+FEATURE_VERSION = 1  # bump when features.py changes what it computes
+
+
+@dataclass
+class PolicyModelConfig:
+    hidden: int = 64
+    layers: int = 2
+    #: genes kept by each first-stage score (likelihood, similarity, case evidence...)
+    shortlist_per_source: int = 100
+
+
+@dataclass
+class PolicyOptimConfig:
+    objective: Literal["grpo", "listwise"] = "grpo"
+    steps: int = 1500
+    batch_cases: int = 64
+    #: rankings sampled per patient; their mean reward is the baseline (GRPO)
+    group_size: int = 16
+    #: ranking positions sampled and graded (credit beyond them is zero by the schedule)
+    sampled_positions: int = 20
+    #: cases are drawn with weight (cases in their paper) ** -power: 0 weighs every case alike,
+    #: 1 every paper alike (a 400-case cohort would otherwise dominate what the policy learns)
+    paper_weight_power: float = 0.5
+    learning_rate: float = 3e-3
+    weight_decay: float = 1e-4
+    reward: str = "partial_credit"
+    reward_params: dict = field(default_factory=dict)
+    #: metric of the validation split that selects the kept model
+    select_on: Literal["reward", "top1", "top10", "mrr"] = "reward"
+    eval_every: int = 100
+    checkpoint_every: int = 100
+    seed: int = 0
+    device: str = "auto"
+    #: processes that compute features (each ~15 ms per case)
+    workers: int = 2
+
+
+@dataclass
+class PolicyTrainingConfig:
+    method: Literal["policy"] = "policy"
+    name: str = "rft-policy"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: PolicyModelConfig = field(default_factory=PolicyModelConfig)
+    training: PolicyOptimConfig = field(default_factory=PolicyOptimConfig)
+
+
+# ------------------------------------------------------------------ features for a whole split
+@dataclass
+class FeatureSet:
+    values: torch.Tensor  # cases x max shortlist x features
+    mask: torch.Tensor  # cases x max shortlist, True for real genes
+    answer: torch.Tensor  # cases: position of the answer in the shortlist, -1 if not in it
+
+    def to(self, device: torch.device) -> "FeatureSet":
+        return FeatureSet(self.values.to(device), self.mask.to(device), self.answer.to(device))
+
+
+_WORKER_STATE: dict = {}
+
+
+def _extract_chunk(chunk: list[tuple[Case, str | None, str]]) -> list[tuple[np.ndarray, int]]:
+    extractor: FeatureExtractor = _WORKER_STATE["extractor"]
+    out = []
+    for case, left_out, answer in chunk:
+        feats = extractor.extract(case, exclude_pmid=left_out)
+        gene = extractor.universe_index.get(answer)
+        where = np.flatnonzero(feats.candidates == gene) if gene is not None else []
+        out.append((feats.values, int(where[0]) if len(where) else -1))
+    return out
+
+
+def featurise(extractor: FeatureExtractor, tasks: list[Task], leave_publication_out: bool, workers: int) -> FeatureSet:
+    """Features of every task; training tasks leave their own publication out of the index."""
+    jobs = [(Case.from_task(t), t.pmid if leave_publication_out else None, t.answer.gene) for t in tasks]
+    chunks = [jobs[i : i + 256] for i in range(0, len(jobs), 256)]
+    _WORKER_STATE["extractor"] = extractor
+    if workers > 1 and len(chunks) > 1:
+        import multiprocessing as mp
+
+        with mp.get_context("fork").Pool(workers) as pool:  # fork shares the extractor, no pickling
+            results = [r for part in pool.map(_extract_chunk, chunks) for r in part]
+    else:
+        results = [r for chunk in chunks for r in _extract_chunk(chunk)]
+    width = max(v.shape[0] for v, _ in results)
+    values = np.zeros((len(results), width, len(FEATURES)), dtype=np.float32)
+    mask = np.zeros((len(results), width), dtype=bool)
+    for i, (v, _) in enumerate(results):
+        values[i, : len(v)] = v
+        mask[i, : len(v)] = True
+    answer = np.array([a for _, a in results], dtype=np.int64)
+    return FeatureSet(torch.from_numpy(values), torch.from_numpy(mask), torch.from_numpy(answer))
+
+
+def cached_features(extractor: FeatureExtractor, tasks: list[Task], leave_out: bool, key_parts: list[str],
+                    workers: int) -> FeatureSet:
+    """Features are a pure function of the data and the code version: cache them between runs."""
+    digest = hashlib.sha256("\n".join(key_parts + [str(FEATURE_VERSION), ",".join(FEATURES),
+                                                   str(leave_out)]).encode()).hexdigest()[:20]
+    path = cache_dir("features") / f"{digest}.safetensors"
+    if path.is_file():
+        t = load_file(str(path))
+        return FeatureSet(t["values"], t["mask"].bool(), t["answer"])
+    fs = featurise(extractor, tasks, leave_out, workers)
+    tmp = path.with_suffix(".tmp")
+    save_file({"values": fs.values, "mask": fs.mask.to(torch.uint8), "answer": fs.answer}, str(tmp))
+    os.replace(tmp, path)
+    return fs
+
+
+def _file_digest(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+# ------------------------------------------------------------------ objectives
+def reward_table(name: str, params: dict, positions: int) -> torch.Tensor:
+    """Reward of the answer at rank 1..positions, then when absent: from the grader registry."""
+    grader = get_grader(name, **params)
+    rankings = [["_"] * (r - 1) + ["ANSWER"] for r in range(1, positions + 1)] + [[]]
+    return torch.tensor(grader(rankings, ["ANSWER"] * len(rankings)), dtype=torch.float32)
+
+
+def plackett_luce_log_prob(scores: torch.Tensor, mask: torch.Tensor, picks: torch.Tensor) -> torch.Tensor:
+    """log P(the first positions of a ranking are ``picks``) under Plackett-Luce(scores).
+
+    scores, mask: (B, M); picks: (B, G, K) indices. Returns (B, G). Position i contributes
+    ``s[pick_i] - log(sum of exp(s) over genes not yet picked)``; the remaining mass is the total
+    minus a running sum, in float64 so that the subtraction stays exact enough.
+    """
+    logits = scores.masked_fill(~mask, float("-inf")).double()
+    top = logits.max(dim=1, keepdim=True).values.detach()
+    mass = torch.exp(logits - top)  # (B, M)
+    total = mass.sum(dim=1, keepdim=True).unsqueeze(2)  # (B, 1, 1)
+    b, g, k = picks.shape
+    picked_logits = logits.gather(1, picks.reshape(b, g * k)).reshape(b, g, k)
+    picked_mass = mass.gather(1, picks.reshape(b, g * k)).reshape(b, g, k)
+    before = torch.cumsum(picked_mass, dim=2) - picked_mass  # mass picked at earlier positions
+    remaining = torch.clamp(total - before, min=1e-12 * total)
+    log_prob = (picked_logits - top.unsqueeze(2)) - torch.log(remaining)
+    return log_prob.sum(dim=2).float()
+
+
+def grpo_loss(net: PolicyNet, batch: FeatureSet, rewards_by_rank: torch.Tensor, group: int, positions: int,
+              generator: torch.Generator) -> tuple[torch.Tensor, float]:
+    scores = net(batch.values)  # (B, M)
+    b, m = scores.shape
+    k = min(positions, m)
+    with torch.no_grad():
+        uniform = torch.rand((b, group, m), generator=generator, device="cpu").to(scores.device)
+        gumbel = -torch.log(-torch.log(uniform.clamp(1e-10, 1 - 1e-10)))
+        perturbed = scores.detach().unsqueeze(1) + gumbel
+        perturbed = perturbed.masked_fill(~batch.mask.unsqueeze(1), float("-inf"))
+        picks = perturbed.topk(k, dim=2).indices  # (B, G, K): a Plackett-Luce sample's first K genes
+        hit = picks == batch.answer.view(b, 1, 1)
+        absent = len(rewards_by_rank) - 1  # the table's last entry: not in the sampled prefix
+        rank = torch.where(hit.any(dim=2), hit.float().argmax(dim=2), torch.full((b, group), absent, device=scores.device))
+        rewards = rewards_by_rank.to(scores.device)[rank]
+        advantage = (rewards - rewards.mean(dim=1, keepdim=True)) / (rewards.std(dim=1, keepdim=True) + 1e-6)
+    log_prob = plackett_luce_log_prob(scores, batch.mask, picks)
+    loss = -(advantage * log_prob).mean()
+    return loss, float(rewards.mean())
+
+
+def listwise_loss(net: PolicyNet, batch: FeatureSet) -> tuple[torch.Tensor, float]:
+    scores = net(batch.values).masked_fill(~batch.mask, float("-inf"))
+    loss = torch.nn.functional.cross_entropy(scores, batch.answer)
+    return loss, float((scores.argmax(dim=1) == batch.answer).float().mean())
+
+
+@torch.no_grad()
+def validation_metrics(net: PolicyNet, data: FeatureSet, rewards_by_rank: torch.Tensor) -> dict:
+    """Greedy ranking of each shortlist; an answer outside the shortlist counts as a miss."""
+    scores = net(data.values).masked_fill(~data.mask, float("-inf"))
+    answer_score = scores.gather(1, data.answer.clamp(min=0).unsqueeze(1))
+    # rank from the output order: ties with the answer count against it (no tie favours it)
+    rank = (scores >= answer_score).sum(dim=1)
+    rank = torch.where(data.answer >= 0, rank, torch.full_like(rank, 10**6))
+    positions = len(rewards_by_rank) - 1
+    reward = rewards_by_rank[torch.clamp(rank - 1, max=positions)]
+    return {"reward": float(reward.mean()), "top1": float((rank <= 1).float().mean()),
+            "top10": float((rank <= 10).float().mean()), "mrr": float((1.0 / rank.float()).mean())}
+
+
+# ------------------------------------------------------------------ checkpoints
+def _save_checkpoint(path: Path, net: PolicyNet, opt: torch.optim.Optimizer, generator: torch.Generator,
+                     step: int, best: dict, best_state: dict, curves: list[dict], config_hash: str) -> None:
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    tensors.update({f"best.{k}": v.detach().cpu().contiguous() for k, v in best_state.items()})
+    tensors["rng"] = generator.get_state()
+    opt_state = opt.state_dict()
+    for pid, state in opt_state["state"].items():
+        for key, value in state.items():
+            tensors[f"opt.{pid}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
+    meta = {"step": step, "best": best, "curves": curves, "config_hash": config_hash,
+            "opt_param_groups": opt_state["param_groups"]}
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata={"state": json.dumps(meta)})
+    os.replace(tmp, path)  # a reader sees the old checkpoint or the new one, never half of one
+
+
+def _load_checkpoint(path: Path, net: PolicyNet, opt: torch.optim.Optimizer, generator: torch.Generator):
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        meta = json.loads(handle.metadata()["state"])
+    tensors = load_file(str(path))
+    net.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    best_state = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
+    generator.set_state(tensors["rng"])
+    state: dict = {}
+    for key, value in tensors.items():
+        if key.startswith("opt."):
+            _, pid, name = key.split(".", 2)
+            state.setdefault(int(pid), {})[name] = value
+    opt.load_state_dict({"state": state, "param_groups": meta["opt_param_groups"]})
+    return meta["step"], meta["best"], best_state, meta["curves"], meta["config_hash"]
+
+
+# ------------------------------------------------------------------ calibration
+@torch.no_grad()
+def calibrate(net: PolicyNet, data: FeatureSet) -> dict:
+    """Temperature that minimises validation NLL (answers inside the shortlist), the share of
+    answers the shortlist holds, and the expected calibration error of top-1 probabilities."""
+    scores = net(data.values).masked_fill(~data.mask, float("-inf"))
+    inside = data.answer >= 0
+    coverage = float(inside.float().mean())
+    best_t, best_nll = 1.0, float("inf")
+    for t in np.exp(np.linspace(np.log(0.05), np.log(20), 200)):
+        logp = torch.log_softmax(scores[inside] / t, dim=1).gather(1, data.answer[inside].unsqueeze(1))
+        nll = float(-logp.mean())
+        if nll < best_nll:
+            best_t, best_nll = float(t), nll
+    probs = coverage * torch.softmax(scores / best_t, dim=1)
+    confidence, top = probs.max(dim=1)
+    correct = (top == data.answer) & inside
+    bins = torch.clamp((confidence * 10).long(), max=9)
+    ece = 0.0
+    for b in range(10):
+        sel = bins == b
+        if sel.any():
+            ece += float(sel.float().mean()) * abs(float(confidence[sel].mean()) - float(correct[sel].float().mean()))
+    return {"temperature": round(best_t, 4), "shortlist_coverage": round(coverage, 4),
+            "validation_nll": round(best_nll, 4), "validation_ece": round(ece, 4)}
+
+
+# ------------------------------------------------------------------ the run
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def train_policy(config: PolicyTrainingConfig, out: str | Path, max_steps: int | None = None,
+                 on_step: Callable[[int], None] | None = None, log: Callable[[str], None] = print) -> Path:
+    """Trains (or resumes) and writes the model directory ``out``; returns its path."""
+    started = time.time()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    opt_cfg = config.training
+    steps = min(opt_cfg.steps, max_steps) if max_steps else opt_cfg.steps
+    torch.manual_seed(opt_cfg.seed)
+    device = _device(opt_cfg.device)
+
+    hpo = load_hpo()
+    train_tasks, val_tasks = load_splits(config.data)
+    index = CaseIndex.build(hpo, train_tasks)
+    extractor = FeatureExtractor(hpo, index, config.model.shortlist_per_source)
+    key = [hpo.version, _file_digest(config.data.train), str(config.model.shortlist_per_source)]
+    t0 = time.time()
+    train_fs = cached_features(extractor, train_tasks, True, key, opt_cfg.workers)
+    val_fs = cached_features(extractor, val_tasks, False, key + [_file_digest(config.data.validation)],
+                             opt_cfg.workers)
+    feature_seconds = time.time() - t0
+    log(f"features: {len(train_tasks)} training and {len(val_tasks)} validation cases in {feature_seconds:.0f} s")
+
+    net = PolicyNet(hidden=config.model.hidden, layers=config.model.layers)
+    real = train_fs.values[train_fs.mask]
+    net.set_standardisation(real.mean(dim=0).numpy(), real.std(dim=0).numpy())
+    net.to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=opt_cfg.learning_rate, weight_decay=opt_cfg.weight_decay)
+    generator = torch.Generator().manual_seed(opt_cfg.seed)
+    rewards_by_rank = reward_table(opt_cfg.reward, opt_cfg.reward_params, opt_cfg.sampled_positions)
+    paper_sizes = Counter(t.pmid for t in train_tasks)
+    weights = torch.tensor([paper_sizes[t.pmid] ** -opt_cfg.paper_weight_power for t in train_tasks])
+    weights[train_fs.answer < 0] = 0.0  # no answer in the shortlist: no signal
+    train_dev, val_dev = train_fs.to(device), val_fs.to(device)
+
+    config_hash = hashlib.sha256(json.dumps(to_dict(config), sort_keys=True).encode()).hexdigest()[:16]
+    checkpoint = out / "checkpoint.safetensors"
+    step, best, best_state, curves = 0, {"step": -1, "score": -1.0}, {}, []
+    if checkpoint.is_file():
+        step, best, best_state, curves, saved_hash = _load_checkpoint(checkpoint, net, opt, generator)
+        if saved_hash != config_hash:
+            raise ValueError(f"{checkpoint} belongs to another config; delete it or choose another --out")
+        log(f"resuming from step {step}")
+
+    def record(at: int, train_reward: float, loss: float) -> None:
+        nonlocal best, best_state
+        net.eval()
+        metrics = validation_metrics(net, val_dev, rewards_by_rank.to(device))
+        net.train()
+        row = {"step": at, "train_reward": round(train_reward, 5), "loss": round(loss, 5),
+               **{f"val_{k}": round(v, 5) for k, v in metrics.items()}, "seconds": round(time.time() - started, 1)}
+        curves.append(row)
+        score = metrics[opt_cfg.select_on]
+        if score > best["score"]:
+            best = {"step": at, "score": score}
+            best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+        log(f"step {at:>5}  train reward {train_reward:.3f}  val top1 {metrics['top1']:.3f} "
+            f"top10 {metrics['top10']:.3f} reward {metrics['reward']:.3f}")
+
+    if step == 0:
+        record(0, 0.0, 0.0)  # the starting policy: the likelihood ranker
+    net.train()
+    window: list[tuple[float, float]] = []
+    while step < steps:
+        pick = torch.multinomial(weights, opt_cfg.batch_cases, replacement=True, generator=generator)
+        batch = FeatureSet(train_dev.values[pick.to(device)], train_dev.mask[pick.to(device)],
+                           train_dev.answer[pick.to(device)])
+        if opt_cfg.objective == "grpo":
+            loss, reward = grpo_loss(net, batch, rewards_by_rank, opt_cfg.group_size, opt_cfg.sampled_positions,
+                                     generator)
+        else:
+            loss, reward = listwise_loss(net, batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        step += 1
+        window.append((reward, loss.item()))
+        if step % opt_cfg.eval_every == 0 or step == steps:
+            rewards, losses = zip(*window)
+            record(step, float(np.mean(rewards)), float(np.mean(losses)))
+            window = []
+        if step % opt_cfg.checkpoint_every == 0 or step == steps:
+            _save_checkpoint(checkpoint, net, opt, generator, step, best, best_state, curves, config_hash)
+        if on_step is not None:
+            on_step(step)
+
+    net.load_state_dict(best_state)
+    net.eval()
+    calibration = calibrate(net, val_dev)
+    net.cpu()
+    log(f"kept step {best['step']} (validation {opt_cfg.select_on} {best['score']:.4f}); "
+        f"temperature {calibration['temperature']}, validation ECE {calibration['validation_ece']}")
+    train_seconds = time.time() - started
+    ranker = PolicyRanker(net, extractor, {"model": to_dict(config.model)}, calibration, name=config.name)
+    validation, _ = evaluate(ranker, val_tasks, name=config.name, cited_pmids=hpo.cited_pmids)
+    write_model_dir(out, config=config, kind="policy", hpo=hpo, curves=curves, validation=validation,
+                    calibration=calibration, extra={"best_step": best["step"], "steps": steps,
+                                                    "feature_seconds": round(feature_seconds, 1),
+                                                    "train_seconds": round(train_seconds, 1)},
+                    save_weights=lambda folder: (save_policy(folder, net), index.save(folder)))
+    checkpoint.unlink(missing_ok=True)
+    log(f"wrote {out} in {time.time() - started:.0f} s: validation top1 {validation['top1']:.3f}, "
+        f"top10 {validation['top10']:.3f}")
+    return out
