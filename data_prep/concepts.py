@@ -75,7 +75,7 @@ _MASK = (1 << 64) - 1
 # Words that carry no meaning for matching; they may sit inside a mention but never start or end one.
 STOPWORDS = frozenset(
     "a an the of in on at to for by from with his her their its "
-    "this that these those as into both".split()
+    "this that these those as into both concentration level".split()
 )
 
 # Synonyms that are everyday words far more often than findings ("collecting" data, "ordering" tests).
@@ -107,7 +107,9 @@ _IRREGULAR = {
     "reduced": "decreased", "diminished": "decreased", "elevated": "increased", "raised": "increased",
     "extremities": "limb", "extremity": "limb", "numerous": "multiple", "bloody": "blood", "delayed": "delay",
     "retardation": "delay", "hyperactive": "hyperactivity", "enlarged": "enlargement", "dilated": "dilatation",
-    "dilation": "dilatation",
+    "dilation": "dilatation", "low": "decreased", "serum": "circulating", "plasma": "circulating",
+    "widened": "wide", "widening": "wide", "pubis": "pubic", "freckles": "freckling", "freckle": "freckling",
+    "metaphyseal": "metaphysis", "epiphyseal": "epiphysis", "diaphyseal": "diaphysis", "nevoid": "nevus",
     "malformed": "malformation", "absent": "absence", "aplastic": "aplasia", "abnormal": "abnormality",
     "abnormalities": "abnormality", "anomaly": "abnormality", "anomalies": "abnormality",
 }
