@@ -75,7 +75,7 @@ _MASK = (1 << 64) - 1
 # Words that carry no meaning for matching; they may sit inside a mention but never start or end one.
 STOPWORDS = frozenset(
     "a an the of in on at to for by from with his her their its "
-    "this that these those as into both concentration level".split()
+    "this that these those as into both".split()
 )
 
 # Synonyms that are everyday words far more often than findings ("collecting" data, "ordering" tests).
@@ -83,6 +83,8 @@ _EVERYDAY_SYNONYMS = frozenset(
     "collecting hoarding arranging ordering cutting tearing bouncing hopping mouthing fisting blushing panting "
     "fainting twirling stimming".split()
 )
+# Words a laboratory finding is often stated without ("low serum copper").
+_LAB_NOUNS = frozenset({"concentration", "level"})
 # Irregular plurals and spelling variants, applied before the suffix rules.
 _IRREGULAR = {
     "nevi": "nevus", "naevi": "nevus", "naevus": "nevus", "foci": "focus", "teeth": "tooth", "feet": "foot",
@@ -109,7 +111,7 @@ _IRREGULAR = {
     "retardation": "delay", "hyperactive": "hyperactivity", "enlarged": "enlargement", "dilated": "dilatation",
     "dilation": "dilatation", "low": "decreased", "serum": "circulating", "plasma": "circulating",
     "widened": "wide", "widening": "wide", "pubis": "pubic", "freckles": "freckling", "freckle": "freckling",
-    "metaphyseal": "metaphysis", "epiphyseal": "epiphysis", "diaphyseal": "diaphysis", "nevoid": "nevus",
+    "metaphyseal": "metaphysis", "epiphyseal": "epiphysis", "diaphyseal": "diaphysis",
     "malformed": "malformation", "absent": "absence", "aplastic": "aplasia", "abnormal": "abnormality",
     "abnormalities": "abnormality", "anomaly": "abnormality", "anomalies": "abnormality",
 }
@@ -221,6 +223,8 @@ def build_index(hpo: HPO) -> dict:
                 add(words, entry)
                 if "-" in form:  # the joined spelling too: "hyper-extensible" ~ "hyperextensible"
                     add(_content_words(form.replace("-", "")), entry)
+                if "circulating" in words:  # "low serum copper" for "... circulating copper concentration"
+                    add([w for w in words if w not in _LAB_NOUNS], entry)
     keys = {key: [t for t, _ in sorted(c.items(), key=lambda kv: kv[1])] for key, c in ranked.items()}
     return {
         "format": _INDEX_FORMAT,
@@ -288,6 +292,8 @@ def _negated_spans(text: str, start: int, end: int, taken: bytearray) -> list[tu
 
 # ---------------------------------------------------------------------------------- the matcher
 _CONJUNCTIONS = frozenset({"and", "or", "nor"})
+_COPULAS = frozenset({"was", "were", "is", "are"})
+_PREDICATES = frozenset({"decreased", "increased"})
 _HYPHENS = frozenset("-‐–")
 # a word (group 1), or a character a mention never crosses (sentence ends, commas, brackets)
 _TOKEN = re.compile(r"([^\W_]+(?:['’]s\b)?)|[.;:,()\[\]{}!?\"\n]|\s[/–-]\s")
@@ -396,9 +402,13 @@ class ConceptRecognizer:
                 continue
             code = 0
             count = 0
+            copula = False
             for j in range(i, min(n, i + 2 * max_words)):
                 word = normalised[j]
                 if word in STOPWORDS:
+                    continue
+                if word in _COPULAS:
+                    copula = True
                     continue
                 word_code = codes.get(word)
                 if word_code is None:
@@ -408,7 +418,9 @@ class ConceptRecognizer:
                 if count > max_words:
                     break
                 term = keys.get(code)
-                if term is not None and size[code] == count:
+                # across "was"/"were" only a measure reads as one finding ("serum copper was low"),
+                # never "seizures were absent"
+                if term is not None and size[code] == count and (not copula or word in _PREDICATES):
                     out.append((-count, words[i][0], words[j][1], term))
                     found.append((i, j, code, count))
         for i, j, code, count in found:

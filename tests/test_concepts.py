@@ -170,3 +170,12 @@ def test_structured_abstract_labels_switch_sections(recognizer):
     text = "A girl with ptosis\nBACKGROUND: The syndrome is characterized by ataxia. CASE: She had no seizures."
     assert found(recognizer, text, case_report=True) == [("HP:0000508", "ptosis", False),
                                                           ("HP:0001250", "seizures", True)]
+
+
+def test_laboratory_findings_in_their_usual_wordings(recognizer):
+    assert found(recognizer, "low serum copper") == [("HP:0011967", "low serum copper", False)]
+    assert found(recognizer, "Serum copper was low.") == [("HP:0011967", "Serum copper was low", False)]
+    # only a measure reads across "was": this is a negated seizure, not an absence seizure
+    assert found(recognizer, "Seizures were absent.") == [("HP:0001250", "Seizures", True)]
+    # a word dropped from lab terms never makes an everyday word a term ("concentration problems")
+    assert found(recognizer, "He had problems at school.") == []
