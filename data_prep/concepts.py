@@ -7,9 +7,11 @@ Matching
     a segment whose *multiset* of content words equals that of a label or synonym is a candidate,
     so word order and little words do not matter ("hyperplasia of the coronoid processes" finds
     "coronoid process hyperplasia"). Hyphenated words are tried both split and joined
-    ("hyper-extensible" finds "Hyperextensible skin"). Of overlapping candidates the one with
-    the most words wins (longest match); a key shared by several terms goes to the term whose
-    label it is, else to the term with the fewest synonyms sharing it, else the lowest id.
+    ("hyper-extensible" finds "Hyperextensible skin"). Laboratory terms also match without
+    "concentration"/"level", and a measure may be stated across "was"/"were" ("serum copper was
+    low"); "and"/"or" give both readings ("palmar and plantar pits"). Of overlapping candidates
+    the one with the most words wins (longest match); a key shared by several terms goes to the
+    term whose label it is, else to the term with fewer synonyms, else the lowest id.
     Only phenotypic-abnormality terms (under HP:0000118) are indexed: modes of inheritance, onset
     and frequency terms describe no patient finding and are the commonest false hits.
 
