@@ -105,6 +105,8 @@ CASE_REPORT = "\n".join([
     "Sequencing was done to exclude ptosis syndromes.",
     "Discussion",
     "Patients with this syndrome usually have cataract. Our patient also had strabismus.",
+    "References",
+    "Clinical photograph of the proband showing ptosis.",
 ])
 
 
@@ -113,7 +115,7 @@ def test_case_report_mode_keeps_what_is_about_the_patient(recognizer):
         ("HP:0000252", "microcephaly", False),
         ("HP:0001252", "hypotonia", False),
         ("HP:0000639", "nystagmus", True),
-        ("HP:0000486", "strabismus", False),
+        ("HP:0000508", "ptosis", False),
     ]
     plain = {m.id for m in recognizer.annotate(CASE_REPORT)}
     assert {"HP:0001250", "HP:0001251", "HP:0000518", "HP:0002650"} <= plain
@@ -161,9 +163,9 @@ def test_a_trigger_inside_a_mention_negates_nothing_after_it(recognizer):
         ("HP:0000508", "ptosis", False)]
 
 
-def test_table_rows_count_when_they_mark_the_finding_present(recognizer):
-    text = "Title\nResults\nSeizure\t12/12\t+\nHypotonia\t9/12\t\nPtosis\tyes\tno"
-    assert {m.id for m in recognizer.annotate(text, case_report=True)} == {"HP:0001250", "HP:0000508"}
+def test_tables_and_discussion_are_not_read_as_the_patient(recognizer):
+    text = "Title\nResults\nSeizure\t12/12\t+\nPtosis\tyes\tno\nDiscussion\nOur patient also had ataxia."
+    assert recognizer.annotate(text, case_report=True) == []
 
 
 def test_structured_abstract_labels_switch_sections(recognizer):
