@@ -29,6 +29,22 @@ _HEADINGS = [
            r"examination|history|description|results?|observation|individual|sib"),
 ]
 _HEADING_KIND = [(kind, re.compile(rf"\b(?:{words})", re.IGNORECASE)) for kind, words in _HEADINGS]
+_NUMBER_WORDS = {w: str(n) for n, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve".split())}
+_PER_YEAR = {"year": 1.0, "month": 12.0, "week": 365.25 / 7, "day": 365.25}
+_SEX_WORDS = {"girl": "FEMALE", "female": "FEMALE", "woman": "FEMALE", "lady": "FEMALE",
+              "boy": "MALE", "male": "MALE", "man": "MALE", "gentleman": "MALE"}
+_AGE_SEX = re.compile(
+    r"\b(\d+(?:\.\d+)?|" + "|".join(_NUMBER_WORDS) + r")[- ‐](year|month|week|day)s?[- ‐]old\s+"
+    r"(?:[A-Za-z]+\s+){0,3}?(girl|boy|female|male|woman|man|lady|gentleman|infant|child|baby|neonate|patient|proband|"
+    r"sister|brother|sibling|sib|twin|mother|father|cousin)\b",
+    re.IGNORECASE,
+)
+_SEVERAL_PATIENTS = re.compile(
+    r"\b(?:(?:case|patient|proband|subject|individual)\s*(?:2|II|B)\b|(?:both|two|three|four|five|six|several|"
+    r"all)\s+(?:affected\s+)?(?:patients|cases|siblings|sibs|brothers|sisters|children|individuals|probands))\b",
+    re.IGNORECASE,
+)
 _INLINE_LABEL = re.compile(r"([A-Z][A-Z /&-]{2,40}):\s")
 _NUMBERING = re.compile(r"^\s*(?:\d+(?:\.\d+)*\.?|[IVX]+\.|[A-H]\.)\s*")
 
