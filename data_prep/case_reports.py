@@ -13,7 +13,7 @@ import bisect
 import re
 from typing import Callable
 
-from .text import sentences
+from .sentences import sentences
 
 CASE, BACKGROUND, DISCUSSION, ADMIN, TITLE, TABLE = "case", "background", "discussion", "admin", "title", "table"
 

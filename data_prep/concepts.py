@@ -71,7 +71,7 @@ from rare_disease_rft.hpo import HPO, load_hpo
 from rare_disease_rft.resources import atomic_write_bytes, cache_dir, fingerprint
 
 from .case_reports import about_patient
-from .text import sentences
+from .sentences import sentences
 
 _INDEX_FORMAT = 1
 _MASK = (1 << 64) - 1
