@@ -4,7 +4,8 @@ A document is read as paragraphs (lines). The first is the title. A short line w
 full stop that names a known section ("2. Case Report", "DISCUSSION", "Materials and methods")
 is a heading; the paragraphs under it take its kind. Sub-headings the vocabulary does not know
 ("Anorectal malformation") keep the kind of the section they are in. Each sentence is then kept
-or not according to the kind of its section and the cues in it.
+or not according to the kind of its section and the cues in it; labels of structured abstracts
+("CASE PRESENTATION: ...") switch the kind inside a paragraph, and lines with tabs are table rows.
 """
 
 from __future__ import annotations
@@ -107,12 +108,12 @@ def keep_sentence(sentence: str, kind: str) -> bool:
         # patient beside the literature in columns text cannot tell apart: on the JAX tuning half,
         # the terms only these gave were right 1 time in 14 (discussion) and 2 in 27 (tables).
         return False
-    relative = _RELATIVE_CUE.search(sentence) is not None
-    general = _GENERAL_CUE.search(sentence) is not None
-    if kind == CASE:
-        return not general and not relative or _STRONG_PATIENT_CUE.search(sentence) is not None
-    strong = _STRONG_PATIENT_CUE.search(sentence) is not None
-    return strong or (_PATIENT_CUE.search(sentence) is not None and not general and not relative)
+    if _STRONG_PATIENT_CUE.search(sentence):
+        return True
+    if _RELATIVE_CUE.search(sentence) or _GENERAL_CUE.search(sentence):
+        return False
+    # case sections are about the patient unless a sentence says otherwise; elsewhere it must say so
+    return kind == CASE or _PATIENT_CUE.search(sentence) is not None
 
 
 def patient_spans(text: str) -> list[tuple[int, int]]:
@@ -134,7 +135,7 @@ def classify_sentences(text: str) -> list[tuple[int, int, str, bool]]:
             line_sentences = sentences(text, start, end)
             line_kind = TITLE if number == 0 else kind or _paragraph_kind(text, line_sentences)
             if "\t" in line:
-                line_kind = TABLE if line_kind != ADMIN else ADMIN
+                line_kind = TABLE
             for s_start, s_end in line_sentences:
                 label = _INLINE_LABEL.match(text, s_start, s_end)
                 if label and heading_kind(label.group(1)):
