@@ -268,8 +268,8 @@ _SCOPE_BREAK = re.compile(
 )
 
 
-def _negated_spans(text: str, start: int, end: int, taken: bytearray) -> list[tuple[int, int, int, int]]:
-    """(trigger start, trigger end, scope start, scope end) for the sentence ``text[start:end]``.
+def _negated_spans(text: str, start: int, end: int, taken: bytearray) -> list[tuple[int, int]]:
+    """The spans a negation covers in the sentence ``text[start:end]``.
 
     ``taken`` marks the characters of mentions: a trigger inside a mention ("absence of
     subcutaneous fat") is part of that term and negates nothing.
@@ -285,12 +285,12 @@ def _negated_spans(text: str, start: int, end: int, taken: bytearray) -> list[tu
         comma = text.find(",", m.end(), scope_end)
         if comma >= 0 and not _DISJUNCTION.search(text, m.end(), scope_end):
             scope_end = comma
-        spans.append((m.start(), m.end(), m.end(), scope_end))
+        spans.append((m.end(), scope_end))
     for m in _NEG_AFTER.finditer(text, start, end):
         if any(taken[m.start():m.end()]) or any(s <= m.start() < e for s, e in pseudo):
             continue
         scope_start = max((e for _, e in breaks if e <= m.start()), default=start)
-        spans.append((m.start(), m.end(), scope_start, m.start()))
+        spans.append((scope_start, m.start()))
     return spans
 
 
@@ -476,7 +476,7 @@ class ConceptRecognizer:
 
     # ------------------------------------------------------------------ negation
     def _mark_negation(self, text: str, found: list[tuple[int, int, str]]) -> list[Mention]:
-        scopes: list[tuple[int, int, int, int]] = []
+        scopes: list[tuple[int, int]] = []
         # most texts negate little: only sentences holding both a trigger and a mention are parsed
         triggers = [m.start() for m in _NEG_BEFORE.finditer(text)] + [m.start() for m in _NEG_AFTER.finditer(text)]
         if found and triggers:
@@ -492,8 +492,7 @@ class ConceptRecognizer:
                     scopes.extend(_negated_spans(text, s_start, s_end, taken))
         mentions = []
         for start, end, term in found:
-            excluded = any(scope_start <= start and end <= scope_end
-                           for _, _, scope_start, scope_end in scopes)
+            excluded = any(scope_start <= start and end <= scope_end for scope_start, scope_end in scopes)
             mentions.append(Mention(term, self._labels[term], start, end, text[start:end], excluded))
         return mentions
 
