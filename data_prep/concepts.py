@@ -457,9 +457,7 @@ class ConceptRecognizer:
         if not defined:
             return found
         kept = [f for f in found if defined.get(_singular(text[f[0]:f[1]]), f[2]) == f[2]]
-        taken = bytearray(len(text) + 1)
-        for start, end, _ in kept:
-            taken[start:end] = b"\x01" * (end - start)
+        taken = _occupancy(len(text), kept)
         meaning = {a: t for a, t in defined.items() if t}
         if meaning:
             pattern = re.compile(r"\b(" + "|".join(re.escape(a) for a in meaning) + r")s?\b")
@@ -482,9 +480,7 @@ class ConceptRecognizer:
         if found and triggers:
             starts = [f[0] for f in found]
             triggers.sort()
-            taken = bytearray(len(text) + 1)
-            for start, end, _ in found:
-                taken[start:end] = b"\x01" * (end - start)
+            taken = _occupancy(len(text), found)
             for s_start, s_end in sentences(text):
                 i = bisect.bisect_left(starts, s_start)
                 j = bisect.bisect_left(triggers, s_start)
@@ -495,6 +491,14 @@ class ConceptRecognizer:
             excluded = any(scope_start <= start and end <= scope_end for scope_start, scope_end in scopes)
             mentions.append(Mention(term, self._labels[term], start, end, text[start:end], excluded))
         return mentions
+
+
+def _occupancy(length: int, spans: list[tuple[int, int, str]]) -> bytearray:
+    """A byte per character of the text, set where one of ``spans`` lies."""
+    taken = bytearray(length + 1)
+    for start, end, _ in spans:
+        taken[start:end] = b"\x01" * (end - start)
+    return taken
 
 
 def _singular(word: str) -> str:
