@@ -118,6 +118,7 @@ _IRREGULAR = {
     "metaphyseal": "metaphysis", "epiphyseal": "epiphysis", "diaphyseal": "diaphysis",
     "malformed": "malformation", "absent": "absence", "aplastic": "aplasia", "abnormal": "abnormality",
     "abnormalities": "abnormality", "anomaly": "abnormality", "anomalies": "abnormality",
+    "1st": "first", "2nd": "second", "3rd": "third", "4th": "fourth", "5th": "fifth",
 }
 # British digraphs and their American spelling, inside words ("haemorrhage", "orthopaedic").
 _BRITISH = [("haem", "hem"), ("aemia", "emia"), ("oedem", "edem"), ("paed", "ped"), ("oesoph", "esoph"),

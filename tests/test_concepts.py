@@ -37,6 +37,7 @@ def test_case_plurals_hyphens_and_word_order(recognizer):
     assert found(recognizer, "corpus callosum hypoplasia") == [("HP:0002079", "corpus callosum hypoplasia", False)]
     assert found(recognizer, "oedema") == [("HP:0000969", "oedema", False)]
     assert normalise_word("Dysplastic") == "dysplasia" and normalise_word("kidneys") == "renal"
+    assert found(recognizer, "2nd and 3rd toes syndactyly") == [("HP:0004691", "2nd and 3rd toes syndactyly", False)]
 
 
 def test_longest_match_wins(recognizer):
