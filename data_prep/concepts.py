@@ -43,6 +43,8 @@ Who is meant (``case_report=True``)
       * in the introduction, abstract background and methods, a sentence counts only when it
         points at the patient ("the proband", "a 4-year-old girl", "he had") and does not
         generalise;
+      * organ-system terms ("ocular abnormalities": Abnormality of the eye; "neoplasm") are dropped,
+        as they say nothing specific about a patient;
       * the discussion and tables are not read: discussions restate the case or compare with
         published patients, and table rows set the patient beside the literature in columns that
         text cannot tell apart (on the JAX tuning half, the terms only these gave were right 1
@@ -67,7 +69,7 @@ import unicodedata
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from rare_disease_rft.hpo import HPO, load_hpo
+from rare_disease_rft.hpo import HPO, PHENOTYPIC_ABNORMALITY, load_hpo
 from rare_disease_rft.resources import atomic_write_bytes, cache_dir, fingerprint
 
 from .case_reports import about_patient
@@ -322,6 +324,9 @@ class ConceptRecognizer:
             self._size[code] = len(parts)
         self._max_words = max(self._size.values())
         self._abbreviations: dict[str, str] = index["abbreviations"]
+        # "ocular abnormalities", "neoplasm": organ-system terms say nothing specific about a patient
+        organ_rows = hpo.parents[:, hpo.index[PHENOTYPIC_ABNORMALITY]].nonzero()[0]
+        self._organ_systems = frozenset(hpo.ids[i] for i in organ_rows)
 
     @classmethod
     def for_hpo(cls, hpo: HPO) -> "ConceptRecognizer":
@@ -351,7 +356,7 @@ class ConceptRecognizer:
         mentions = self._mark_negation(text, found)
         if case_report:
             keep = about_patient(text)
-            mentions = [m for m in mentions if keep(m.start)]
+            mentions = [m for m in mentions if keep(m.start) and m.id not in self._organ_systems]
         return mentions
 
     # ------------------------------------------------------------------ matching

@@ -164,6 +164,12 @@ def test_a_trigger_inside_a_mention_negates_nothing_after_it(recognizer):
         ("HP:0000508", "ptosis", False)]
 
 
+def test_case_reports_drop_organ_system_terms(recognizer):
+    text = "A boy\nCase report\nHe had ocular abnormalities and microphthalmia."
+    assert [m.id for m in recognizer.annotate(text)] == ["HP:0000478", "HP:0000568"]
+    assert [m.id for m in recognizer.annotate(text, case_report=True)] == ["HP:0000568"]
+
+
 def test_tables_and_discussion_are_not_read_as_the_patient(recognizer):
     text = "Title\nResults\nSeizure\t12/12\t+\nPtosis\tyes\tno\nDiscussion\nOur patient also had ataxia."
     assert recognizer.annotate(text, case_report=True) == []
