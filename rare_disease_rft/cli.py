@@ -120,13 +120,16 @@ def _evaluate_models(args: argparse.Namespace, names: list[str]) -> dict[str, di
     _set_threads(args.threads)
     tasks = _read_task_file(args.tasks, args.limit)
     cited = load_hpo().cited_pmids
+    rankers = [(name, _load_model(name)) for name in names]
+    # seen/unseen-gene subsets of every model also by the trained models' genes, to compare alike
+    reference = frozenset().union(*(r.training_genes for _, r in rankers))
     models = {}
-    for name in names:
-        ranker = _load_model(name)
+    for name, ranker in rankers:
         label = name if name in ("phenomizer", "likelihood", "default") else ranker.name
         if label in models:  # two model directories may carry one ranker name; keep both
             label = name
-        models[label], _ = evaluate(ranker, tasks, name=label, batch_size=args.batch_size, cited_pmids=cited)
+        models[label], _ = evaluate(ranker, tasks, name=label, batch_size=args.batch_size, cited_pmids=cited,
+                                    reference_genes=reference or None)
         print(f"  {label}: {len(tasks)} cases ranked", file=sys.stderr)
     print(f"{args.tasks}: {len(tasks)} cases")
     print(format_table(models))

@@ -89,9 +89,16 @@ def bootstrap_interval(ranks: np.ndarray, groups: Sequence[str], k: int, n_boot:
     return [round(float(low), 4), round(float(high), 4)]
 
 
+def _seen_subsets(ranks: np.ndarray, tasks: Sequence[Task], training_genes) -> dict:
+    names = gene_names()  # a training answer and a test answer may name one gene differently
+    trained = {names.normalise(g) for g in training_genes}
+    seen = np.array([names.normalise(t.answer.gene) in trained for t in tasks], dtype=bool)
+    return {"answer_gene_in_training": _summary(ranks[seen]), "answer_gene_not_in_training": _summary(ranks[~seen])}
+
+
 def metrics(name: str, tasks: Sequence[Task], results: Sequence[CaseResult],
             training_genes: frozenset[str] | set[str] = frozenset(), cited_pmids: frozenset[str] = frozenset(),
-            n_boot: int = 1000) -> dict:
+            n_boot: int = 1000, reference_genes: frozenset[str] | None = None) -> dict:
     """The SPEC metrics JSON for one model, plus intervals, the top-k curve and extra subsets."""
     ranks = np.array([r.rank for r in results], dtype=float)
     seconds = np.array([r.seconds for r in results])
@@ -102,13 +109,10 @@ def metrics(name: str, tasks: Sequence[Task], results: Sequence[CaseResult],
         "p50": round(float(np.percentile(seconds, 50)) * 1000, 3) if len(seconds) else None,
         "p95": round(float(np.percentile(seconds, 95)) * 1000, 3) if len(seconds) else None,
     }
-    names = gene_names()  # a training answer and a test answer may name one gene differently
-    trained = {names.normalise(g) for g in training_genes}
-    seen = np.array([names.normalise(t.answer.gene) in trained for t in tasks], dtype=bool)
-    out["subsets"] = {
-        "answer_gene_in_training": _summary(ranks[seen]),
-        "answer_gene_not_in_training": _summary(ranks[~seen]),
-    }
+    out["subsets"] = _seen_subsets(ranks, tasks, training_genes)
+    if reference_genes is not None:
+        # the trained models' training genes, so that every model in a benchmark is split alike
+        out["subsets_reference"] = _seen_subsets(ranks, tasks, reference_genes)
     if cited_pmids:
         cited = np.array([t.pmid in cited_pmids for t in tasks], dtype=bool)
         out["subsets"]["paper_cited_by_hpo_annotations"] = _summary(ranks[cited])
@@ -125,11 +129,12 @@ def metrics(name: str, tasks: Sequence[Task], results: Sequence[CaseResult],
 
 
 def evaluate(ranker: Ranker, tasks: Sequence[Task], name: str | None = None, batch_size: int = 1,
-             cited_pmids: frozenset[str] = frozenset(), training_genes: frozenset[str] | None = None) -> tuple[dict, list[CaseResult]]:
+             cited_pmids: frozenset[str] = frozenset(), training_genes: frozenset[str] | None = None,
+             reference_genes: frozenset[str] | None = None) -> tuple[dict, list[CaseResult]]:
     """Ranks the tasks and returns ``(metrics, per-case results)``."""
     results, _ = rank_cases(ranker, tasks, batch_size=batch_size)
     genes = ranker.training_genes if training_genes is None else training_genes
-    return metrics(name or ranker.name, tasks, results, genes, cited_pmids), results
+    return metrics(name or ranker.name, tasks, results, genes, cited_pmids, reference_genes=reference_genes), results
 
 
 # ------------------------------------------------------------------ reporting
@@ -144,7 +149,7 @@ def format_table(models: dict[str, dict]) -> str:
     lines = [header, "-" * len(header)]
     for name, m in models.items():
         ci1, ci10 = m.get("ci95", {}).get("top1", [None, None]), m.get("ci95", {}).get("top10", [None, None])
-        unseen = m["subsets"]["answer_gene_not_in_training"]
+        unseen = m.get("subsets_reference", m["subsets"])["answer_gene_not_in_training"]
         lines.append(
             f"{name[:22]:<22} {m['n']:>5} {_fmt(m['top1']):>6} {_fmt(ci1[0], 2) + '-' + _fmt(ci1[1], 2):>13} "
             f"{_fmt(m['top5']):>6} {_fmt(m['top10']):>6} {_fmt(ci10[0], 2) + '-' + _fmt(ci10[1], 2):>13} "

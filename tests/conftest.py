@@ -55,3 +55,26 @@ def write_json(path, data):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data))
     return path
+
+
+@pytest.fixture(scope="session")
+def bundled_task_dir(tmp_path_factory, hpo):
+    """The bundled phenopacket-store archive prepared once per session (about 3 s)."""
+    from data_prep.phenopackets import prepare_phenopackets
+    from rare_disease_rft.resources import BUNDLED_PHENOPACKETS
+
+    out = tmp_path_factory.mktemp("bundled")
+    prepare_phenopackets([BUNDLED_PHENOPACKETS], out, hpo=hpo)
+    return out
+
+
+@pytest.fixture(scope="session")
+def small_task_dir(tmp_path_factory, bundled_task_dir):
+    """A small train/validation/test set cut from the bundled data, for quick training runs."""
+    from rare_disease_rft.tasks import read_tasks, write_tasks
+
+    out = tmp_path_factory.mktemp("small")
+    for name, n in (("train", 240), ("validation", 40), ("test", 40)):
+        tasks = read_tasks(bundled_task_dir / f"{name}.jsonl")
+        write_tasks(out / f"{name}.jsonl", tasks[:: max(1, len(tasks) // n)][:n])
+    return out

@@ -99,7 +99,9 @@ class PolicyRanker(Ranker):
         genes = list(self.extractor.universe[top]) + list(self.extractor.universe[feats.rest])
         # genes past the shortlist keep the likelihood order, below every shortlisted score
         tail = np.full(len(feats.rest), ordered_scores.min() - 1.0 if len(ordered_scores) else 0.0)
-        tail_p = np.full(len(feats.rest), (1 - coverage) / max(len(feats.rest), 1))
+        # the mass the shortlist misses, spread evenly, but never above a shortlisted gene's
+        tail_p = np.full(len(feats.rest), min((1 - coverage) / max(len(feats.rest), 1),
+                                              probabilities[-1] if len(probabilities) else 1.0))
         return Ranking(genes, np.concatenate([ordered_scores, tail]), np.concatenate([probabilities, tail_p]))
 
     def similar_cases(self, case: Case, gene: str, k: int = 3) -> list[dict]:

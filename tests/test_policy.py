@@ -1,0 +1,177 @@
+"""The RL-trained default ranker: features, the Plackett-Luce objective, training runs, model dirs."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from rare_disease_rft.config import ConfigError, load_config
+from rare_disease_rft.rankers import Case, load_ranker
+from rare_disease_rft.rankers.case_index import CaseIndex
+from rare_disease_rft.rankers.features import FEATURES, FeatureExtractor
+from rare_disease_rft.rankers.policy import PolicyNet
+from rare_disease_rft.tasks import read_tasks
+from rare_disease_rft.training.policy_grpo import plackett_luce_log_prob, reward_table, train_policy
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def small_config(task_dir, **training):
+    settings = [f"data.train={task_dir / 'train.jsonl'}", f"data.validation={task_dir / 'validation.jsonl'}",
+                "training.steps=12", "training.batch_cases=16", "training.group_size=4", "training.eval_every=4",
+                "training.checkpoint_every=4", "training.workers=1", "model.hidden=16",
+                "model.shortlist_per_source=20"]
+    settings += [f"training.{k}={v}" for k, v in training.items()]
+    return load_config(REPO / "configs" / "default.yaml", settings)
+
+
+def test_plackett_luce_log_prob_matches_the_sequential_definition():
+    torch.manual_seed(0)
+    scores = torch.randn(2, 6, requires_grad=True)
+    mask = torch.ones(2, 6, dtype=torch.bool)
+    mask[1, 5] = False
+    picks = torch.tensor([[[0, 3, 1]], [[4, 2, 0]]])
+    got = plackett_luce_log_prob(scores, mask, picks)
+    for b in range(2):
+        logits = scores[b].masked_fill(~mask[b], float("-inf"))
+        expected = 0.0
+        for i in picks[b, 0]:
+            expected = expected + logits[i] - torch.logsumexp(logits, 0)
+            logits = logits.clone()
+            logits[i] = float("-inf")
+        assert got[b, 0].item() == pytest.approx(expected.item(), abs=1e-5)
+    got.sum().backward()
+    assert torch.isfinite(scores.grad).all() and scores.grad.abs().sum() > 0
+
+
+def test_reward_table_comes_from_the_grader_registry():
+    table = reward_table("partial_credit", {}, 6)
+    assert table.tolist() == pytest.approx([1.0, 0.5, 0.35, 0.25, 0.25, 0.1, 0.0])
+    custom = reward_table("partial_credit", {"schedule": [[1, 1.0], [3, 0.2]]}, 4)
+    assert custom.tolist() == pytest.approx([1.0, 0.2, 0.2, 0.0, 0.0])
+    assert reward_table("top1", {}, 3).tolist() == [1.0, 0.0, 0.0, 0.0]
+
+
+def test_features_leave_the_training_case_publication_out(hpo, small_task_dir):
+    train = read_tasks(small_task_dir / "train.jsonl")
+    extractor = FeatureExtractor(hpo, CaseIndex.build(hpo, train), shortlist_per_source=30)
+    task = train[0]
+    case = Case.from_task(task)
+    gene = extractor.universe_index[task.answer.gene]
+    col = FEATURES.index("case_count")
+    own_paper = sum(t.pmid == task.pmid and t.answer.gene == task.answer.gene for t in train)
+    all_cases = sum(t.answer.gene == task.answer.gene for t in train)
+
+    def value(feats, name):
+        where = np.flatnonzero(feats.candidates == gene)
+        return feats.values[where[0], FEATURES.index(name)] if len(where) else None
+
+    with_own = extractor.extract(case)
+    without_own = extractor.extract(case, exclude_pmid=task.pmid)
+    assert value(with_own, "case_count") == pytest.approx(np.log1p(all_cases))
+    left = value(without_own, "case_count")
+    assert left is None or left == pytest.approx(np.log1p(all_cases - own_paper))
+    # the patient is its own nearest case only while its paper is in the index
+    assert value(with_own, "case_max_sim") == pytest.approx(1.0, abs=1e-5)
+    assert left is None or value(without_own, "case_max_sim") < 1.0 - 1e-6
+    assert col < len(FEATURES)
+
+
+def test_untrained_policy_ranks_like_the_likelihood_evidence(hpo, small_task_dir):
+    train = read_tasks(small_task_dir / "train.jsonl")
+    extractor = FeatureExtractor(hpo, CaseIndex.build(hpo, train), shortlist_per_source=30)
+    feats = extractor.extract(Case.from_task(read_tasks(small_task_dir / "validation.jsonl")[0]))
+    net = PolicyNet(hidden=8)
+    net.set_standardisation(feats.values.mean(0), feats.values.std(0))
+    scores = net(torch.from_numpy(feats.values)).detach().numpy()
+    lr = feats.values[:, FEATURES.index("lr_present")]
+    assert np.array_equal(np.argsort(-scores, kind="stable"), np.argsort(-lr, kind="stable"))
+
+
+def _weights(folder):
+    return load_file(str(Path(folder) / "model.safetensors"))
+
+
+@pytest.fixture(scope="module")
+def trained(small_task_dir, tmp_path_factory):
+    """One uninterrupted run of the small config."""
+    return train_policy(small_config(small_task_dir), tmp_path_factory.mktemp("policy") / "m", log=lambda _: None)
+
+
+def test_training_writes_a_complete_model_dir(trained):
+    names = {p.name for p in trained.iterdir()}
+    assert {"model.safetensors", "config.json", "case_index.safetensors", "case_index.json", "MODEL_CARD.md",
+            "training_curves.csv", "training_curves.png", "validation_metrics.json"} <= names
+    assert "checkpoint.safetensors" not in names  # removed once the model is complete
+    assert sum(p.stat().st_size for p in trained.iterdir()) < 50 * 2**20
+    meta = json.loads((trained / "config.json").read_text())
+    assert meta["kind"] == "policy" and meta["training"]["objective"] == "grpo"
+    assert meta["versions"]["data"]["hpo_release"] == "2025-01-16"
+    assert 0 < meta["calibration"]["temperature"] and 0 <= meta["calibration"]["validation_ece"] <= 1
+    curves = (trained / "training_curves.csv").read_text().splitlines()
+    assert curves[0].startswith("step,train_reward,loss,val_reward,val_top1,val_top10")
+    assert [line.split(",")[0] for line in curves[1:]] == ["0", "4", "8", "12"]
+    assert "not a diagnostic device" in (trained / "MODEL_CARD.md").read_text()
+
+
+def test_a_killed_run_resumes_to_the_same_result_as_an_uninterrupted_one(trained, small_task_dir, tmp_path):
+    """Also the reproducibility test: the resumed run repeats the uninterrupted run's seeds."""
+    config = small_config(small_task_dir)
+
+    def crash(step):
+        if step == 6:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_policy(config, tmp_path / "killed", on_step=crash, log=lambda _: None)
+    assert (tmp_path / "killed" / "checkpoint.safetensors").is_file()
+    messages = []
+    resumed = train_policy(config, tmp_path / "killed", log=messages.append)
+    assert "resuming from step 4" in messages
+    a, b = _weights(trained), _weights(resumed)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    metrics_a = json.loads((trained / "validation_metrics.json").read_text())
+    metrics_b = json.loads((resumed / "validation_metrics.json").read_text())
+    assert (metrics_a["top1"], metrics_a["mrr"]) == (metrics_b["top1"], metrics_b["mrr"])
+
+
+def test_a_checkpoint_of_another_config_is_refused(small_task_dir, tmp_path):
+    def crash(step):
+        if step == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_policy(small_config(small_task_dir), tmp_path / "m", on_step=crash, log=lambda _: None)
+    with pytest.raises(ValueError, match="belongs to another config"):
+        train_policy(small_config(small_task_dir, learning_rate=0.01), tmp_path / "m", log=lambda _: None)
+
+
+def test_trained_model_ranks_explains_and_calibrates(small_task_dir, tmp_path, hpo):
+    folder = train_policy(small_config(small_task_dir, objective="listwise"), tmp_path / "m", log=lambda _: None)
+    ranker = load_ranker(str(folder))
+    task = read_tasks(small_task_dir / "validation.jsonl")[0]
+    ranking = ranker.rank(Case.from_task(task))
+    assert len(ranking.genes) == len(set(ranking.genes)) >= len(hpo.gene_symbols)
+    assert np.all(np.diff(ranking.scores) <= 1e-6)  # best first
+    assert np.all(np.diff(ranking.probabilities) <= 1e-9)
+    coverage = ranker.calibration["shortlist_coverage"]
+    assert coverage - 1e-4 <= ranking.probabilities.sum() <= 1.0 + 1e-4
+    train = read_tasks(small_task_dir / "train.jsonl")
+    gene = train[0].answer.gene
+    similar = ranker.similar_cases(Case.from_task(train[0]), gene)
+    assert similar and similar[0]["similarity"] == pytest.approx(1.0, abs=1e-5)
+    assert {s["pmid"] for s in similar} <= {t.pmid for t in train if t.answer.gene == gene}
+
+
+def test_config_errors_name_the_setting():
+    default = REPO / "configs" / "default.yaml"
+    assert load_config(default, ["training.steps=7"]).training.steps == 7
+    with pytest.raises(ConfigError, match="unknown setting 'training.stepz'"):
+        load_config(default, ["training.stepz=7"])
+    with pytest.raises(ConfigError, match="training.steps: expected an integer"):
+        load_config(default, ["training.steps=many"])
+    with pytest.raises(ConfigError, match="training.objective: 'ppo' is not one of grpo, listwise"):
+        load_config(default, ["training.objective=ppo"])
