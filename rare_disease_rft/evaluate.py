@@ -137,6 +137,20 @@ def evaluate(ranker: Ranker, tasks: Sequence[Task], name: str | None = None, bat
     return metrics(name or ranker.name, tasks, results, genes, cited_pmids, reference_genes=reference_genes), results
 
 
+def accuracy_by_gene(results: Sequence[CaseResult], ks: Sequence[int] = (1, 10)) -> list[dict]:
+    """Per answer gene: its cases, the share ranked within each k and the MRR; most cases first."""
+    by_gene: dict[str, list[float]] = {}
+    for result in results:
+        by_gene.setdefault(result.answer, []).append(result.rank)
+    rows = []
+    for gene, ranks in by_gene.items():
+        ranks_array = np.array(ranks)
+        rows.append({"gene": gene, "n": len(ranks),
+                     **{f"top{k}": float(np.mean(ranks_array <= k)) for k in ks},
+                     "mrr": float(np.mean(1.0 / ranks_array))})
+    return sorted(rows, key=lambda row: (-row["n"], row["gene"]))
+
+
 # ------------------------------------------------------------------ reporting
 def _fmt(value, digits=3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
@@ -162,12 +176,11 @@ def format_table(models: dict[str, dict]) -> str:
 
 def plot_topk(models: dict[str, dict], out: str | Path, title: str = "Top-k accuracy") -> None:
     """One curve per model: share of cases with the answer in the first k genes, k = 1..50."""
-    import matplotlib
+    # a Figure without pyplot: switching the process-wide backend would stop a notebook's inline plots
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    fig = Figure(figsize=(7, 4.5), dpi=120)
+    ax = fig.subplots()
     ks = np.arange(1, TOPK_CURVE + 1)
     for name, m in models.items():
         ax.plot(ks, m["topk_curve"], label=f"{name} (top1 {m['top1']:.2f})")
@@ -181,7 +194,6 @@ def plot_topk(models: dict[str, dict], out: str | Path, title: str = "Top-k accu
     fig.tight_layout()
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out)
-    plt.close(fig)
 
 
 def write_json(path: str | Path, data: dict) -> None:

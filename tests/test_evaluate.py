@@ -175,3 +175,14 @@ def test_table_has_one_row_per_model():
     lines = format_table({"first": m, "second": {**m, "model": "second"}}).splitlines()
     assert [line.split()[0] for line in lines[2:]] == ["first", "second"]
     assert lines[2].split()[1:3] == ["3", "0.333"]
+
+
+def test_accuracy_by_gene_counts_absent_answers_and_puts_the_most_cases_first():
+    from rare_disease_rft.evaluate import accuracy_by_gene
+
+    _, results = evaluate(ScriptedRanker({"HP:0000001": GENES}),
+                          TASKS + [task("HP:0000001", "KMT2D", "PMID:4")])
+    rows = accuracy_by_gene(results, ks=(1, 2))
+    assert [row["gene"] for row in rows] == ["KMT2D", "CBS", "FBN1"]  # 2 cases, then alphabetical
+    assert rows[0] == {"gene": "KMT2D", "n": 2, "top1": 0.0, "top2": 0.0, "mrr": 0.0}
+    assert rows[2] == {"gene": "FBN1", "n": 1, "top1": 0.0, "top2": 1.0, "mrr": 0.5}

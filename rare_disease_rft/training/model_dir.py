@@ -55,13 +55,12 @@ def data_versions(hpo: HPO, task_files: list[str]) -> dict:
 
 
 def plot_curves(curves: list[dict], out: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # a Figure without pyplot: switching the process-wide backend would stop a notebook's inline plots
+    from matplotlib.figure import Figure
 
     steps = [row["step"] for row in curves]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=110)
+    fig = Figure(figsize=(10, 3.8), dpi=110)
+    left, right = fig.subplots(1, 2)
     if "train_reward" in curves[0]:
         left.plot(steps[1:], [row["train_reward"] for row in curves[1:]], label="train reward (sampled)")
     if "val_reward" in curves[0]:
@@ -81,7 +80,6 @@ def plot_curves(curves: list[dict], out: Path, title: str) -> None:
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(out)
-    plt.close(fig)
 
 
 def write_model_dir(out: Path, config, kind: str, hpo: HPO, curves: list[dict], validation: dict,
