@@ -130,13 +130,15 @@ class Hpo3Enrichment(Hpo3Peer):
         return scores
 
 
-def evaluate_with_progress(ranker: Ranker, tasks: list[Task], cited: frozenset[str]) -> dict:
-    """``evaluate``, in chunks, with a progress line on stderr per chunk."""
+def evaluate_with_progress(ranker: Ranker, tasks: list[Task], cited: frozenset[str],
+                           reference: frozenset[str] | None = None) -> dict:
+    """``evaluate``, in chunks, with a progress line on stderr per chunk; ``reference``: the
+    training genes that split every model's seen/unseen subsets alike."""
     results = []
     for start in range(0, len(tasks), PROGRESS_EVERY):
         results += rank_cases(ranker, tasks[start : start + PROGRESS_EVERY])[0]
         print(f"  {ranker.name}: {len(results)}/{len(tasks)} cases", file=sys.stderr, flush=True)
-    return metrics(ranker.name, tasks, results, ranker.training_genes, cited)
+    return metrics(ranker.name, tasks, results, ranker.training_genes, cited, reference_genes=reference)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,29 +177,35 @@ def main(argv: list[str] | None = None) -> int:
         models[ranker.name] = evaluate_with_progress(ranker, tasks, hpo.cited_pmids)
         stages[f"rank {ranker.name}"] = time.perf_counter() - began
 
-    out = Path(args.out)
-    write_json(out / "benchmark.json", {"tasks": os.path.relpath(test_file, REPO), "models": models})
-    plot_topk(models, out / "benchmark_topk.png", title=f"Top-k accuracy, phenopacket-store test split ({len(tasks)} cases)")
+    extra = {"hpo3_hpo_release": hpo3_version}
+    write_report(Path(args.out), "benchmark", test_file, tasks, models, rankers, hpo, stages, started, extra)
+    return 0
+
+
+def write_report(out: Path, stem: str, test_file: Path, tasks: list[Task], models: dict, rankers: list[Ranker],
+                 hpo, stages: dict[str, float], started: float, extra_versions: dict | None = None) -> None:
+    """``OUT/<stem>.json`` (SPEC benchmark format), ``<stem>_topk.png``, ``<stem>_run.json``
+    (date, data versions, stage timings), and the table on stdout."""
+    write_json(out / f"{stem}.json", {"tasks": os.path.relpath(test_file, REPO), "models": models})
+    plot_topk(models, out / f"{stem}_topk.png",
+              title=f"Top-k accuracy, phenopacket-store test split ({len(tasks)} cases)")
     versions = {
         "date": datetime.date.today().isoformat(),
         "hpo_release": hpo.version,
-        "hpo3_hpo_release": hpo3_version,
+        **(extra_versions or {}),
         "phenopacket_store_commit": BUNDLED_PHENOPACKETS_COMMIT,
         "cases": len(tasks),
         "threads": 1,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
     }
-    write_json(out / "benchmark_run.json", {**versions, "stage_seconds": {k: round(v, 2) for k, v in stages.items()},
-                                            "models": {r.name: r.describe() for r in rankers}})
-
+    write_json(out / f"{stem}_run.json", {**versions, "stage_seconds": {k: round(v, 2) for k, v in stages.items()},
+                                          "models": {r.name: r.describe() for r in rankers}})
     print(f"{os.path.relpath(test_file, REPO)}: {len(tasks)} cases")
     print(format_table(models))
     print("\n" + ", ".join(f"{k}: {v}" for k, v in versions.items() if v is not None))
     print("stage timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in stages.items()) +
           f"; total {time.perf_counter() - started:.1f} s")
-    print(f"wrote {out / 'benchmark.json'}, {out / 'benchmark_topk.png'}, {out / 'benchmark_run.json'}")
-    return 0
-
+    print(f"wrote {out / f'{stem}.json'}, {out / f'{stem}_topk.png'}, {out / f'{stem}_run.json'}")
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -34,7 +34,11 @@ FEATURES = (
     "case_max_sim", "case_max_sim_gap", "case_vote", "case_excluded_sim", "case_count", "paper_count",
     "has_cases", "profile_lr", "profile_lr_gap", "profile_excluded_lr", "profile_contradiction",
     "n_present", "n_excluded",
+    # log rank within the shortlist: comparable across patients whatever the score scales
+    "lr_present_rank", "phenomizer_rank", "enrichment_rank", "case_max_sim_rank", "profile_lr_rank",
+    "profile_excluded_lr_rank",
 )
+RANKED = ("lr_present", "phenomizer", "enrichment", "case_max_sim", "profile_lr", "profile_excluded_lr")
 # how sharply the case vote prefers the closest cases (a kernel on cosine similarity)
 VOTE_SHARPNESS = 10.0
 # pseudo-counts that shrink a gene's case profile towards its HPO annotations and the background
@@ -73,6 +77,9 @@ class FeatureExtractor:
         self.annotation_size = np.asarray(direct.sum(axis=1)).ravel()
         self.annotated_terms_total = int((np.asarray(direct.sum(axis=0)).ravel() > 0).sum())
         # background of the case profiles: share of all training cases showing / excluding a term
+        # column-sliced per patient, so kept by column
+        self.present_counts = index.present_counts.tocsc()
+        self.excluded_counts = index.excluded_counts.tocsc()
         self.case_background = np.asarray(index.present_counts.sum(axis=0)).ravel() / max(n_cases, 1)
         self.excluded_background = np.asarray(index.excluded_counts.sum(axis=0)).ravel() / max(n_cases, 1)
 
@@ -112,9 +119,9 @@ class FeatureExtractor:
 
         present_idx = self.hpo.term_indices(list(case.present))
         excluded_idx = self.hpo.term_indices(list(case.excluded))
-        pc = index.present_counts[:, present_idx].toarray()
-        ec = index.excluded_counts[:, excluded_idx].toarray()
-        pc_excl = index.present_counts[:, excluded_idx].toarray()
+        pc = self.present_counts[:, present_idx].toarray()
+        ec = self.excluded_counts[:, excluded_idx].toarray()
+        pc_excl = self.present_counts[:, excluded_idx].toarray()
         if left_out is not None:
             own = sp.csr_matrix((np.ones(len(left_out), np.float32), (index.case_gene[left_out], np.arange(len(left_out)))),
                                 shape=(n_genes, len(left_out)))
@@ -171,7 +178,14 @@ class FeatureExtractor:
         mask[candidates] = False
         others = np.flatnonzero(mask)
         rest = others[np.lexsort((self.alphabetical[others], -first_stage[others]))]
-        return CaseFeatures(candidates, table[candidates], rest)
+        values = table[candidates]
+        tie_order = self.alphabetical[candidates]
+        for name in RANKED:
+            order = np.lexsort((tie_order, -values[:, col[name]]))
+            ranks = np.empty(len(order), dtype=np.float32)
+            ranks[order] = np.arange(1, len(order) + 1)
+            values[:, col[f"{name}_rank"]] = np.log(ranks)
+        return CaseFeatures(candidates, values, rest)
 
 
 def _log_choose(n: np.ndarray, k: np.ndarray) -> np.ndarray:

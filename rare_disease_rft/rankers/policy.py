@@ -24,26 +24,47 @@ from .features import FEATURES, FeatureExtractor
 
 # The feature the untrained policy ranks by: training starts from the likelihood ranker.
 STARTING_FEATURE = "lr_present"
+# Evidence from the HPO annotations alone; the rest comes from the training case reports.
+KNOWLEDGE_FEATURES = tuple(f for f in FEATURES if not f.startswith(("case_", "profile_", "paper_", "has_cases")))
+# 1 for genes with training cases: only they get a case-evidence term
+CASE_GATE = "has_cases"
+
+
+def _mlp(width: int, hidden: int, layers: int) -> nn.Sequential:
+    blocks: list[nn.Module] = []
+    for _ in range(layers):
+        blocks += [nn.Linear(width, hidden), nn.GELU()]
+        width = hidden
+    out = nn.Linear(width, 1)
+    with torch.no_grad():  # silent at first, so the first policy is the likelihood ranker
+        out.weight.zero_()
+        out.bias.zero_()
+    return nn.Sequential(*blocks, out)
 
 
 class PolicyNet(nn.Module):
-    """Per-gene score: a linear start on the likelihood evidence plus an MLP over all evidence."""
+    """Per-gene score = knowledge score + (for genes with training cases) case-evidence score.
 
-    def __init__(self, n_features: int = len(FEATURES), hidden: int = 64, layers: int = 2):
+    The knowledge score (a linear start on the likelihood evidence plus an MLP over the HPO
+    evidence) is all a gene without training cases gets, so genes no case report has taught
+    are ranked among themselves exactly as the knowledge head ranks them; training also grades
+    the knowledge head on its own, so that it stays a good ranker for them.
+    """
+
+    def __init__(self, n_features: int = len(FEATURES), hidden: int = 64, layers: int = 2,
+                 ignored: tuple[str, ...] = ()):
         super().__init__()
         self.register_buffer("mean", torch.zeros(n_features))
         self.register_buffer("std", torch.ones(n_features))
-        blocks: list[nn.Module] = []
-        width = n_features
-        for _ in range(layers):
-            blocks += [nn.Linear(width, hidden), nn.GELU()]
-            width = hidden
-        self.mlp = nn.Sequential(*blocks, nn.Linear(width, 1))
+        # ablations: features the network never sees (they read as the training mean)
+        self.register_buffer("used", torch.tensor([name not in ignored for name in FEATURES], dtype=torch.float32))
+        self.register_buffer("knowledge_columns", torch.tensor([FEATURES.index(f) for f in KNOWLEDGE_FEATURES]))
+        self.knowledge = _mlp(len(KNOWLEDGE_FEATURES), hidden, layers)
+        self.cases = _mlp(n_features, hidden, layers)
         self.start = nn.Linear(1, 1)
         self.start_column = FEATURES.index(STARTING_FEATURE)
-        with torch.no_grad():  # the MLP starts silent, so the first policy is the likelihood ranker
-            self.mlp[-1].weight.zero_()
-            self.mlp[-1].bias.zero_()
+        self.gate_column = FEATURES.index(CASE_GATE)
+        with torch.no_grad():
             self.start.weight.fill_(1.0)
             self.start.bias.zero_()
 
@@ -51,10 +72,15 @@ class PolicyNet(nn.Module):
         self.mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
         self.std.copy_(torch.as_tensor(np.maximum(std, 1e-6), dtype=torch.float32))
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
+    def forward(self, features: torch.Tensor, knowledge_only: bool = False) -> torch.Tensor:
         """``features``: (..., genes, n_features) -> scores (..., genes)."""
-        z = (features - self.mean) / self.std
-        return self.start(z[..., self.start_column : self.start_column + 1]).squeeze(-1) + self.mlp(z).squeeze(-1)
+        z = (features - self.mean) / self.std * self.used
+        start = self.start(z[..., self.start_column : self.start_column + 1]).squeeze(-1)
+        score = start + self.knowledge(z[..., self.knowledge_columns]).squeeze(-1)
+        if knowledge_only:
+            return score
+        gate = features[..., self.gate_column] * self.used[self.gate_column]
+        return score + gate * self.cases(z).squeeze(-1)
 
 
 class PolicyRanker(Ranker):
@@ -75,7 +101,7 @@ class PolicyRanker(Ranker):
         hpo = hpo or load_hpo()
         config = json.loads((folder / "config.json").read_text())
         model = config["model"]
-        net = PolicyNet(hidden=model["hidden"], layers=model["layers"])
+        net = PolicyNet(hidden=model["hidden"], layers=model["layers"], ignored=tuple(model.get("ignored_features", ())))
         net.load_state_dict(load_file(str(folder / "model.safetensors")))
         index = CaseIndex.load(folder, hpo)
         extractor = FeatureExtractor(hpo, index, model["shortlist_per_source"])

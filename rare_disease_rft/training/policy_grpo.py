@@ -53,6 +53,8 @@ class PolicyModelConfig:
     layers: int = 2
     #: genes kept by each first-stage score (likelihood, similarity, case evidence...)
     shortlist_per_source: int = 100
+    #: features the network must not use (ablations, e.g. every case_*/profile_* feature)
+    ignored_features: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -70,6 +72,8 @@ class PolicyOptimConfig:
     #: extra weight of cases whose gene has no case in other training papers: a new paper's
     #: gene is often unseen, and the policy must not trade those cases for the seen ones
     unseen_gene_weight: float = 1.0
+    #: weight of the same objective applied to the knowledge head alone
+    knowledge_head_weight: float = 1.0
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
     reward: str = "partial_credit"
@@ -188,9 +192,9 @@ def plackett_luce_log_prob(scores: torch.Tensor, mask: torch.Tensor, picks: torc
     return log_prob.sum(dim=2).float()
 
 
-def grpo_loss(net: PolicyNet, batch: FeatureSet, rewards_by_rank: torch.Tensor, group: int, positions: int,
+def grpo_loss(scores: torch.Tensor, batch: FeatureSet, rewards_by_rank: torch.Tensor, group: int, positions: int,
               generator: torch.Generator) -> tuple[torch.Tensor, float]:
-    scores = net(batch.values)  # (B, M)
+    """GRPO over rankings of ``scores`` (B, M); returns the loss and the mean sampled reward."""
     b, m = scores.shape
     k = min(positions, m)
     with torch.no_grad():
@@ -209,8 +213,9 @@ def grpo_loss(net: PolicyNet, batch: FeatureSet, rewards_by_rank: torch.Tensor, 
     return loss, float(rewards.mean())
 
 
-def listwise_loss(net: PolicyNet, batch: FeatureSet) -> tuple[torch.Tensor, float]:
-    scores = net(batch.values).masked_fill(~batch.mask, float("-inf"))
+def listwise_loss(scores: torch.Tensor, batch: FeatureSet) -> tuple[torch.Tensor, float]:
+    """Softmax cross-entropy of the answer (the supervised ablation); returns loss and top-1."""
+    scores = scores.masked_fill(~batch.mask, float("-inf"))
     loss = torch.nn.functional.cross_entropy(scores, batch.answer)
     return loss, float((scores.argmax(dim=1) == batch.answer).float().mean())
 
@@ -321,7 +326,10 @@ def train_policy(config: PolicyTrainingConfig, out: str | Path, max_steps: int |
     feature_seconds = time.time() - t0
     log(f"features: {len(train_tasks)} training and {len(val_tasks)} validation cases in {feature_seconds:.0f} s")
 
-    net = PolicyNet(hidden=config.model.hidden, layers=config.model.layers)
+    unknown = set(config.model.ignored_features) - set(FEATURES)
+    if unknown:
+        raise ValueError(f"model.ignored_features names unknown features {sorted(unknown)}; known: {', '.join(FEATURES)}")
+    net = PolicyNet(hidden=config.model.hidden, layers=config.model.layers, ignored=tuple(config.model.ignored_features))
     real = train_fs.values[train_fs.mask]
     net.set_standardisation(real.mean(dim=0).numpy(), real.std(dim=0).numpy())
     net.to(device)
@@ -364,17 +372,21 @@ def train_policy(config: PolicyTrainingConfig, out: str | Path, max_steps: int |
 
     if step == 0:
         record(0, 0.0, 0.0)  # the starting policy: the likelihood ranker
+    def objective(scores: torch.Tensor, batch: FeatureSet) -> tuple[torch.Tensor, float]:
+        if opt_cfg.objective == "grpo":
+            return grpo_loss(scores, batch, rewards_by_rank, opt_cfg.group_size, opt_cfg.sampled_positions, generator)
+        return listwise_loss(scores, batch)
+
     net.train()
     window: list[tuple[float, float]] = []
     while step < steps:
         pick = torch.multinomial(weights, opt_cfg.batch_cases, replacement=True, generator=generator)
         batch = FeatureSet(train_dev.values[pick.to(device)], train_dev.mask[pick.to(device)],
                            train_dev.answer[pick.to(device)])
-        if opt_cfg.objective == "grpo":
-            loss, reward = grpo_loss(net, batch, rewards_by_rank, opt_cfg.group_size, opt_cfg.sampled_positions,
-                                     generator)
-        else:
-            loss, reward = listwise_loss(net, batch)
+        loss, reward = objective(net(batch.values), batch)
+        if opt_cfg.knowledge_head_weight:
+            # the knowledge head is graded on its own too: it alone ranks genes without cases
+            loss = loss + opt_cfg.knowledge_head_weight * objective(net(batch.values, knowledge_only=True), batch)[0]
         opt.zero_grad()
         loss.backward()
         opt.step()
