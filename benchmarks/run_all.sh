@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Regenerates every number and figure of the README into results/, one script after another.
+#
+#   benchmarks/run_all.sh [--skip-peers]
+#
+# Needs the environment of `make install` (or PYTHON=/path/to/python). Prepares the bundled data and
+# trains the default model and its ablation when they are missing (about 20 minutes on 2 CPU cores);
+# the hpo3 and FastHPOCR peers take about 30 minutes more, --skip-peers leaves them out.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-.venv/bin/python}
+if [ ! -x "$PYTHON" ]; then
+    echo "run_all.sh: $PYTHON not found; run 'make install' first (or set PYTHON)" >&2
+    exit 2
+fi
+
+ranker_peers=()
+concept_peers=()
+case "${1:-}" in
+    "") ;;
+    --skip-peers) ranker_peers=(--skip-peers); concept_peers=(--no-peer) ;;
+    *) echo "run_all.sh: unknown option '$1' (the only option is --skip-peers)" >&2; exit 2 ;;
+esac
+
+run() {
+    echo "== $* ($(date -u +%Y-%m-%dT%H:%M:%SZ))"
+    "$PYTHON" "$@"
+}
+
+run benchmarks/knowledge_rankers.py "${ranker_peers[@]}"
+run benchmarks/default_model.py "${ranker_peers[@]}"
+run benchmarks/concept_recognition.py "${concept_peers[@]}"
+echo "== done: results/ holds every table's JSON and every figure"
