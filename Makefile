@@ -43,6 +43,7 @@ $(MODEL)/config.json:
 run: data $(MODEL)/config.json
 	$(BIN)/rdrft benchmark --tasks $(DATA)/test.jsonl --models default,likelihood,phenomizer --threads 1 \
 		--json results/run_benchmark.json --plot results/run_benchmark_topk.png
+	$(BIN)/rdrft app --model $(MODEL) --port $(PORT)
 
 # Every number and figure of the README (the hpo3 peers take about 30 minutes).
 benchmark: data

@@ -214,6 +214,32 @@ def _cmd_train(args: argparse.Namespace) -> None:
         train_llm(config, out, max_steps=args.max_steps)
 
 
+def _cmd_app(args: argparse.Namespace) -> None:
+    import os
+
+    from .rankers import BUILT_IN
+    from .resources import DEFAULT_MODEL_DIR, REPO_ROOT
+
+    if not 1 <= args.port <= 65535:
+        raise UsageError(f"--port must be between 1 and 65535, got {args.port}")
+    model = args.model
+    if model not in (*BUILT_IN, "default"):
+        if Path(model).resolve() == DEFAULT_MODEL_DIR.resolve():
+            model = "default"  # until `make run` has trained it, the app ranks with likelihood and says so
+        elif not (Path(model) / "config.json").is_file():
+            raise UsageError(f"--model {model}: not a built-in ranker ({', '.join(BUILT_IN)}, default) "
+                             "nor a model directory with a config.json")
+    command = [sys.executable, "-m", "streamlit", "run", str(REPO_ROOT / "app" / "streamlit_app.py"),
+               "--server.headless", "true", "--server.port", str(args.port),
+               # this machine only, as the page carries patient data; and no tracebacks in the page
+               "--server.address", "127.0.0.1", "--client.showErrorDetails", "none",
+               "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
+               "--client.toolbarMode", "minimal"]
+    print(f"rdrft app: model {model}, serving on http://localhost:{args.port}", file=sys.stderr, flush=True)
+    # replaces this process, so stopping it by its id stops the server
+    os.execve(sys.executable, command, {**os.environ, "RDRFT_APP_MODEL": model})
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rdrft",
@@ -298,6 +324,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--batch-size", type=int, default=1, metavar="N", help="cases per call (LLM models)")
         p.add_argument("--threads", type=int, metavar="N", help="torch threads (1 to time one core)")
         p.set_defaults(func=_cmd_evaluate if command == "evaluate" else _cmd_benchmark)
+
+    app = sub.add_parser("app", help="serve the clinician's Streamlit app",
+                         description="Serves the Streamlit app on http://localhost:PORT (this machine only). "
+                         "Without a trained default model it ranks with the likelihood ranker and says so.")
+    app.add_argument("--model", default="default", help=model_help + " (default: default)")
+    app.add_argument("--port", type=int, default=8501, metavar="N", help="port (default 8501)")
+    app.set_defaults(func=_cmd_app)
     return parser
 
 

@@ -1,0 +1,170 @@
+"""What the clinician has said about the patient, from any of the app's inputs.
+
+Plain Python (no Streamlit), so the page only lays things out. Every input path ends in
+:meth:`Patient.add`, which maps obsolete and alternative ids (with a note) and names the ids it
+cannot use; anything else a user can get wrong raises :class:`InputError` with the message the
+page shows. Nothing here writes or logs patient data.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from data_prep.case_reports import sex_and_age
+from data_prep.concepts import ConceptRecognizer
+from data_prep.phenopackets import ConversionReport, Document, convert
+from rare_disease_rft.hpo import HPO
+from rare_disease_rft.rankers import Case
+
+PRESENT, EXCLUDED = "present", "excluded"
+# A full case report is 20-60 thousand characters; recognising 100,000 takes about 0.3 s.
+MAX_TEXT_CHARS = 100_000
+# Phenopackets of one patient are a few kilobytes; this also caps the JSON parser's memory.
+MAX_UPLOAD_MB = 1
+MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 1_000_000
+# More terms than any case report lists; keeps a crafted link from making the page crawl.
+MAX_TERMS = 300
+# Characters of the pasted text shown either side of a recognised mention.
+EVIDENCE_CONTEXT = 40
+
+
+class InputError(ValueError):
+    """Input the app cannot use; the message is written for the page."""
+
+
+@dataclass
+class PatientTerm:
+    id: str
+    label: str
+    status: str  # PRESENT or EXCLUDED
+    source: str  # how it was entered: search, text, phenopacket or link
+    evidence: str | None = None  # the words of the pasted text it was read from
+
+
+@dataclass
+class Patient:
+    terms: dict[str, PatientTerm] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # how given ids were mapped to current terms
+    sex: str | None = None
+    age_years: float | None = None
+
+    def add(self, hpo: HPO, given_ids: list[str], status: str, source: str,
+            evidence: Mapping[str, str] | None = None) -> list[str]:
+        """Adds (or re-marks) terms; returns why each unusable id cannot be used."""
+        if len(self.terms) + len(given_ids) > MAX_TERMS:
+            raise InputError(f"A patient can have at most {MAX_TERMS} terms; {len(self.terms)} are listed and "
+                             f"{len(given_ids)} more were given.")
+        resolved = hpo.resolve_all(given_ids)
+        self.notes.extend(n for n in resolved.notes if n not in self.notes)
+        for term_id in resolved.ids:
+            self.terms[term_id] = PatientTerm(term_id, hpo.name(term_id), status, source,
+                                              (evidence or {}).get(term_id))
+        return list(resolved.unknown.values())
+
+    def remove(self, term_id: str) -> None:
+        self.terms.pop(term_id, None)
+
+    def set_status(self, term_id: str, status: str) -> None:
+        self.terms[term_id].status = status
+
+    def ids(self, status: str) -> list[str]:
+        return [t.id for t in self.terms.values() if t.status == status]
+
+    def case(self, hpo: HPO) -> Case:
+        """The ranker's view of the patient; HPOError when no term is present."""
+        return Case.from_ids(hpo, self.ids(PRESENT), self.ids(EXCLUDED), sex=self.sex, age_years=self.age_years)
+
+    def link_query(self) -> str:
+        """The query string of a deep link that reopens this ranking."""
+        query = "present=" + ",".join(self.ids(PRESENT))
+        excluded = self.ids(EXCLUDED)
+        return query + ("&excluded=" + ",".join(excluded) if excluded else "")
+
+
+# ------------------------------------------------------------------------------ deep links
+def link_ids(query_params: Mapping[str, str]) -> tuple[list[str], list[str]]:
+    """``?present=HP:1,HP:2&excluded=HP:3`` -> (present, excluded) ids as given."""
+    def split(name: str) -> list[str]:
+        return [part.strip() for part in (query_params.get(name) or "").split(",") if part.strip()]
+
+    return split(PRESENT), split(EXCLUDED)
+
+
+# ------------------------------------------------------------------------------ pasted text
+@dataclass(frozen=True)
+class TextReading:
+    present: list[str]
+    excluded: list[str]
+    evidence: dict[str, str]  # term id -> the words around its first mention
+    sex: str | None
+    age_years: float | None
+
+
+def read_text(recognizer: ConceptRecognizer, text: str, case_report: bool) -> TextReading:
+    """The present and excluded terms of a clinical note or article, with where each was read."""
+    if not text.strip():
+        raise InputError("Paste a clinical note or an abstract first: the text box is empty.")
+    if len(text) > MAX_TEXT_CHARS:
+        raise InputError(f"The text is {len(text):,} characters long; the limit is {MAX_TEXT_CHARS:,}. "
+                         "Paste the case description only (for an article: its case report section).")
+    mentions = recognizer.annotate(text, case_report=case_report)
+    # as in training data: a term the text both states and negates counts as present
+    present = list(dict.fromkeys(m.id for m in mentions if not m.excluded))
+    excluded = [t for t in dict.fromkeys(m.id for m in mentions if m.excluded) if t not in present]
+    evidence: dict[str, str] = {}
+    for m in mentions:
+        if m.id not in evidence:
+            before = text[max(0, m.start - EVIDENCE_CONTEXT):m.start]
+            after = text[m.end:m.end + EVIDENCE_CONTEXT]
+            evidence[m.id] = " ".join(f"…{before}“{m.text}”{after}…".split())
+    sex, age = sex_and_age(text)
+    return TextReading(present, excluded, evidence, sex, age)
+
+
+# ------------------------------------------------------------------------------ phenopackets
+@dataclass(frozen=True)
+class PhenopacketReading:
+    present: list[str]
+    excluded: list[str]
+    sex: str | None
+    age_years: float | None
+    notes: list[str]  # ids mapped to current terms, or dropped as unknown to this HPO release
+
+
+# convert() builds training tasks, which need one causal gene and a publication; a patient under
+# investigation has neither, so it is given these stand-ins and only phenotypes, sex and age are read back.
+_STAND_IN_INTERPRETATION = [{"diagnosis": {"genomicInterpretations": [
+    {"interpretationStatus": "CAUSATIVE", "gene": {"symbol": "UNDIAGNOSED", "valueId": ""}}]}}]
+_STAND_IN_REFERENCE = [{"id": "PMID:0"}]
+
+
+def read_phenopacket(data: bytes, hpo: HPO) -> PhenopacketReading:
+    """A GA4GH phenopacket v2 (JSON) of one patient -> its terms, sex and age."""
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise InputError(f"The file is {len(data) / 1e6:.1f} MB; a phenopacket of one patient is a few kB, "
+                         f"and the limit is {MAX_UPLOAD_MB} MB.")
+    try:
+        packet = json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise InputError("The file is not UTF-8 text; upload a phenopacket JSON file.") from None
+    except json.JSONDecodeError as err:
+        raise InputError(f"The file is not valid JSON ({err.msg} at line {err.lineno}, column {err.colno}); "
+                         "upload a phenopacket JSON file.") from None
+    if not isinstance(packet, dict) or not isinstance(packet.get("phenotypicFeatures", []), list):
+        raise InputError("The file is JSON but not a phenopacket: expected an object with a "
+                         "'phenotypicFeatures' list.")
+    meta = packet.get("metaData") if isinstance(packet.get("metaData"), dict) else {}
+    stand_in = {**packet, "interpretations": _STAND_IN_INTERPRETATION,
+                "metaData": {**meta, "externalReferences": _STAND_IN_REFERENCE}}
+    report = ConversionReport()
+    try:
+        task = convert(Document("upload", "upload:1", json.dumps(stand_in).encode()), hpo, report)
+    except (AttributeError, TypeError, ValueError):  # a field of the wrong JSON type somewhere inside
+        raise InputError("The file does not follow the phenopacket v2 schema (a field has the wrong type).") from None
+    if task is None:
+        raise InputError(f"This phenopacket cannot be used: {report.skipped[0]['reason']}.")
+    notes = [hpo.resolve(mapping.split(" -> ")[0]).note for mapping in report.mapped_terms]
+    notes += [f"Left out: {hpo.resolve(term_id).note}" for term_id in report.unknown_terms]
+    return PhenopacketReading(task.present, task.excluded, task.sex, task.age_years, notes)

@@ -1,0 +1,174 @@
+"""The ranking as the page and its downloads show it, and what is known about the model.
+
+Everything here formats what ``rank_and_explain`` and the model directory already hold; no
+ranking or evidence is computed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from rare_disease_rft.genes import gene_names
+from rare_disease_rft.hpo import HPO
+from rare_disease_rft.resources import REPO_ROOT
+
+PUBMED_URL = "https://pubmed.ncbi.nlm.nih.gov/{}/"
+HGNC_URL = "https://www.genenames.org/data/gene-symbol-report/#!/hgnc_id/{}"
+OMIM_URL = "https://www.omim.org/entry/{}"
+# Where `benchmarks/knowledge_rankers.py` writes the test-split numbers of the built-in rankers.
+BENCHMARK_FILE = REPO_ROOT / "results" / "benchmark.json"
+METRICS = ("n", "top1", "top5", "top10", "mrr", "found")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~$-])")
+_MATCH_WORDING = {
+    "exact": "annotated with this term",
+    "more specific annotation": "annotated with a more specific term",
+    "broader annotation": "annotated with a broader term",
+    "related": "annotated with a related term",
+}
+
+
+def markdown_escape(text: str) -> str:
+    """User or data text shown as it is, not read as Markdown."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def _labels(terms: list[dict]) -> str:
+    return "; ".join(t["label"] for t in terms)
+
+
+def table(result: dict) -> pd.DataFrame:
+    """One row per ranked gene: what the page's table, its chart and the CSV download show."""
+    rows = []
+    for entry in result["genes"]:
+        explanation = entry["explanation"]
+        rows.append({
+            "rank": entry["rank"],
+            "gene": entry["gene"],
+            "probability": entry["probability"],
+            "score": entry["score"],
+            "matched terms": _labels(explanation["matched"]),
+            "contradicting excluded terms": _labels(explanation["contradicting"]),
+            "unexplained terms": _labels(explanation["unexplained"]),
+            "similar published cases": "; ".join(c["pmid"] for c in explanation["similar_cases"]),
+        })
+    frame = pd.DataFrame(rows)
+    return frame.drop(columns="probability") if frame["probability"].isna().all() else frame
+
+
+def csv_bytes(result: dict) -> bytes:
+    return table(result).to_csv(index=False).encode()
+
+
+def json_bytes(result: dict, hpo: HPO, notes: list[str], sex: str | None, age_years: float | None) -> bytes:
+    """The full ranking with its evidence and the case it was made for."""
+    document = {
+        "model": result["model"],
+        "hpo_version": hpo.version,
+        "present": [{"id": t, "label": hpo.name(t)} for t in result["present"]],
+        "excluded": [{"id": t, "label": hpo.name(t)} for t in result["excluded"]],
+        "sex": sex,
+        "age_years": age_years,
+        "notes": notes,
+        "genes": result["genes"],
+        "model_reasoning": result["text"],
+    }
+    return json.dumps(document, indent=2).encode()
+
+
+def explanation_markdown(entry: dict, hpo: HPO) -> str:
+    """A gene's evidence: matched, contradicting and unexplained terms, similar cases, gene links."""
+    explanation = entry["explanation"]
+    blocks: list[str] = []
+    if not explanation["gene_annotated"]:
+        blocks.append(f"*{entry['gene']} has no HPO annotation in release {hpo.version}; "
+                      "the model ranked it from other evidence (such as published cases).*")
+
+    def section(heading: str, items: list[str]) -> None:
+        if items:
+            blocks.append("\n".join([f"**{heading}**", *(f"- {item}" for item in items)]))
+
+    section("Patient's terms the gene explains", [
+        f"{markdown_escape(m['label'])} ({m['id']}): {_MATCH_WORDING.get(m['match'], m['match'])}"
+        + ("" if m["match"] == "exact" else f" ({markdown_escape(m['via']['label'])}, {m['via']['id']})")
+        + f"; annotation frequency {m['frequency']:.0%}"
+        for m in explanation["matched"]])
+    section("Excluded in the patient, but usual with the gene", [
+        f"{markdown_escape(c['label'])} ({c['id']}): annotation frequency {c['frequency']:.0%}"
+        for c in explanation["contradicting"]])
+    section("Patient's terms the gene's annotations do not explain", [
+        f"{markdown_escape(u['label'])} ({u['id']})" for u in explanation["unexplained"]])
+    section("Most similar published cases of the gene", [
+        f"[{c['pmid']}]({PUBMED_URL.format(c['pmid'].removeprefix('PMID:'))}), case {markdown_escape(c['case_id'])}: "
+        f"similarity {c['similarity']:.2f}"
+        for c in explanation["similar_cases"]])
+    blocks.append(gene_links_markdown(entry["gene"]))
+    return "\n\n".join(blocks)
+
+
+def gene_links_markdown(symbol: str) -> str:
+    gene = gene_names().get(symbol)
+    if gene is None:
+        return f"*{symbol} is not an approved HGNC symbol; no gene pages to link.*"
+    links = [f"[HGNC: {gene.hgnc_id}]({HGNC_URL.format(gene.hgnc_id)})"]
+    if gene.omim_id:
+        links.append(f"[OMIM: {gene.omim_id}]({OMIM_URL.format(gene.omim_id)})")
+    return f"**{gene.symbol}**, {markdown_escape(gene.name)}: " + " · ".join(links)
+
+
+# ------------------------------------------------------------------------------ the model
+@dataclass(frozen=True)
+class ModelFacts:
+    name: str
+    kind: str
+    versions: dict[str, str]
+    benchmark: dict | None  # METRICS of the model where they were measured
+    benchmark_source: str | None  # which cases those numbers are from
+    topk_curve: list[float] | None  # share of those cases with the causal gene in the top k, k = 1, 2, ...
+    card: str | None  # MODEL_CARD.md
+
+
+def model_facts(model: str, model_dir: Path | None, hpo: HPO) -> ModelFacts:
+    """Name, versions and measured accuracy of a built-in ranker (from the project's benchmark
+    results, when they hold it) or of a model directory (from its config.json and model card).
+    Read from files only, so the page can show them while the model itself still loads."""
+    versions = {"HPO release (knowledge base)": hpo.version}
+    if model_dir is None:
+        metrics, source = _built_in_benchmark(model)
+        return ModelFacts(model, "knowledge", versions, _summary(metrics), source, _curve(metrics), None)
+    config = json.loads((model_dir / "config.json").read_text())
+    data = config.get("versions", {}).get("data", {})
+    code = config.get("versions", {}).get("code", {})
+    if config.get("kind") == "llm":
+        versions["base language model"] = config.get("model", {}).get("id", "unknown")
+    versions["HPO release at training"] = data.get("hpo_release", "unknown")
+    versions["phenopacket-store commit"] = data.get("phenopacket_store_commit", "not the bundled data")
+    versions["code"] = f"rare-disease-rft {code.get('package', '?')}, commit {code.get('git_commit') or 'unknown'}"
+    versions["trained"] = config.get("created", "unknown")
+    card = model_dir / "MODEL_CARD.md"
+    validation_file = model_dir / "validation_metrics.json"
+    validation = json.loads(validation_file.read_text()) if validation_file.is_file() else {}
+    return ModelFacts(config.get("name") or model_dir.name, config.get("kind", "?"), versions,
+                      _summary(config.get("validation_metrics")),
+                      "validation split: publications never seen in training", _curve(validation),
+                      card.read_text() if card.is_file() else None)
+
+
+def _built_in_benchmark(name: str) -> tuple[dict | None, str | None]:
+    if not BENCHMARK_FILE.is_file():
+        return None, None
+    benchmark = json.loads(BENCHMARK_FILE.read_text())
+    return (benchmark.get("models", {}).get(name),
+            f"{benchmark.get('tasks')} (held-out publications), {BENCHMARK_FILE.relative_to(REPO_ROOT)}")
+
+
+def _summary(metrics: dict | None) -> dict | None:
+    return {k: metrics.get(k) for k in METRICS} if metrics else None
+
+
+def _curve(metrics: dict | None) -> list[float] | None:
+    return (metrics or {}).get("topk_curve") or None

@@ -1,0 +1,358 @@
+"""The clinician's page: describe a patient, get candidate genes ranked with the evidence for each.
+
+Served by ``rdrft app`` (``streamlit run`` headless); the model comes from ``RDRFT_APP_MODEL``.
+The page lays out what ``app.patient``, ``app.report`` and the library compute. Patient data
+lives in the browser session only: nothing is written to disk or logged.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import streamlit as st
+
+from app.patient import (EXCLUDED, MAX_TEXT_CHARS, MAX_UPLOAD_MB, PRESENT, InputError, Patient, link_ids,
+                         read_phenopacket, read_text)
+from app.report import csv_bytes, explanation_markdown, json_bytes, markdown_escape, model_facts, table
+from data_prep.concepts import ConceptRecognizer
+from rare_disease_rft.explain import rank_and_explain
+from rare_disease_rft.genes import gene_names
+from rare_disease_rft.hpo import HPO, HPOError, load_hpo, normalise_id
+from rare_disease_rft.rankers import BUILT_IN, Ranker, load_ranker
+from rare_disease_rft.resources import DEFAULT_MODEL_DIR
+
+MODEL_ENV = "RDRFT_APP_MODEL"
+TOP_GENES = 20
+CHART_GENES = 10
+SUGGESTIONS = 8
+SEXES = {None: "not given", "FEMALE": "female", "MALE": "male", "OTHER_SEX": "other", "UNKNOWN_SEX": "unknown"}
+DISCLAIMER = ("**A research tool, not a diagnostic device.** It ranks genes by how well published knowledge "
+              "and case reports fit the phenotypes entered; a clinical geneticist must review every result. "
+              "Patient data stays in this browser session: it is not stored or logged.")
+
+
+@st.cache_resource(show_spinner="Loading the HPO knowledge base…")
+def knowledge_base() -> HPO:
+    return load_hpo()
+
+
+@st.cache_resource(show_spinner="Loading the concept recogniser…")
+def recognizer() -> ConceptRecognizer:
+    return ConceptRecognizer.default()
+
+
+def choose_model(model: str) -> tuple[str, Path | None, str | None]:
+    """What MODEL names: the ranker to load, its model directory (None for a built-in ranker), and a
+    note when a knowledge-based ranker stands in for the default model that is not trained yet."""
+    if model == "default" and not (DEFAULT_MODEL_DIR / "config.json").is_file():
+        return "likelihood", None, ("No trained default model yet (`artifacts/default-model` is missing; "
+                                    "`make run` trains it), so genes are ranked by the knowledge-based "
+                                    "**likelihood** ranker.")
+    if model in BUILT_IN:
+        return model, None, None
+    return model, DEFAULT_MODEL_DIR if model == "default" else Path(model), None
+
+
+@st.cache_resource(show_spinner=False)
+def model_loading(model: str) -> Future:
+    """Loads the ranker in the background, once per server, so the page is usable at once (an LLM
+    takes many seconds); with it the HGNC names of the gene links and the concept recogniser, so the
+    first ranking or text reading does not wait for them either."""
+    pool = ThreadPoolExecutor(max_workers=1)
+    loading = pool.submit(load_for_ranking, model)
+    pool.shutdown(wait=False)  # the pool ends once its one task has
+    return loading
+
+
+def load_for_ranking(model: str) -> Ranker:
+    ranker = load_ranker(model)
+    gene_names()
+    ConceptRecognizer.default()
+    return ranker
+
+
+def loaded_ranker(model: str) -> Ranker | None:
+    """The ranker, waiting for it if it is still loading; None (with the reason shown) if it cannot load."""
+    loading = model_loading(model)
+    try:
+        if not loading.done():
+            with st.spinner("Loading the model…"):
+                return loading.result()
+        return loading.result()
+    except Exception as err:  # a corrupt or incompatible model directory: say so, not a traceback
+        st.error(f"The model '{model}' could not be loaded: {err}")
+        return None
+
+
+def reset_ranking() -> None:
+    st.session_state.result = None
+
+
+def remove_term(term_id: str) -> None:
+    st.session_state.patient.remove(term_id)
+    reset_ranking()
+
+
+def flip_term(term_id: str) -> None:
+    st.session_state.patient.set_status(term_id, st.session_state[f"status_{term_id}"])
+    reset_ranking()
+
+
+def new_patient() -> None:
+    """Forgets everything entered, for the next patient at a shared computer."""
+    st.session_state.patient = Patient()
+    st.session_state.update(search="", note_text="", sex=None, age=None)
+    reset_ranking()
+
+
+def add_terms(hpo: HPO, ids: list[str], status: str, source: str, evidence: dict[str, str] | None = None) -> bool:
+    """Adds terms to the patient, showing why any cannot be used; True when all could."""
+    try:
+        problems = st.session_state.patient.add(hpo, ids, status, source, evidence)
+    except InputError as err:
+        problems = [str(err)]
+    for problem in problems:
+        st.error(problem)
+    reset_ranking()
+    return not problems
+
+
+def rank(hpo: HPO, model: str) -> None:
+    patient: Patient = st.session_state.patient
+    try:
+        case = patient.case(hpo)
+    except HPOError as err:
+        st.error(f"Cannot rank yet: {err}.")
+        return
+    ranker = loaded_ranker(model)
+    if ranker is None:
+        return
+    started = time.perf_counter()
+    result = rank_and_explain(ranker, case, top=TOP_GENES, hpo=hpo)
+    st.session_state.result = {**result, "seconds": time.perf_counter() - started}
+
+
+# ------------------------------------------------------------------------------ inputs
+def search_input(hpo: HPO) -> None:
+    query = st.text_input("Search HPO terms by label, synonym or id", key="search", live=True,
+                          placeholder="e.g. seizure, epilepsy, HP:0001250").strip()
+    if not query:
+        return
+    if is_hpo_id(query):
+        resolution = hpo.resolve(query)
+        if resolution.id is None:
+            st.error(resolution.note)
+            return
+        if resolution.note:
+            st.info(resolution.note)
+        # offered as typed, so adding it keeps the note on how it was mapped
+        shown = {query: f"{hpo.name(resolution.id)} ({resolution.id})"}
+    else:
+        shown = {term.id: f"{term.name} ({term.id})" + ("" if text == term.name else f" — “{text}”")
+                 for term, text in hpo.search(query, SUGGESTIONS)}
+    if not shown:
+        st.warning(f"No HPO term matches “{query}”. Try another word or a synonym; ids look like HP:0001250.")
+        return
+    choice = st.radio("Suggestions", list(shown), format_func=shown.get, key="suggestion")
+    present_col, excluded_col = st.columns(2)
+    if present_col.button("Add as present", key="add_present", width="stretch"):
+        add_terms(hpo, [choice], PRESENT, "search")
+    if excluded_col.button("Add as excluded (explicitly absent)", key="add_excluded", width="stretch"):
+        add_terms(hpo, [choice], EXCLUDED, "search")
+
+
+def is_hpo_id(text: str) -> bool:
+    try:
+        normalise_id(text)
+    except HPOError:
+        return False
+    return True
+
+
+def paste_input(hpo: HPO) -> None:
+    text = st.text_area("Paste a clinical note, a case description or an abstract", key="note_text", height=160,
+                        help=f"Up to {MAX_TEXT_CHARS:,} characters. Recognised terms are listed below for review.")
+    case_report = st.checkbox("This is a published case report: read only what is about the patient "
+                              "(skips introduction, discussion and relatives)", key="case_report")
+    if not st.button("Find HPO terms in the text", key="find_terms"):
+        return
+    try:
+        reading = read_text(recognizer(), text, case_report)
+    except InputError as err:
+        st.error(str(err))
+        return
+    if not reading.present and not reading.excluded:
+        st.warning("No HPO term was recognised in the text. Describe findings in clinical words "
+                   "(e.g. “seizures”, “hypotonia”) or search for the terms instead.")
+        return
+    add_terms(hpo, reading.present, PRESENT, "text", reading.evidence)
+    add_terms(hpo, reading.excluded, EXCLUDED, "text", reading.evidence)
+    stated = []
+    if reading.sex and st.session_state.get("sex") is None:
+        st.session_state.sex = reading.sex
+        stated.append(SEXES[reading.sex])
+    if reading.age_years is not None and st.session_state.get("age") is None:
+        st.session_state.age = reading.age_years
+        stated.append(f"{reading.age_years:g} years")
+    st.success(f"Recognised {len(reading.present)} present and {len(reading.excluded)} excluded terms"
+               + (f" (and the patient's sex and age: {', '.join(stated)})" if stated else "")
+               + ". Check them below: flip or remove any before ranking.")
+
+
+def phenopacket_input(hpo: HPO) -> None:
+    upload = st.file_uploader("Upload a GA4GH phenopacket (JSON)", type=["json"], key="phenopacket",
+                              max_upload_size=MAX_UPLOAD_MB)
+    # the uploader keeps its file across reruns; read each upload once
+    if upload is None or st.session_state.get("read_upload") == upload.file_id:
+        return
+    st.session_state.read_upload = upload.file_id
+    try:
+        reading = read_phenopacket(upload.getvalue(), hpo)
+    except InputError as err:
+        st.error(str(err))
+        return
+    add_terms(hpo, reading.present, PRESENT, "phenopacket")
+    add_terms(hpo, reading.excluded, EXCLUDED, "phenopacket")
+    for note in reading.notes:
+        st.info(note)
+    if reading.sex:
+        st.session_state.sex = reading.sex
+    if reading.age_years is not None:
+        st.session_state.age = reading.age_years
+    st.success(f"Read {len(reading.present)} present and {len(reading.excluded)} excluded terms from the "
+               "phenopacket.")
+
+
+def open_deep_link(hpo: HPO, model: str) -> None:
+    """``?present=HP:...&excluded=HP:...`` fills in the terms and ranks at once, on a session's first run."""
+    present, excluded = link_ids(st.query_params)
+    if not present and not excluded:
+        return
+    present_usable = add_terms(hpo, present, PRESENT, "link")
+    excluded_usable = add_terms(hpo, excluded, EXCLUDED, "link")
+    if present_usable and excluded_usable:
+        rank(hpo, model)
+
+
+# ------------------------------------------------------------------------------ the patient
+def term_list() -> None:
+    patient: Patient = st.session_state.patient
+    st.subheader(f"Patient's terms ({len(patient.ids(PRESENT))} present, {len(patient.ids(EXCLUDED))} excluded)")
+    if not patient.terms:
+        st.caption("None yet: search, paste a note or upload a phenopacket above.")
+    for term in patient.terms.values():
+        key = f"status_{term.id}"
+        st.session_state[key] = term.status
+        name_col, status_col, remove_col = st.columns([6, 3, 1], vertical_alignment="center")
+        name_col.markdown(f"**{markdown_escape(term.label)}** ({term.id}) · from {term.source}")
+        if term.evidence:
+            name_col.caption(markdown_escape(term.evidence))
+        status_col.radio("status", [PRESENT, EXCLUDED], key=key, horizontal=True, label_visibility="collapsed",
+                         on_change=flip_term, args=(term.id,))
+        remove_col.button("✕", key=f"remove_{term.id}", help="Remove this term", on_click=remove_term,
+                          args=(term.id,))
+    for note in patient.notes:
+        st.info(note)
+    sex_col, age_col = st.columns(2)
+    patient.sex = sex_col.selectbox("Sex (optional)", list(SEXES), format_func=SEXES.get, key="sex")
+    patient.age_years = age_col.number_input("Age in years (optional)", min_value=0.0, max_value=130.0,
+                                             value=None, step=1.0, key="age")
+
+
+# ------------------------------------------------------------------------------ results
+def results(hpo: HPO) -> None:
+    result = st.session_state.result
+    patient: Patient = st.session_state.patient
+    st.subheader("Ranked genes")
+    st.caption(f"Model **{result['model']}** · {len(result['present'])} present and {len(result['excluded'])} "
+               f"excluded terms · ranked in {1000 * result['seconds']:.0f} ms")
+    frame = table(result)
+    evidence_col, reasoning_col = st.columns([3, 2]) if result["text"] else (st.container(), None)
+    evidence_col.dataframe(frame, hide_index=True, column_config={
+        "probability": st.column_config.ProgressColumn("probability", format="percent", min_value=0, max_value=1),
+        "score": st.column_config.NumberColumn("score", format="%.3f"),
+    })
+    if reasoning_col is not None:
+        reasoning_col.markdown("**The model's reasoning**")
+        reasoning_col.text(result["text"])
+    measure = "probability" if "probability" in frame else "score"
+    st.bar_chart(frame.head(CHART_GENES), x="gene", y=measure, horizontal=True, sort=False,
+                 height=40 + 28 * min(CHART_GENES, len(frame)))
+    csv_col, json_col = st.columns(2)
+    csv_col.download_button("Download CSV", csv_bytes(result), "gene_ranking.csv", "text/csv", key="download_csv")
+    json_col.download_button("Download JSON (with evidence)",
+                             json_bytes(result, hpo, patient.notes, patient.sex, patient.age_years),
+                             "gene_ranking.json", "application/json", key="download_json")
+    st.markdown(f"[Link to this ranking]({(st.context.url or '').rstrip('/')}/?{patient.link_query()}) "
+                "(it holds the terms: share it only where patient data may go)")
+    st.markdown("**Evidence per gene**")
+    for entry in result["genes"]:
+        with st.expander(f"{entry['rank']}. {entry['gene']}", expanded=entry["rank"] == 1):
+            st.markdown(explanation_markdown(entry, hpo))
+
+
+# ------------------------------------------------------------------------------ about
+def about_model(hpo: HPO, model: str, model_dir: Path | None, note: str | None) -> None:
+    with st.sidebar:
+        st.header("About the model")
+        try:
+            facts = model_facts(model, model_dir, hpo)
+        except (OSError, ValueError) as err:
+            st.error(f"The model directory {model_dir} cannot be read: {err}")
+            return
+        if note:
+            st.warning(note)
+        st.markdown(f"**{facts.name}** ({facts.kind})")
+        st.markdown("\n".join(f"- {what}: {markdown_escape(str(version))}" for what, version in facts.versions.items()))
+        if facts.benchmark:
+            st.markdown(f"**Measured accuracy** on the {markdown_escape(facts.benchmark_source)}:")
+            b = facts.benchmark
+            st.dataframe({"measure": ["cases", "causal gene ranked first", "… in the top 5", "… in the top 10",
+                                      "mean reciprocal rank", "ranked at all"],
+                          "value": [f"{b['n']:,}", f"{b['top1']:.1%}", f"{b['top5']:.1%}", f"{b['top10']:.1%}",
+                                    f"{b['mrr']:.3f}", f"{b['found']:.1%}"]}, hide_index=True)
+        else:
+            st.caption("No benchmark result of this model is on disk.")
+        if facts.topk_curve:
+            st.line_chart({"k": range(1, len(facts.topk_curve) + 1), "share of cases with the gene in the top k":
+                           facts.topk_curve}, x="k", height=200)
+        if facts.card:
+            with st.expander("Model card"):
+                st.markdown(facts.card)
+        st.info("**Research use only: not a diagnostic device.**")
+
+
+def main() -> None:
+    st.set_page_config(page_title="Rare-disease gene ranking", layout="wide")
+    st.title("Which gene? Candidate genes from a patient's phenotypes")
+    st.warning(DISCLAIMER)
+    hpo = knowledge_base()
+    model, model_dir, note = choose_model(os.environ.get(MODEL_ENV, "default"))
+    if "patient" not in st.session_state:
+        st.session_state.patient = Patient()
+        st.session_state.result = None
+        open_deep_link(hpo, model)
+
+    search_tab, text_tab, upload_tab = st.tabs(["Search HPO terms", "Paste clinical text", "Upload phenopacket"])
+    with search_tab:
+        search_input(hpo)
+    with text_tab:
+        paste_input(hpo)
+    with upload_tab:
+        phenopacket_input(hpo)
+    term_list()
+    rank_col, new_col = st.columns(2)
+    if rank_col.button("Rank genes", key="rank", type="primary", width="stretch"):
+        rank(hpo, model)
+    new_col.button("New patient (clear everything)", key="new_patient", on_click=new_patient, width="stretch")
+    if st.session_state.result:
+        results(hpo)
+    # last, so the inputs are usable sooner: the sidebar's chart and the model load take a while
+    about_model(hpo, model, model_dir, note)
+    model_loading(model)
+
+
+main()
