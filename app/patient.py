@@ -116,9 +116,10 @@ def read_text(recognizer: ConceptRecognizer, text: str, case_report: bool) -> Te
     evidence: dict[str, str] = {}
     for m in mentions:
         if m.id not in evidence:
-            before = text[max(0, m.start - EVIDENCE_CONTEXT):m.start]
-            after = text[m.end:m.end + EVIDENCE_CONTEXT]
-            evidence[m.id] = " ".join(f"…{before}“{m.text}”{after}…".split())
+            start, end = max(0, m.start - EVIDENCE_CONTEXT), m.end + EVIDENCE_CONTEXT
+            snippet = f"{'…' if start else ''}{text[start:m.start]}“{m.text}”{text[m.end:end]}" \
+                      f"{'…' if end < len(text) else ''}"
+            evidence[m.id] = " ".join(snippet.split())
     sex, age = sex_and_age(text)
     return TextReading(present, excluded, evidence, sex, age)
 

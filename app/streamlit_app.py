@@ -259,7 +259,7 @@ def term_list() -> None:
     sex_col, age_col = st.columns(2)
     patient.sex = sex_col.selectbox("Sex (optional)", list(SEXES), format_func=SEXES.get, key="sex")
     patient.age_years = age_col.number_input("Age in years (optional)", min_value=0.0, max_value=130.0,
-                                             value=None, step=1.0, key="age")
+                                             value=None, step=1.0, format="%.1f", key="age")
 
 
 # ------------------------------------------------------------------------------ results
@@ -317,8 +317,8 @@ def about_model(hpo: HPO, model: str, model_dir: Path | None, note: str | None) 
         else:
             st.caption("No benchmark result of this model is on disk.")
         if facts.topk_curve:
-            st.line_chart({"k": range(1, len(facts.topk_curve) + 1), "share of cases with the gene in the top k":
-                           facts.topk_curve}, x="k", height=200)
+            st.line_chart({"k": range(1, len(facts.topk_curve) + 1), "top k": facts.topk_curve}, x="k",
+                          x_label="k: causal gene in the top k", y_label="share of cases", height=200)
         if facts.card:
             with st.expander("Model card"):
                 st.markdown(facts.card)
