@@ -1,0 +1,120 @@
+"""The app as a clinician meets it: `rdrft app` serving on a free local port, Debian's Chromium
+driven headless by Playwright. Enters terms by search, ranks, checks the genes and saves a
+screenshot. Skipped, with the reason, where Chromium or Playwright is missing."""
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from rare_disease_rft.explain import rank_and_explain
+from rare_disease_rft.rankers import Case
+from rare_disease_rft.rankers.knowledge import LikelihoodRanker
+
+CHROMIUM = "/usr/bin/chromium"
+# Debian's Chromium as root needs --no-sandbox; the other flags stop it calling home, which this
+# machine's closed network refuses (and which would only slow the test).
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+# The targets are 5 s from server start to a usable page and 1 s from click to ranking; the bounds
+# here are looser because other work shares the 2 cores, and the measured times are printed.
+PAGE_READY_LIMIT_S = 20
+RANKING_LIMIT_S = 5
+# Search text -> the suggestion it must offer first (label, synonym and id searches).
+SEARCHES = {
+    "arachnodactyly": "Arachnodactyly (HP:0001166)",
+    "marfanoid habitus": "Disproportionate tall stature (HP:0001519) — “Marfanoid habitus”",
+    "HP:0001083": "Ectopia lentis (HP:0001083)",
+}
+MARFAN = ["HP:0001166", "HP:0001519", "HP:0001083"]
+
+if not Path(CHROMIUM).is_file():
+    pytest.skip(f"BROWSER TEST SKIPPED: Debian's Chromium is not installed at {CHROMIUM}. As root, `make browser` "
+                "(apt-get install -y chromium chromium-driver) installs it.", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="BROWSER TEST SKIPPED: playwright is not installed; "
+                               "`make install` installs it with the dev extra")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def server():
+    """`rdrft app` with the likelihood ranker; yields its URL and the time it was started."""
+    port = free_port()
+    started = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-m", "rare_disease_rft", "app", "--model", "likelihood",
+                                "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = started + 30
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"rdrft app exited with {process.returncode}: {process.stdout.read().decode()[-2000:]}")
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1).read()
+                break
+            except OSError:
+                if time.perf_counter() > deadline:
+                    pytest.fail("rdrft app did not answer /_stcore/health within 30 s")
+                time.sleep(0.05)
+        yield f"http://localhost:{port}", started
+    finally:
+        process.terminate()  # rdrft app replaced itself with the server: this stops it
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def page():
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser.new_page(viewport={"width": 1400, "height": 2600})
+        browser.close()
+
+
+def wait_until_idle(page):
+    """Until the script run the last action started has finished and redrawn the page: Streamlit's
+    'running' widget is gone and no element is left faded as stale."""
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=30_000)
+    page.wait_for_function("() => !document.querySelector('[data-stale=\"true\"]')", timeout=30_000)
+
+
+def test_a_clinician_enters_terms_and_gets_ranked_genes(server, page, hpo, tmp_path):
+    url, started = server
+    page.goto(url)
+    search_box = page.get_by_label("Search HPO terms by label, synonym or id")
+    search_box.wait_for(timeout=30_000)
+    wait_until_idle(page)
+    page_ready = time.perf_counter() - started
+
+    for query, suggestion in SEARCHES.items():
+        search_box.fill(query)
+        page.get_by_text(suggestion, exact=True).wait_for(timeout=10_000)
+        wait_until_idle(page)
+        page.get_by_role("button", name="Add as present").click()
+        term_id = suggestion.split("(")[1].split(")")[0]
+        page.get_by_text(f"({term_id}) · from search").wait_for(timeout=10_000)
+    clicked = time.perf_counter()
+    page.get_by_role("button", name="Rank genes").click()
+    expected = rank_and_explain(LikelihoodRanker(hpo), Case.from_ids(hpo, MARFAN), top=5, hpo=hpo)["genes"]
+    page.get_by_text(f"1. {expected[0]['gene']}", exact=True).wait_for(timeout=30_000)
+    ranking_shown = time.perf_counter() - clicked
+    wait_until_idle(page)
+
+    assert expected[0]["gene"] == "FBN1"
+    for entry in expected:  # the evidence panels' titles, in rank order
+        sync_api.expect(page.get_by_text(f"{entry['rank']}. {entry['gene']}", exact=True)).to_be_visible()
+    assert "FBN1" in page.content()  # the table draws on a canvas; its accessible copy is in the DOM
+    sync_api.expect(page.get_by_text("Research use only: not a diagnostic device.")).to_be_visible()
+    screenshot = tmp_path / "app_screenshot.png"
+    page.screenshot(path=str(screenshot))
+    print(f"\npage ready {page_ready:.1f} s after server start; ranking shown {ranking_shown:.2f} s after the click;"
+          f" screenshot {screenshot}")
+    assert page_ready < PAGE_READY_LIMIT_S
+    assert ranking_shown < RANKING_LIMIT_S
