@@ -96,9 +96,10 @@ class SFTWarmupConfig:
 
 @dataclass
 class LLMEvalConfig:
-    #: validation cases of the before/after evaluation (the first N of the validation file)
+    #: validation cases of the before/after evaluation (sampled from the validation file with the seed)
     validation_cases: int = 64
-    #: validation cases of the reward curve, evaluated every ``every_steps`` (0: no curve evaluation)
+    #: validation cases of the reward curve (the first of those sampled), evaluated every
+    #: ``every_steps`` steps (0: no curve evaluation)
     curve_cases: int = 16
     every_steps: int = 25
     batch_size: int = 8

@@ -245,8 +245,9 @@ def train_llm(config: LLMGRPOConfig, out: str | Path, max_steps: int | None = No
     hpo = load_hpo()
     train_tasks, val_tasks = load_splits(config.data)
     train_tasks = sample_tasks(train_tasks, config.train_cases, config.seed)
-    val_eval = val_tasks[: config.eval.validation_cases]
-    val_curve = val_tasks[: config.eval.curve_cases]
+    # sampled, not the file's first cases: those come from one or two cohorts of the same gene
+    val_eval = sample_tasks(val_tasks, config.eval.validation_cases, config.seed)
+    val_curve = val_eval[: config.eval.curve_cases]
     shortlister = load_ranker(config.shortlist.ranker)
     rows = build_rows(hpo, shortlister, train_tasks, config)
     training_genes = frozenset(r["answer"] for r in rows)
