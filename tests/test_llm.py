@@ -231,7 +231,8 @@ def test_broken_outputs_still_give_a_complete_ranking(text, first, ok):
     ranking = _fallback_ranker().complete_ranking(text, shortlist_ranking)
     assert ranking.genes[:3] == first
     assert ranking.genes[3:] == ["CDKL5", "FBN1"]  # the shortlist ranker's other genes follow
-    assert ranking.format_ok is ok and ranking.text == text
+    assert ranking.format_ok is ok and ranking.extra["completion"] == text
+    assert ranking.text == (text.split("<answer>")[0].strip() or text)  # the reasoning, else the whole text
 
 
 # ------------------------------------------------------------------ ranking and training

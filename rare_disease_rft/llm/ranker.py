@@ -3,8 +3,9 @@
 The ranking is the model's parsed list, then the shortlisted genes it left out (in the shortlist
 ranker's order), then every other gene of the shortlist ranker: so an LLM's metrics count the
 same genes as its shortlist ranker's, and a broken answer falls back to the shortlist order
-(``format_ok`` says it did). The generated text is kept as the explanation. Decoding is greedy,
-so rankings are reproducible.
+(``format_ok`` says it did). The reasoning before the answer tag is kept as the explanation
+(``text``; the whole completion is in ``extra["completion"]``). Decoding is greedy, so rankings
+are reproducible.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 
 from ..genes import gene_names
-from ..graders import parse_ranking
+from ..graders import ANSWER_TAG, parse_ranking
 from ..hpo import HPO, load_hpo
 from ..rankers.base import Case, Ranker, Ranking
 from .config import PromptConfig
@@ -89,14 +90,16 @@ class LLMRanker(Ranker):
             self.model.train(was_training)
         return [t.strip() for t in texts]
 
-    def complete_ranking(self, text: str, ranking: Ranking) -> Ranking:
+    def complete_ranking(self, completion: str, ranking: Ranking) -> Ranking:
         """The parsed list, then the rest of the shortlist, then the shortlist ranker's other genes."""
         names = gene_names()
         shortlist = [symbol for symbol, _ in make_shortlist(ranking, self.shortlist_size)]
-        parsed = parse_ranking(text, set(shortlist))
+        parsed = parse_ranking(completion, set(shortlist))
         genes = list(dict.fromkeys(parsed.genes + shortlist + [names.normalise(g) for g in ranking.genes]))
-        return Ranking(genes, -np.arange(len(genes), dtype=float), text=text, format_ok=parsed.format_ok,
-                       extra={"llm_genes": parsed.genes, "answer_format": parsed.format, "shortlist": shortlist})
+        reasoning = ANSWER_TAG.split(completion)[0].strip() or completion
+        return Ranking(genes, -np.arange(len(genes), dtype=float), text=reasoning, format_ok=parsed.format_ok,
+                       extra={"completion": completion, "llm_genes": parsed.genes, "answer_format": parsed.format,
+                              "shortlist": shortlist})
 
     def rank_many(self, cases: Sequence[Case]) -> list[Ranking]:
         rankings = self.shortlister.rank_many(cases)

@@ -81,12 +81,12 @@ def evaluate_ranker(ranker: Ranker, tasks: Sequence[Task], config: LLMGRPOConfig
     out = metrics(name, tasks, results, training_genes, n_boot=200)
     if isinstance(ranker, LLMRanker):
         ok = [r for r in rankings if r is not None]
-        out["reward"] = weighted_reward(config, [r.text or "" for r in ok],
+        out["reward"] = weighted_reward(config, [r.extra["completion"] for r in ok],
                                         [t.answer.gene for t, r in zip(tasks, rankings) if r is not None],
                                         [r.extra["shortlist"] for r in ok])
         out["answer_formats"] = {f: sum(r.extra["answer_format"] == f for r in ok)
                                  for f in sorted({r.extra["answer_format"] for r in ok})}
-        out["examples"] = [{"task": t.id, "answer": t.answer.gene, "text": r.text}
+        out["examples"] = [{"task": t.id, "answer": t.answer.gene, "completion": r.extra["completion"]}
                            for t, r in list(zip(tasks, rankings))[:3] if r is not None]
     return out
 
