@@ -37,7 +37,7 @@ FREQUENCY_TERMS = {
 }
 # Used where an annotation states no frequency (a third of them); "Frequent" is the middle class.
 UNKNOWN_FREQUENCY = 0.5
-_CACHE_FORMAT = 4
+_CACHE_FORMAT = 5
 _ID = re.compile(r"^\s*HP[:_](\d{7})\s*$", re.IGNORECASE)
 
 
@@ -146,6 +146,9 @@ class HPO:
         self.gene_closure = csr("gene_closure", (n_genes, n_terms))
         #: genes x diseases the annotations came from
         self.gene_diseases = csr("gene_diseases", (n_genes, len(self.disease_ids)), np.bool_)
+        #: diseases x terms, the same two views per disease (the gene's annotations are their union)
+        self.disease_terms = csr("disease_terms", (len(self.disease_ids), n_terms))
+        self.disease_closure = csr("disease_closure", (len(self.disease_ids), n_terms))
         self.information_content: np.ndarray = arrays["ic"]
         #: share of genes annotated with each term or a descendant (the background rate)
         self.gene_frequency: np.ndarray = arrays["gene_frequency"]
@@ -361,6 +364,35 @@ def _csr_arrays(name: str, m: sp.csr_matrix) -> dict[str, np.ndarray]:
             f"{name}_indptr": m.indptr.astype(np.int64)}
 
 
+def _keep_highest(table: dict[tuple[int, int], float], key: tuple[int, int], freq: float) -> None:
+    """One frequency per (row, term): the highest stated one (NaN only if none is stated)."""
+    old = table.get(key)
+    if old is None or (not math.isnan(freq) and (math.isnan(old) or freq > old)):
+        table[key] = freq
+
+
+def _annotation_matrices(ann: dict[tuple[int, int], float], n_rows: int,
+                         ancestor_matrix: sp.csr_matrix) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """rows x terms: the direct annotations (NaN where unstated) and their closure, where
+    ``closure[r, a]`` is the highest frequency of an annotated descendant of ``a``."""
+    n = ancestor_matrix.shape[0]
+    keys = np.array(list(ann.keys()), dtype=np.int64).reshape(-1, 2)
+    freqs = np.array(list(ann.values()), dtype=np.float32)
+    direct = sp.csr_matrix((freqs, (keys[:, 0], keys[:, 1])), shape=(n_rows, n))
+    filled = np.where(np.isnan(freqs), UNKNOWN_FREQUENCY, freqs)
+    expanded = ancestor_matrix[keys[:, 1]].tocoo()
+    r_idx = keys[expanded.row, 0]
+    t_idx = expanded.col
+    f_val = filled[expanded.row]
+    order = np.lexsort((-f_val, t_idx, r_idx))
+    r_idx, t_idx, f_val = r_idx[order], t_idx[order], f_val[order]
+    first = np.ones(len(r_idx), bool)
+    first[1:] = (r_idx[1:] != r_idx[:-1]) | (t_idx[1:] != t_idx[:-1])
+    # zero frequencies (HP:0040285 "excluded") must survive as explicit entries
+    closure = sp.csr_matrix((np.maximum(f_val[first], 1e-6), (r_idx[first], t_idx[first])), shape=(n_rows, n))
+    return direct, closure
+
+
 def _build(files: list[Path], source: str) -> tuple[dict, dict]:
     obo_path, g2p_path, hpoa_path = files
     obo = _parse_obo(obo_path)
@@ -423,6 +455,7 @@ def _build(files: list[Path], source: str) -> tuple[dict, dict]:
     gene_symbols, gene_hgnc, gene_ncbi = [], [], []
     disease_index: dict[str, int] = {}
     ann: dict[tuple[int, int], float] = {}
+    disease_ann: dict[tuple[int, int], float] = {}
     gd: set[tuple[int, int]] = set()
     with open_text(g2p_path) as handle:
         header = handle.readline().rstrip("\n").split("\t")
@@ -446,30 +479,15 @@ def _build(files: list[Path], source: str) -> tuple[dict, dict]:
                 gene_ncbi.append(ncbi)
             g = gene_rows[symbol]
             freq = parse_frequency(row[col["frequency"]])
-            key = (g, index[term])
-            old = ann.get(key)
-            if old is None or (not math.isnan(freq) and (math.isnan(old) or freq > old)):
-                ann[key] = freq
+            _keep_highest(ann, (g, index[term]), freq)
             disease = row[col["disease_id"]]
             if disease:
-                gd.add((g, disease_index.setdefault(disease, len(disease_index))))
+                d = disease_index.setdefault(disease, len(disease_index))
+                gd.add((g, d))
+                _keep_highest(disease_ann, (d, index[term]), freq)
     n_genes = len(gene_symbols)
-    keys = np.array(list(ann.keys()), dtype=np.int64).reshape(-1, 2)
-    freqs = np.array(list(ann.values()), dtype=np.float32)
-    gene_terms = sp.csr_matrix((freqs, (keys[:, 0], keys[:, 1])), shape=(n_genes, n))
-
-    # propagate to ancestors: closure[g, a] = max frequency of an annotated descendant of a
-    filled = np.where(np.isnan(freqs), UNKNOWN_FREQUENCY, freqs)
-    expanded = ancestor_matrix[keys[:, 1]].tocoo()
-    g_idx = keys[expanded.row, 0]
-    t_idx = expanded.col
-    f_val = filled[expanded.row]
-    order = np.lexsort((-f_val, t_idx, g_idx))
-    g_idx, t_idx, f_val = g_idx[order], t_idx[order], f_val[order]
-    first = np.ones(len(g_idx), bool)
-    first[1:] = (g_idx[1:] != g_idx[:-1]) | (t_idx[1:] != t_idx[:-1])
-    # zero frequencies (HP:0040285 "excluded") must survive as explicit entries
-    closure = sp.csr_matrix((np.maximum(f_val[first], 1e-6), (g_idx[first], t_idx[first])), shape=(n_genes, n))
+    gene_terms, closure = _annotation_matrices(ann, n_genes, ancestor_matrix)
+    disease_terms, disease_closure = _annotation_matrices(disease_ann, len(disease_index), ancestor_matrix)
 
     counts = np.asarray((closure > 0).sum(axis=0)).ravel()
     gene_frequency = np.maximum(counts, 1) / max(n_genes, 1)
@@ -496,6 +514,8 @@ def _build(files: list[Path], source: str) -> tuple[dict, dict]:
         **_csr_arrays("gene_terms", gene_terms),
         **_csr_arrays("gene_closure", closure),
         **_csr_arrays("gene_diseases", gene_diseases),
+        **_csr_arrays("disease_terms", disease_terms),
+        **_csr_arrays("disease_closure", disease_closure),
         "ic": ic.astype(np.float32),
         "gene_frequency": gene_frequency.astype(np.float32),
         "phenotypic": phenotypic,

@@ -6,7 +6,7 @@ import pytest
 
 from rare_disease_rft.evaluate import bootstrap_interval, evaluate, format_table, metrics, rank_cases
 from rare_disease_rft.rankers.base import Ranker, Ranking
-from rare_disease_rft.rankers.knowledge import shared_matcher
+from rare_disease_rft.rankers.knowledge import gene_order
 from rare_disease_rft.tasks import Answer, Task
 
 SPEC_KEYS = {"model", "n", "top1", "top5", "top10", "mrr", "found", "format_ok", "latency_ms", "subsets"}
@@ -67,10 +67,10 @@ class SameScoreForEveryGene(Ranker):
     name = "same-score"
 
     def __init__(self, hpo):
-        self.matcher = shared_matcher(hpo)
+        self.order = gene_order(hpo)
 
     def rank(self, case):
-        return self.matcher.ranking(np.zeros(len(self.matcher.genes), dtype=np.float32))
+        return self.order.ranking(np.zeros(len(self.order.genes), dtype=np.float32))
 
 
 def test_equal_scores_never_favour_the_answer(hpo):

@@ -26,7 +26,7 @@ from scipy.special import gammaln, logsumexp
 from ..hpo import HPO
 from .base import Case
 from .case_index import CaseIndex
-from .knowledge import LikelihoodRanker, LikelihoodSettings, shared_matcher
+from .knowledge import LikelihoodRanker, LikelihoodSettings, PhenomizerRanker, gene_matcher
 
 FEATURES = (
     "phenomizer", "phenomizer_gap", "lr_present", "lr_present_gap", "lr_excluded", "exact_share",
@@ -56,7 +56,9 @@ class FeatureExtractor:
     def __init__(self, hpo: HPO, index: CaseIndex, shortlist_per_source: int = 100):
         self.hpo = hpo
         self.index = index
-        self.matcher = shared_matcher(hpo)
+        self.matcher = gene_matcher(hpo)
+        # disease-level evidence, each gene taking its best disease (as the knowledge rankers do)
+        self.phenomizer = PhenomizerRanker(hpo)
         self.likelihood = LikelihoodRanker(hpo, LikelihoodSettings(excluded_weight=1.0))
         self.shortlist_per_source = shortlist_per_source
         extra = [g for g in index.genes if g not in hpo.gene_index]
@@ -86,13 +88,13 @@ class FeatureExtractor:
     # ------------------------------------------------------------------ knowledge evidence
     def _knowledge(self, case: Case) -> dict[str, np.ndarray]:
         present = list(case.present)
-        resnik = self.matcher.best_match(present, self.hpo.information_content)
-        lr = self.likelihood.present_log_lr(case)
-        excluded = self.likelihood.excluded_log_lr(case).sum(axis=1) if case.excluded else np.zeros(self.n_annotated)
+        best = self.likelihood.order.best_of_diseases
+        lr = best(self.likelihood.present_log_lr(case).sum(axis=1))
+        excluded = best(self.likelihood.excluded_log_lr(case).sum(axis=1)) if case.excluded else np.zeros(self.n_annotated)
         exact = (self.matcher.frequency(present) > 0).mean(axis=1)
         overlap = np.asarray(self.direct[:, self.hpo.term_indices(present)].sum(axis=1)).ravel()
         enrichment = hypergeometric_enrichment(overlap, self.annotation_size, self.annotated_terms_total, len(present))
-        return {"phenomizer": resnik.mean(axis=1), "lr_present": lr.sum(axis=1), "lr_excluded": excluded,
+        return {"phenomizer": self.phenomizer.scores(case), "lr_present": lr, "lr_excluded": excluded,
                 "exact_share": exact, "enrichment": enrichment}
 
     # ------------------------------------------------------------------ case-report evidence
@@ -154,7 +156,8 @@ class FeatureExtractor:
         for name, values in knowledge.items():
             table[: self.n_annotated, col[name]] = values
         # genes without HPO annotations: the likelihood of pure noise for every present term
-        noise_lr = np.log(self.likelihood.settings.noise / self.matcher.background[self.hpo.term_indices(list(case.present))]).sum()
+        background = self.likelihood.matcher.background[self.hpo.term_indices(list(case.present))]
+        noise_lr = np.log(self.likelihood.settings.noise / background).sum()
         table[self.n_annotated :, col["lr_present"]] = noise_lr
         table[: self.n_annotated, col["annotated"]] = 1.0
         table[: self.n_annotated, col["annotation_size"]] = np.log1p(self.annotation_size)
