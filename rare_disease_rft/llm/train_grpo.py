@@ -183,16 +183,18 @@ def curve_callback(ranker: LLMRanker, tasks: Sequence[Task], config: LLMGRPOConf
     class CurveCallback(TrainerCallback):
         def __init__(self):
             self.rewards: list[float] = []
+            self.evaluated_at = 0
 
+        # on_log, not on_step_end: a step's rewards are logged after its on_step_end
         def on_log(self, args, state, control, logs=None, **kwargs):
             if logs and "reward" in logs:
                 self.rewards.append(float(logs["reward"]))
-
-        def on_step_end(self, args, state, control, **kwargs):
-            if state.global_step % config.eval.every_steps == 0 or state.global_step == state.max_steps:
-                curves.append(curve_row(ranker, tasks, config, state.global_step, self.rewards))
-                log(f"step {state.global_step}: {curves[-1]}")
-                self.rewards = []
+            step = state.global_step
+            due = step - self.evaluated_at >= config.eval.every_steps or step == state.max_steps
+            if due and step != self.evaluated_at:
+                curves.append(curve_row(ranker, tasks, config, step, self.rewards))
+                log(f"step {step}: {curves[-1]}")
+                self.rewards, self.evaluated_at = [], step
 
     return CurveCallback()
 
@@ -349,9 +351,9 @@ def card_notes(config: LLMGRPOConfig, report: dict) -> str:
     lines = [
         "## What reinforcement learning changed",
         f"The model re-ranks the first {config.shortlist.size} genes of the `{config.shortlist.ranker}` ranker, shown "
-        "to it in a shuffled order with each gene's evidence. Greedy decoding on the first "
-        f"{after['n']} validation cases; genes the answer leaves out follow in the shortlist's order, so every row "
-        "ranks the same genes and only the order within the shortlist differs.",
+        f"to it in a shuffled order with each gene's evidence. Greedy decoding on {after['n']} validation cases "
+        "sampled with the seed; genes the answer leaves out follow in the shortlist's order, so every row ranks the "
+        "same genes and only the order within the shortlist differs.",
         "",
         "| | reward | format ok | top-1 | top-5 | top-10 |",
         "|---|---|---|---|---|---|",
