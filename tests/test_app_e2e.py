@@ -67,7 +67,11 @@ def server():
         yield f"http://localhost:{port}", started
     finally:
         process.terminate()  # rdrft app replaced itself with the server: this stops it
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # once seen under heavy load: the server ignored SIGTERM
+            process.kill()
+            process.wait()
 
 
 @pytest.fixture
@@ -107,10 +111,10 @@ def test_a_clinician_enters_terms_and_gets_ranked_genes(server, page, hpo, tmp_p
     ranking_shown = time.perf_counter() - clicked
     wait_until_idle(page)
 
-    assert expected[0]["gene"] == "FBN1"
     for entry in expected:  # the evidence panels' titles, in rank order
         sync_api.expect(page.get_by_text(f"{entry['rank']}. {entry['gene']}", exact=True)).to_be_visible()
-    assert "FBN1" in page.content()  # the table draws on a canvas; its accessible copy is in the DOM
+    # the table draws on a canvas; its accessible copy is in the DOM
+    assert all(entry["gene"] in page.content() for entry in expected)
     sync_api.expect(page.get_by_text("Research use only: not a diagnostic device.")).to_be_visible()
     screenshot = tmp_path / "app_screenshot.png"
     page.screenshot(path=str(screenshot))
