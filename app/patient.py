@@ -14,7 +14,7 @@ from typing import Mapping
 
 from data_prep.case_reports import sex_and_age
 from data_prep.concepts import ConceptRecognizer
-from data_prep.phenopackets import ConversionReport, Document, convert
+from data_prep.phenopackets import ConversionReport, read_patient
 from rare_disease_rft.hpo import HPO
 from rare_disease_rft.rankers import Case
 
@@ -134,13 +134,6 @@ class PhenopacketReading:
     notes: list[str]  # ids mapped to current terms, or dropped as unknown to this HPO release
 
 
-# convert() builds training tasks, which need one causal gene and a publication; a patient under
-# investigation has neither, so it is given these stand-ins and only phenotypes, sex and age are read back.
-_STAND_IN_INTERPRETATION = [{"diagnosis": {"genomicInterpretations": [
-    {"interpretationStatus": "CAUSATIVE", "gene": {"symbol": "UNDIAGNOSED", "valueId": ""}}]}}]
-_STAND_IN_REFERENCE = [{"id": "PMID:0"}]
-
-
 def read_phenopacket(data: bytes, hpo: HPO) -> PhenopacketReading:
     """A GA4GH phenopacket v2 (JSON) of one patient -> its terms, sex and age."""
     if len(data) > MAX_UPLOAD_BYTES:
@@ -156,16 +149,15 @@ def read_phenopacket(data: bytes, hpo: HPO) -> PhenopacketReading:
     if not isinstance(packet, dict) or not isinstance(packet.get("phenotypicFeatures", []), list):
         raise InputError("The file is JSON but not a phenopacket: expected an object with a "
                          "'phenotypicFeatures' list.")
-    meta = packet.get("metaData") if isinstance(packet.get("metaData"), dict) else {}
-    stand_in = {**packet, "interpretations": _STAND_IN_INTERPRETATION,
-                "metaData": {**meta, "externalReferences": _STAND_IN_REFERENCE}}
+    if "phenotypicFeatures" not in packet and "subject" not in packet:
+        raise InputError("This phenopacket cannot be used: not a phenopacket: no 'subject' or 'phenotypicFeatures'.")
     report = ConversionReport()
     try:
-        task = convert(Document("upload", "upload:1", json.dumps(stand_in).encode()), hpo, report)
+        patient = read_patient(packet, hpo, report)
     except (AttributeError, TypeError, ValueError):  # a field of the wrong JSON type somewhere inside
         raise InputError("The file does not follow the phenopacket v2 schema (a field has the wrong type).") from None
-    if task is None:
-        raise InputError(f"This phenopacket cannot be used: {report.skipped[0]['reason']}.")
+    if not patient.present:
+        raise InputError("This phenopacket cannot be used: no present phenotype (only excluded or unknown terms).")
     notes = [hpo.resolve(mapping.split(" -> ")[0]).note for mapping in report.mapped_terms]
     notes += [f"Left out: {hpo.resolve(term_id).note}" for term_id in report.unknown_terms]
-    return PhenopacketReading(task.present, task.excluded, task.sex, task.age_years, notes)
+    return PhenopacketReading(patient.present, patient.excluded, patient.sex, patient.age_years, notes)

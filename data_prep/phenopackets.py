@@ -113,25 +113,19 @@ def publication(packet: dict) -> str | None:
     return None
 
 
-def convert(doc: Document, hpo: HPO, report: ConversionReport) -> Task | None:
-    """One phenopacket -> a task, or None with the reason recorded in ``report``."""
-    try:
-        packet = json.loads(doc.data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        report.skip(doc.origin, f"not valid JSON: {err}")
-        return None
-    if not isinstance(packet, dict) or "phenotypicFeatures" not in packet and "subject" not in packet:
-        report.skip(doc.origin, "not a phenopacket: no 'subject' or 'phenotypicFeatures'")
-        return None
-    genes = causal_genes(packet)
-    if not genes:
-        report.skip(doc.origin, "no causal gene in the interpretations")
-        return None
-    names = gene_names()
-    approved = {names.normalise(symbol): hgnc for symbol, hgnc in genes}
-    if len(approved) > 1:
-        report.skip(doc.origin, f"{len(approved)} causal genes; a task has one answer")
-        return None
+@dataclass
+class Patient:
+    """What a phenopacket says about the patient: the only part that may reach a task."""
+
+    present: list[str]
+    excluded: list[str]
+    sex: str | None
+    age_years: float | None
+
+
+def read_patient(packet: dict, hpo: HPO, report: ConversionReport) -> Patient:
+    """Present and excluded terms (current ids; mapped and unknown ids counted in ``report``),
+    sex and age at the last encounter. Needs no diagnosis: also for undiagnosed patients."""
     present: list[str] = []
     excluded: list[str] = []
     for feature in packet.get("phenotypicFeatures") or []:
@@ -151,7 +145,33 @@ def convert(doc: Document, hpo: HPO, report: ConversionReport) -> Task | None:
     if both:
         report.present_and_excluded += len(both)
         excluded = [t for t in excluded if t not in present]
-    if not present:
+    subject = packet.get("subject") or {}
+    sex = subject.get("sex")
+    age = ((subject.get("timeAtLastEncounter") or {}).get("age") or {}).get("iso8601duration")
+    return Patient(present, excluded, sex if sex in SEXES else None, age_in_years(age) if age else None)
+
+
+def convert(doc: Document, hpo: HPO, report: ConversionReport) -> Task | None:
+    """One phenopacket -> a task, or None with the reason recorded in ``report``."""
+    try:
+        packet = json.loads(doc.data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        report.skip(doc.origin, f"not valid JSON: {err}")
+        return None
+    if not isinstance(packet, dict) or "phenotypicFeatures" not in packet and "subject" not in packet:
+        report.skip(doc.origin, "not a phenopacket: no 'subject' or 'phenotypicFeatures'")
+        return None
+    genes = causal_genes(packet)
+    if not genes:
+        report.skip(doc.origin, "no causal gene in the interpretations")
+        return None
+    names = gene_names()
+    approved = {names.normalise(symbol): hgnc for symbol, hgnc in genes}
+    if len(approved) > 1:
+        report.skip(doc.origin, f"{len(approved)} causal genes; a task has one answer")
+        return None
+    patient = read_patient(packet, hpo, report)
+    if not patient.present:
         report.skip(doc.origin, "no present phenotype (only excluded or unknown terms)")
         return None
     pmid = publication(packet)
@@ -160,15 +180,12 @@ def convert(doc: Document, hpo: HPO, report: ConversionReport) -> Task | None:
         return None
     symbol, hgnc = next(iter(approved.items()))
     gene = names.get(symbol)
-    subject = packet.get("subject") or {}
-    sex = subject.get("sex")
-    age = ((subject.get("timeAtLastEncounter") or {}).get("age") or {}).get("iso8601duration")
     return Task(
         id="",  # assigned once all cases of the publication are known
-        present=present,
-        excluded=excluded,
-        sex=sex if sex in SEXES else None,
-        age_years=age_in_years(age) if age else None,
+        present=patient.present,
+        excluded=patient.excluded,
+        sex=patient.sex,
+        age_years=patient.age_years,
         answer=Answer(symbol, gene.hgnc_id if gene else (hgnc or None)),
         source={"kind": "phenopacket", "pmid": pmid, "file": doc.locator,
                 "_order": str(packet.get("id") or doc.origin)},
