@@ -9,11 +9,20 @@ Matching
     "coronoid process hyperplasia"). Hyphenated words are tried both split and joined
     ("hyper-extensible" finds "Hyperextensible skin"). Laboratory terms also match without
     "concentration"/"level", and a measure may be stated across "was"/"were" ("serum copper was
-    low"); "and"/"or" give both readings ("palmar and plantar pits"). Of overlapping candidates
-    the one with the most words wins (longest match); a key shared by several terms goes to the
-    term whose label it is, else to the term with fewer synonyms, else the lowest id.
+    low"). Of overlapping candidates the one with the most words wins (longest match); a key
+    shared by several terms goes to the term whose label it is, else to the term with fewer
+    synonyms, else the lowest id.
     Only phenotypic-abnormality terms (under HP:0000118) are indexed: modes of inheritance, onset
     and frequency terms describe no patient finding and are the commonest false hits.
+
+Coordination
+    "A and B N" ("or", "nor" alike) is also read with each side dropped in turn, as "A N" and
+    "B N": "cleft lip and palate" gives cleft lip and cleft palate, "posterior subcapsular or
+    capsular cataract" gives posterior subcapsular cataract and posterior capsular cataract. Such a
+    reading spans the whole phrase; it is kept when a mention read plainly lies under it ("capsular
+    cataract") and every plain mention it overlaps lies inside it, and of one remainder only the
+    longest readings count. Both sides must be words of some term, and a negator is no modifier
+    ("hypotonia and no seizures" says nothing about hypotonic seizures).
 
 Abbreviations
     Upper-case synonyms of three letters or more ("VSD", "GERD") match case-sensitively as whole
@@ -299,6 +308,7 @@ def _negated_spans(text: str, start: int, end: int, taken: bytearray) -> list[tu
 
 # ---------------------------------------------------------------------------------- the matcher
 _CONJUNCTIONS = frozenset({"and", "or", "nor"})
+_NEGATORS = frozenset({"no", "not", "without", "never"})
 _COPULAS = frozenset({"was", "were", "is", "are"})
 _PREDICATES = frozenset({"decreased", "increased"})
 _HYPHENS = frozenset("-‐–")
@@ -380,10 +390,12 @@ class ConceptRecognizer:
             if not any(taken[start:end]):
                 taken[start:end] = b"\x01" * (end - start)
                 chosen.append((start, end, term))
-        # a coordinated reading shares words with the mention it was derived from, so it may overlap
-        # that one, but only mentions lying wholly inside it
+        # a coordinated reading spans the whole phrase, so it may overlap the mentions read plainly from
+        # its words ("plantar pits" in "palmar and plantar pits"), but only ones lying wholly inside it;
+        # one with no plain mention under it was wrong more often than right (JAX tuning half)
+        plain = list(chosen)
         for start, end, term in coordinated:
-            inside = [s >= start and e <= end for s, e, _ in chosen if s < end and start < e]
+            inside = [s >= start and e <= end for s, e, _ in plain if s < end and start < e]
             if inside and all(inside):
                 chosen.append((start, end, term))
         return sorted(set(chosen))
@@ -395,17 +407,46 @@ class ConceptRecognizer:
                 term = abbreviations.get(word) or (word[-1] == "s" and abbreviations.get(word[:-1]))
                 if term:
                     out.append((-1, word_start, word_end, term))
-        self._windows(words, out, coordinated)
         hyphenated = {i for i in range(1, len(words))
                       if words[i][0] == words[i - 1][1] + 1 and text[words[i - 1][1]] in _HYPHENS}
-        if hyphenated:
-            self._windows(_join_hyphenated(words, hyphenated), out, coordinated)
+        readings = [words, _join_hyphenated(words, hyphenated)] if hyphenated else [words]
+        for reading in readings:
+            normalised = [normalise_word(w) for _, _, w in reading]
+            out.extend((-count, reading[i][0], reading[j][1], term)
+                       for count, i, j, term in self._windows(reading, normalised))
+            self._coordinations(reading, normalised, coordinated)
 
-    def _windows(self, words: list[tuple[int, int, str]], out: list, coordinated: list) -> None:
+    def _coordinations(self, words: list[tuple[int, int, str]], normalised: list[str], out: list) -> None:
+        """Readings of "A and B N" as "A N" and "B N" ("cleft lip and palate": cleft lip, cleft palate).
+
+        Each side of a conjunction is dropped in turn with it ("A and B N" -> "A N", "B N"); a
+        window of what remains that spans the dropped words is a coordinated reading, its span the
+        whole phrase. Of one such remainder only the longest readings are kept.
+        """
+        reach, codes = self._max_words, self._codes
+        for c in range(1, len(words) - 1):
+            sides = normalised[c - 1], normalised[c + 1]
+            # a reading needs both sides to be words of some term; "hypotonia and no seizures" joins
+            # a finding and a negated one, not two modifiers of one head
+            if normalised[c] not in _CONJUNCTIONS or any(w not in codes or w in _NEGATORS for w in sides):
+                continue
+            low, high = max(0, c - reach), min(len(words), c + 2 + reach)
+            for dropped_from, dropped_to in ((c, c + 2), (c - 1, c + 1)):  # "and B", "A and"
+                keep = list(range(low, dropped_from)) + list(range(dropped_to, high))
+                gap = dropped_from - low  # the first word after the dropped ones, in ``keep``
+                found = [w for w in self._windows([words[k] for k in keep], [normalised[k] for k in keep])
+                         if w[1] < gap <= w[2]]
+                taken: set[int] = set()
+                for _, i, j, term in sorted(found, key=lambda w: -w[0]):
+                    if taken.isdisjoint(range(i, j + 1)):
+                        taken.update(range(i, j + 1))
+                        out.append((words[keep[i]][0], words[keep[j]][1], term))
+
+    def _windows(self, words: list[tuple[int, int, str]], normalised: list[str]) -> list[tuple[int, int, int, str]]:
+        """(content words, first word, last word, term) of every window of ``words`` that is a key."""
         codes, keys, size, max_words = self._codes, self._keys, self._size, self._max_words
-        normalised = [normalise_word(w) for _, _, w in words]
         n = len(words)
-        found: list[tuple[int, int, int, int]] = []  # (first word, last word, code, words)
+        found = []
         for i in range(n):
             first = normalised[i]
             if first in STOPWORDS or first not in codes:
@@ -431,18 +472,8 @@ class ConceptRecognizer:
                 # across "was"/"were" only a measure reads as one finding ("serum copper was low"),
                 # never "seizures were absent"
                 if term is not None and size[code] == count and (not copula or word in _PREDICATES):
-                    out.append((-count, words[i][0], words[j][1], term))
-                    found.append((i, j, code, count))
-        for i, j, code, count in found:
-            if count < 2:
-                continue  # "nystagmus or hypotonia" is a list, not a shared head
-            # "X and/or Y Z" also says "X Z"; "Y Z and X" also says "Y X"
-            for conjunction, replaced, other, span in ((i - 1, i, i - 2, (i - 2, j)), (j + 1, j, j + 2, (i, j + 2))):
-                if 0 <= other < n and normalised[conjunction] in _CONJUNCTIONS and normalised[other] in codes:
-                    swapped = (code - codes[normalised[replaced]] + codes[normalised[other]]) & _MASK
-                    term = keys.get(swapped)
-                    if term is not None and size[swapped] == count:
-                        coordinated.append((words[span[0]][0], words[span[1]][1], term))
+                    found.append((count, i, j, term))
+        return found
 
     def _apply_definitions(self, text: str, found: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
         """Adds the uses of abbreviations the text defines ("intellectual disability (ID)") and

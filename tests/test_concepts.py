@@ -49,6 +49,22 @@ def test_longest_match_wins(recognizer):
 def test_coordination_gives_both_readings(recognizer):
     assert found(recognizer, "palmar and plantar pits") == [
         ("HP:0010610", "palmar and plantar pits", False), ("HP:0010612", "plantar pits", False)]
+    assert found(recognizer, "Cleft lip and palate") == [
+        ("HP:0410030", "Cleft lip", False), ("HP:0000175", "Cleft lip and palate", False)]
+
+
+def test_coordination_drops_either_side_of_the_conjunction(recognizer):
+    # a two-word side ("posterior subcapsular") and a modifier shared across "or" ("posterior")
+    assert found(recognizer, "posterior subcapsular or capsular cataract") == [
+        ("HP:0007787", "posterior subcapsular or capsular cataract", False),
+        ("HP:0100020", "posterior subcapsular or capsular cataract", False),
+        ("HP:0100017", "capsular cataract", False)]
+    # a negator is no modifier: no "hypotonic seizures" here, and the seizures stay negated
+    assert found(recognizer, "The patient had hypotonia and no seizures.") == [
+        ("HP:0001252", "hypotonia", False), ("HP:0001250", "seizures", True)]
+    # a list of findings is not a shared head
+    assert found(recognizer, "nystagmus or hypotonia") == [
+        ("HP:0000639", "nystagmus", False), ("HP:0001252", "hypotonia", False)]
 
 
 def test_abbreviations_defined_in_the_text(recognizer):
