@@ -5,8 +5,10 @@ Matching
     a segment edge. Words are normalised (case, accents, British spelling, plurals, adjective and
     noun forms such as *hypoplastic*/*hypoplasia*, *renal*/*kidney*) and every window of words in
     a segment whose *multiset* of content words equals that of a label or synonym is a candidate,
-    so word order and little words do not matter ("hyperplasia of the coronoid processes" finds
-    "coronoid process hyperplasia"). Hyphenated words are tried both split and joined
+    so word order and little words do not matter ("corpus callosum hypoplasia" finds "Hypoplasia
+    of the corpus callosum"). A window read across "of" ends with its noun phrase: it does not
+    stop before a word that belongs to some term, so "hyperplasia of the mandibular coronoid
+    processes" is not "mandibular hyperplasia". Hyphenated words are tried both split and joined
     ("hyper-extensible" finds "Hyperextensible skin"). Laboratory terms also match without
     "concentration"/"level", and a measure may be stated across "was"/"were" ("serum copper was
     low"). Of overlapping candidates the one with the most words wins (longest match); a key
@@ -454,9 +456,11 @@ class ConceptRecognizer:
             code = 0
             count = 0
             copula = False
+            reordered = False
             for j in range(i, min(n, i + 2 * max_words)):
                 word = normalised[j]
                 if word in STOPWORDS:
+                    reordered = reordered or word == "of"
                     continue
                 if word in _COPULAS:
                     copula = True
@@ -472,6 +476,11 @@ class ConceptRecognizer:
                 # across "was"/"were" only a measure reads as one finding ("serum copper was low"),
                 # never "seizures were absent"
                 if term is not None and size[code] == count and (not copula or word in _PREDICATES):
+                    # "hyperplasia of the mandibular | coronoid processes": after "of" a mention ends
+                    # where the noun phrase does, not before more words of some term
+                    if reordered and j + 1 < n and normalised[j + 1] in codes \
+                            and normalised[j + 1] not in _CONJUNCTIONS and normalised[j + 1] not in _COPULAS:
+                        continue
                     found.append((count, i, j, term))
         return found
 

@@ -46,6 +46,18 @@ def test_longest_match_wins(recognizer):
     assert found(recognizer, "Generalized hypotonia") == [("HP:0001290", "Generalized hypotonia", False)]
 
 
+def test_a_window_read_across_of_ends_with_its_noun_phrase(recognizer):
+    assert found(recognizer, "hyperplasia of the mandibular") == [
+        ("HP:0000303", "hyperplasia of the mandibular", False)]
+    # "coronoid" continues the phrase: the hyperplasia is of the coronoid processes, not the mandible
+    assert found(recognizer, "hyperplasia of the mandibular coronoid processes") == []
+    # a copula or a conjunction ends the phrase
+    assert found(recognizer, "Hypoplasia of the corpus callosum was seen.") == [
+        ("HP:0002079", "Hypoplasia of the corpus callosum", False)]
+    assert found(recognizer, "absence of the thumb and ptosis") == [
+        ("HP:0009777", "absence of the thumb", False), ("HP:0000508", "ptosis", False)]
+
+
 def test_coordination_gives_both_readings(recognizer):
     assert found(recognizer, "palmar and plantar pits") == [
         ("HP:0010610", "palmar and plantar pits", False), ("HP:0010612", "plantar pits", False)]
