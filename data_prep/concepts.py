@@ -62,7 +62,16 @@ Who is meant (``case_report=True``)
         time in 14 and 2 in 27).
     Without ``case_report`` every mention is returned (abstracts are read as they are).
 
-Not used: an embedding pass (the offline all-MiniLM-L6-v2 model: every 2-4 word span no term
+Measured on the tuning halves and not used (GSC+ tuning F1 0.747, JAX case-report tuning F1 0.565
+with the rules above):
+  * nested terms inside a longest match (GSC+ annotates "colitis" in "ulcerative colitis", but
+    not "nevi" in "multiple nevi" nor "hamartomas" in "retinal hamartomas"): every inner term
+    added 1 right id and 8 wrong on GSC+ (F1 0.700), only inner terms that generalise the outer
+    one 1 right and 2 wrong (F1 0.745); JAX fell to 0.546 and 0.553;
+  * NARROW and BROAD synonyms (the HPO loader keeps EXACT and RELATED): NARROW changed nothing,
+    BROAD added one wrong id on GSC+;
+  * "like" as a little word ("butterfly-like vertebrae"): no change on either tuning half.
+Not used either: an embedding pass (the offline all-MiniLM-L6-v2 model: every 2-4 word span no term
 covers, compared by cosine with the embeddings of all labels and synonyms) was measured on the
 GSC+ tuning half. At cosine >= 0.85 it added 5 ids, none in the gold; at >= 0.8, 22 ids, one in
 the gold; and it took about 2 s per abstract (1,400 spans for 12 abstracts). The dictionary path
