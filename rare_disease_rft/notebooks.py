@@ -27,25 +27,35 @@ class NotebookSettings:
     small: bool
     #: cases kept of each split, spread evenly over the file (None: every case)
     cases: dict[str, int | None]
-    #: ``key=value`` overrides for the default ranker's configs (and its ablation's)
-    policy_overrides: tuple[str, ...]
 
 
-# Small: enough cases and steps that curves and tables have a shape, a minute of CPU in all.
-SMALL = NotebookSettings(
-    small=True,
-    cases={"train": 300, "validation": 60, "test": 200},
-    policy_overrides=("training.steps=30", "training.eval_every=5", "training.checkpoint_every=1000",
-                      "training.batch_cases=16", "training.group_size=8", "training.workers=1",
-                      "model.shortlist_per_source=50"),
-)
-FULL = NotebookSettings(small=False, cases={name: None for name in SPLITS}, policy_overrides=())
+SMALL = NotebookSettings(small=True, cases={"train": 300, "validation": 60, "test": 200})
+FULL = NotebookSettings(small=False, cases={name: None for name in SPLITS})
 
-#: the default ranker and its ablation: the recipe, and the directory that holds the trained model
-#: after ``make run`` (default) or ``benchmarks/default_model.py`` (both)
-POLICY_RECIPES: dict[str, tuple[str, Path]] = {
-    "default": ("configs/default.yaml", DEFAULT_MODEL_DIR),
-    "listwise": ("configs/policy-listwise.yaml", REPO_ROOT / "artifacts" / "listwise-policy"),
+
+@dataclass(frozen=True)
+class Recipe:
+    #: the YAML recipe, relative to the repository
+    config: str
+    #: where ``make run`` or a benchmark script keeps the model trained with the full recipe
+    artifact: Path
+    #: ``key=value`` overrides in small settings
+    small_overrides: tuple[str, ...]
+
+
+# Small: enough steps that curves have a shape, seconds to a minute of CPU per model.
+_SMALL_POLICY = ("training.steps=30", "training.eval_every=5", "training.checkpoint_every=1000",
+                 "training.batch_cases=16", "training.group_size=8", "training.workers=1",
+                 "model.shortlist_per_source=50")
+RECIPES: dict[str, Recipe] = {
+    "default": Recipe("configs/default.yaml", DEFAULT_MODEL_DIR, _SMALL_POLICY),
+    "listwise": Recipe("configs/policy-listwise.yaml", REPO_ROOT / "artifacts" / "listwise-policy", _SMALL_POLICY),
+    # a GRPO step of SmolLM2-135M takes minutes on 2 busy CPU cores: one step, short prompts, no warm-up
+    "llm": Recipe("configs/grpo-smollm2-cpu.yaml", REPO_ROOT / "artifacts" / "grpo-smollm2-cpu", (
+        "train_cases=2", "sft_warmup.enabled=false", "grpo.steps=1", "grpo.num_generations=2",
+        "grpo.per_device_train_batch_size=2", "grpo.max_completion_length=32", "shortlist.size=5",
+        "prompt.max_present_terms=4", "prompt.max_excluded_terms=2", "eval.validation_cases=2", "eval.curve_cases=0",
+        "eval.max_new_tokens=32", "eval.batch_size=2")),
 }
 
 
@@ -86,38 +96,54 @@ def task_files(current: NotebookSettings | None = None) -> dict[str, Path]:
     return subset
 
 
+def training_overrides(name: str, current: NotebookSettings | None = None) -> list[str]:
+    """The overrides a notebook trains recipe ``name`` with: its task files, and in small settings
+    the recipe's small overrides."""
+    current = current or settings()
+    files = task_files(current)
+    return [f"data.train={files['train']}", f"data.validation={files['validation']}",
+            *(RECIPES[name].small_overrides if current.small else ())]
+
+
 def _model_key(config_path: Path, overrides: list[str]) -> str:
     """Changes with the recipe, the data and the code that trains and loads the model."""
-    code = sorted((PACKAGE / "rankers").glob("*.py")) + sorted((PACKAGE / "training").glob("*.py"))
+    code = [path for folder in ("rankers", "training", "llm") for path in sorted((PACKAGE / folder).glob("*.py"))]
     data = [Path(o.split("=", 1)[1]) for o in overrides if o.startswith("data.")]
     parts = [config_path.read_text(), *overrides, fingerprint(code), fingerprint(data)]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
-def policy_models(names: list[str], current: NotebookSettings | None = None) -> dict[str, Path]:
-    """``{name: model directory}`` for names of :data:`POLICY_RECIPES`.
+def _train(config, out: Path) -> None:
+    if config.method == "policy":
+        from .training.policy_grpo import train_policy
+
+        train_policy(config, out)
+    else:
+        from .llm.train_grpo import train_llm
+
+        train_llm(config, out)
+
+
+def trained_models(names: list[str], current: NotebookSettings | None = None) -> dict[str, Path]:
+    """``{name: model directory}`` for names of :data:`RECIPES`.
 
     When every named model has a trained artifact, those are used; otherwise every one is trained
     with the current settings into the cache, so that models compared side by side were always
     trained alike. A model trained earlier with the same recipe, data and code is reused.
     """
     from .config import load_config
-    from .training.policy_grpo import train_policy
 
     current = current or settings()
-    recipes = {name: POLICY_RECIPES[name] for name in names}
-    if all((artifact / "config.json").is_file() for _, artifact in recipes.values()):
-        return {name: artifact for name, (_, artifact) in recipes.items()}
-    files = task_files(current)
-    overrides = [f"data.train={files['train']}", f"data.validation={files['validation']}",
-                 *current.policy_overrides]
+    if all((RECIPES[name].artifact / "config.json").is_file() for name in names):
+        return {name: RECIPES[name].artifact for name in names}
     models = {}
-    for name, (config, _) in recipes.items():
-        config_path = REPO_ROOT / config
+    for name in names:
+        config_path = REPO_ROOT / RECIPES[name].config
+        overrides = training_overrides(name, current)
         out = cache_dir("notebooks", "models") / f"{config_path.stem}-{_model_key(config_path, overrides)}"
         if not (out / "config.json").is_file():
             partial = out.with_name(out.name + ".partial")
-            train_policy(load_config(config_path, overrides), partial)
+            _train(load_config(config_path, overrides), partial)
             # renamed only when complete, so an interrupted run is never mistaken for a model
             shutil.rmtree(out, ignore_errors=True)
             partial.rename(out)

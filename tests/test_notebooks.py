@@ -1,13 +1,15 @@
 """Every notebook runs top to bottom in small settings (``RDRFT_SMALL=1``), so a broken one fails CI.
 
-SLOW: this executes all of ``notebooks/`` in a Jupyter kernel, about 2-3 minutes on 2 CPU cores
-(the first run also trains the small models into the test cache). Skip with ``-m "not slow"``.
+SLOW: this executes all of ``notebooks/`` in a Jupyter kernel: under 2 minutes on 2 busy CPU cores
+with the small models in the test cache; the first run, or one after the training code changed,
+trains them (about 6.5 minutes, 3.5 of them the one-step LLM run). Skip with ``-m "not slow"``.
 
 The kernel is the Python running the tests (the venv's, after ``make install``), through a
 kernelspec written for the session, so a ``python3`` kernel registered elsewhere on the machine
 can never be picked up instead.
 """
 
+import dataclasses
 import json
 import sys
 import time
@@ -54,11 +56,9 @@ def test_small_task_files_are_even_subsets_of_the_splits():
 
 
 def test_trained_artifacts_are_used_only_when_every_compared_model_has_one(tmp_path, monkeypatch):
-    import rare_disease_rft.training.policy_grpo as policy_grpo
-
-    artifacts = {name: tmp_path / name for name in notebooks.POLICY_RECIPES}
-    monkeypatch.setattr(notebooks, "POLICY_RECIPES", {
-        name: (config, artifacts[name]) for name, (config, _) in notebooks.POLICY_RECIPES.items()})
+    artifacts = {name: tmp_path / name for name in notebooks.RECIPES}
+    monkeypatch.setattr(notebooks, "RECIPES", {
+        name: dataclasses.replace(recipe, artifact=artifacts[name]) for name, recipe in notebooks.RECIPES.items()})
     monkeypatch.setenv("RDRFT_CACHE", str(tmp_path / "cache"))
     trained = []
 
@@ -67,19 +67,22 @@ def test_trained_artifacts_are_used_only_when_every_compared_model_has_one(tmp_p
         Path(out).mkdir(parents=True)
         (Path(out) / "config.json").write_text("{}")
 
-    monkeypatch.setattr(policy_grpo, "train_policy", fake_training)
+    monkeypatch.setattr(notebooks, "_train", fake_training)
     artifacts["default"].mkdir()
     (artifacts["default"] / "config.json").write_text("{}")
-    assert notebooks.policy_models(["default"], notebooks.SMALL) == {"default": artifacts["default"]}
+    assert notebooks.trained_models(["default"], notebooks.SMALL) == {"default": artifacts["default"]}
     assert not trained
 
     # the ablation has no artifact: both are trained alike, on the small task files
-    models = notebooks.policy_models(["default", "listwise"], notebooks.SMALL)
+    models = notebooks.trained_models(["default", "listwise"], notebooks.SMALL)
     assert [c.training.objective for c in trained] == ["grpo", "listwise"]
     assert all(c.training.steps == 30 and "notebooks" in c.data.train for c in trained)
     assert all((folder / "config.json").is_file() and tmp_path / "cache" in folder.parents for folder in models.values())
-    notebooks.policy_models(["default", "listwise"], notebooks.SMALL)
+    notebooks.trained_models(["default", "listwise"], notebooks.SMALL)
     assert len(trained) == 2  # trained once, then reused
+
+    notebooks.trained_models(["llm"], notebooks.SMALL)
+    assert trained[-1].method == "llm_grpo" and trained[-1].grpo.steps == 1
 
 
 def test_there_are_notebooks_and_they_are_saved_without_outputs():
