@@ -31,4 +31,4 @@ run() {
 run benchmarks/knowledge_rankers.py "${ranker_peers[@]}"
 run benchmarks/default_model.py "${ranker_peers[@]}"
 run benchmarks/concept_recognition.py "${concept_peers[@]}"
-echo "== done: results/ holds every table's JSON and every figure"
+run benchmarks/tables.py  # the README's tables, from the files just written
