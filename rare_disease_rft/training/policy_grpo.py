@@ -60,7 +60,7 @@ class PolicyModelConfig:
 @dataclass
 class PolicyOptimConfig:
     objective: Literal["grpo", "listwise"] = "grpo"
-    steps: int = 1500
+    steps: int = 600
     batch_cases: int = 64
     #: rankings sampled per patient; their mean reward is the baseline (GRPO)
     group_size: int = 16
@@ -68,10 +68,11 @@ class PolicyOptimConfig:
     sampled_positions: int = 20
     #: cases are drawn with weight (cases in their paper) ** -power: 0 weighs every case alike,
     #: 1 every paper alike (a 400-case cohort would otherwise dominate what the policy learns)
-    paper_weight_power: float = 0.5
+    paper_weight_power: float = 1.0
     #: extra weight of cases whose gene has no case in other training papers: a new paper's
     #: gene is often unseen, and the policy must not trade those cases for the seen ones
-    unseen_gene_weight: float = 1.0
+    #: (validation, 600 steps: weight 1 -> top-1 0.610, unseen-gene top-1 0.355; weight 3 -> 0.605, 0.367)
+    unseen_gene_weight: float = 3.0
     #: weight of the same objective applied to the knowledge head alone
     knowledge_head_weight: float = 1.0
     learning_rate: float = 3e-3
