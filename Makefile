@@ -42,7 +42,7 @@ $(MODEL)/config.json:
 # The main job: data, the default model, the benchmark table on the held-out test split, the app.
 run: data $(MODEL)/config.json
 	$(BIN)/rdrft benchmark --tasks $(DATA)/test.jsonl --models default,likelihood,phenomizer --threads 1 \
-		--json results/run_benchmark.json --plot results/run_benchmark_topk.png
+		--json artifacts/run_benchmark.json --plot artifacts/run_benchmark_topk.png
 	$(BIN)/rdrft app --model $(MODEL) --port $(PORT)
 
 # Every number and figure of the README (the hpo3 peers take about 30 minutes).
