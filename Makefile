@@ -46,7 +46,5 @@ run: data $(MODEL)/config.json
 	$(BIN)/rdrft app --model $(MODEL) --port $(PORT)
 
 # Every number and figure of the README (the hpo3 peers take about 30 minutes).
-benchmark: data
-	$(BIN)/python benchmarks/knowledge_rankers.py
-	$(BIN)/python benchmarks/default_model.py
-	$(BIN)/python benchmarks/concept_recognition.py
+benchmark: install
+	benchmarks/run_all.sh
