@@ -5,7 +5,8 @@
 #
 # Needs the environment of `make install` (or PYTHON=/path/to/python). Prepares the bundled data and
 # trains the default model and its ablation when they are missing (about 20 minutes on 2 CPU cores);
-# the hpo3 and FastHPOCR peers take about 30 minutes more, --skip-peers leaves them out.
+# the CPU LLM recipe about 25 minutes more; the hpo3 and FastHPOCR peers about 30 minutes more,
+# --skip-peers leaves them out.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -31,4 +32,5 @@ run() {
 run benchmarks/knowledge_rankers.py "${ranker_peers[@]}"
 run benchmarks/default_model.py "${ranker_peers[@]}"
 run benchmarks/concept_recognition.py "${concept_peers[@]}"
+run benchmarks/llm_rft.py  # trains the CPU LLM recipe if artifacts/ lacks it (about 25 minutes)
 run benchmarks/tables.py  # the README's tables, from the files just written
