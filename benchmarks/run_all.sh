@@ -4,8 +4,8 @@
 #   benchmarks/run_all.sh [--skip-peers]
 #
 # Needs the environment of `make install` (or PYTHON=/path/to/python). Prepares the bundled data and
-# trains the default model and its ablation when they are missing (about 20 minutes on 2 CPU cores);
-# the CPU LLM recipe about 25 minutes more; the hpo3 and FastHPOCR peers about 30 minutes more,
+# trains the default model and its ablation when they are missing (about 5 minutes on 2 CPU cores);
+# the CPU LLM recipe about 17 minutes more; the hpo3 and FastHPOCR peers about 30 minutes more,
 # --skip-peers leaves them out.
 set -euo pipefail
 
@@ -32,5 +32,10 @@ run() {
 run benchmarks/knowledge_rankers.py "${ranker_peers[@]}"
 run benchmarks/default_model.py "${ranker_peers[@]}"
 run benchmarks/concept_recognition.py "${concept_peers[@]}"
-run benchmarks/llm_rft.py  # trains the CPU LLM recipe if artifacts/ lacks it (about 25 minutes)
+run benchmarks/llm_rft.py  # trains the CPU LLM recipe if artifacts/ lacks it (about 17 minutes)
+if [ -x /usr/bin/chromium ]; then
+    run benchmarks/app_speed.py  # the app with the default model in a real browser; the README's screenshot
+else
+    echo "== benchmarks/app_speed.py skipped: Debian's Chromium is missing (as root: make browser)"
+fi
 run benchmarks/tables.py  # the README's tables, from the files just written
