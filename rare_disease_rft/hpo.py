@@ -25,7 +25,6 @@ from .genes import GeneNames, gene_names
 from .resources import BUNDLED_HPO, atomic_write_bytes, cache_dir, find_text_file, fingerprint, open_text
 
 PHENOTYPIC_ABNORMALITY = "HP:0000118"
-ROOT = "HP:0000001"
 # Midpoints of the HPO frequency classes (HP:0040279 subtree).
 FREQUENCY_TERMS = {
     "HP:0040280": 1.0,  # Obligate

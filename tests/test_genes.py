@@ -11,3 +11,5 @@ def test_previous_symbols_and_aliases_map_to_approved():
     assert names.normalise("notarealgene") == "NOTAREALGENE"
     assert names.get("GBA").hgnc_id == "HGNC:4177"
     assert names.by_entrez("2200").symbol == "FBN1"
+    assert names.by_hgnc("HGNC:3603").symbol == "FBN1"
+    assert names.by_hgnc("HGNC:0") is None
