@@ -73,8 +73,13 @@ class Patient:
         return [t.id for t in self.terms.values() if t.status == status]
 
     def case(self, hpo: HPO) -> Case:
-        """The ranker's view of the patient; HPOError when no term is present."""
-        return Case.from_ids(hpo, self.ids(PRESENT), self.ids(EXCLUDED), sex=self.sex, age_years=self.age_years)
+        """The ranker's view of the patient; HPOError when no term is present. What the ranker
+        cannot use as given (a term outside the phenotype branch) is added to the notes."""
+        notes: list[str] = []
+        case = Case.from_ids(hpo, self.ids(PRESENT), self.ids(EXCLUDED), sex=self.sex, age_years=self.age_years,
+                             notes=notes)
+        self.notes.extend(n for n in notes if n not in self.notes)
+        return case
 
     def link_query(self) -> str:
         """The query string of a deep link that reopens this ranking."""

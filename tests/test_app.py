@@ -267,6 +267,14 @@ def test_a_deep_link_with_an_unknown_id_names_it_and_ranks_nothing(open_app, hpo
     assert term_status(at, "HP:0001166") == "present"  # the usable terms are kept for the clinician
 
 
+def test_a_term_outside_the_phenotype_branch_is_kept_and_noted(open_app, hpo):
+    at = open_app(present="HP:0001166,HP:0000005")
+    assert ranked_genes(at) == expected_genes(hpo, ["HP:0001166", "HP:0000005"])
+    assert term_status(at, "HP:0000005") == "present"
+    assert "HP:0000005 (Mode of inheritance) is not a phenotypic abnormality (outside HP:0000118); it is kept, " \
+           "but no gene's phenotype annotations use it" in values(at.main.info)
+
+
 def test_a_deep_link_with_too_many_terms_is_refused(open_app):
     at = open_app(present=",".join(f"HP:{n:07d}" for n in range(1, MAX_TERMS + 2)))
     assert at.main.error[0].value == f"A patient can have at most {MAX_TERMS} terms; 0 are listed and " \

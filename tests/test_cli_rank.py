@@ -64,6 +64,21 @@ def test_rank_text_mode_reports_the_obsolete_id_too(capsys):
     assert (code, err.splitlines()) == (0, [f"note: {OBSOLETE} is obsolete, replaced by {REPLACEMENT} (Clitoral hypertrophy)"])
 
 
+def test_rank_says_which_terms_it_keeps_but_cannot_use_as_given(capsys):
+    code, out, err = run(capsys, "rank", "--model", "likelihood", "--present", "HP:0001166,HP:0000005,HP:0001519",
+                         "--excluded", "HP:0001519", "--top", "1", "--json")
+    result = json.loads(out)
+    assert code == 0
+    assert result["present"] == ["HP:0001166", "HP:0000005", "HP:0001519"]
+    assert result["excluded"] == []
+    assert result["notes"] == [
+        "HP:0001519 (Disproportionate tall stature) was given both present and excluded; it is used as present",
+        "HP:0000005 (Mode of inheritance) is not a phenotypic abnormality (outside HP:0000118); it is kept, "
+        "but no gene's phenotype annotations use it",
+    ]
+    assert err.splitlines() == [f"note: {n}" for n in result["notes"]]
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--present", "HP:0001166,HP:9999999"], "HP:9999999 is not a term of HPO release"),
     (["--present", "HP:0001166", "--excluded", "seizures"], "'seizures' is not an HPO id"),

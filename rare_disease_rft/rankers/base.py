@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..hpo import HPO, HPOError
+from ..hpo import HPO, PHENOTYPIC_ABNORMALITY, HPOError
 from ..tasks import Task
 
 
@@ -39,11 +39,17 @@ class Case:
         unknown = {**res_present.unknown, **res_excluded.unknown}
         if unknown:
             raise HPOError("; ".join(unknown.values()))
-        if notes is not None:
-            notes.extend(res_present.notes + res_excluded.notes)
         if not res_present.ids:
             raise HPOError("no present phenotype given; a ranking needs at least one present HPO term")
-        excluded_ids = tuple(t for t in res_excluded.ids if t not in res_present.ids)
+        both = [t for t in res_excluded.ids if t in res_present.ids]
+        if notes is not None:
+            notes.extend(res_present.notes + res_excluded.notes)
+            notes.extend(f"{t} ({hpo.name(t)}) was given both present and excluded; it is used as present"
+                         for t in both)
+            notes.extend(f"{t} ({hpo.name(t)}) is not a phenotypic abnormality (outside {PHENOTYPIC_ABNORMALITY}); "
+                         "it is kept, but no gene's phenotype annotations use it"
+                         for t in res_present.ids + res_excluded.ids if not hpo.is_a(t, PHENOTYPIC_ABNORMALITY))
+        excluded_ids = tuple(t for t in res_excluded.ids if t not in both)
         return cls(tuple(res_present.ids), excluded_ids, sex, age_years)
 
 
