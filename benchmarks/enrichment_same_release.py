@@ -1,0 +1,71 @@
+"""Hypergeometric gene enrichment on *our* HPO release: is hpo3's lead the method or its newer data?
+
+    .venv/bin/python benchmarks/enrichment_same_release.py [--out results]
+
+hpo3's gene enrichment (release 2025-11-24) beats our knowledge rankers on the test split. This
+scores every gene by the same statistic over our bundled release (2025-01-16): -log10 of the
+hypergeometric tail of the patient's terms among the gene's direct annotations (the default
+ranker's ``enrichment`` feature), ties alphabetical. It ranks the validation and test splits and
+writes ``OUT/enrichment_same_release.json`` (metrics per split, SPEC format).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from knowledge_rankers import REPO, evaluate_with_progress
+from rare_disease_rft.hpo import HPO, load_hpo
+from rare_disease_rft.rankers import Case, Ranker, Ranking
+from rare_disease_rft.rankers.features import hypergeometric_enrichment
+from rare_disease_rft.rankers.knowledge import gene_order
+from rare_disease_rft.resources import DEFAULT_DATA_DIR
+from rare_disease_rft.tasks import read_tasks
+
+
+class Enrichment(Ranker):
+    name = "enrichment (our HPO release)"
+
+    def __init__(self, hpo: HPO):
+        self.hpo = hpo
+        direct = hpo.gene_terms.copy()
+        direct.data[:] = 1.0
+        self.direct = direct.tocsc()
+        self.sizes = np.asarray(direct.sum(axis=1)).ravel()
+        self.universe = int((np.asarray(direct.sum(axis=0)).ravel() > 0).sum())
+        self.order = gene_order(hpo)
+
+    def rank(self, case: Case) -> Ranking:
+        present = list(case.present)
+        overlap = np.asarray(self.direct[:, self.hpo.term_indices(present)].sum(axis=1)).ravel()
+        return self.order.ranking(hypergeometric_enrichment(overlap, self.sizes, self.universe, len(present)))
+
+    def describe(self) -> dict:
+        return {"name": self.name, "kind": "knowledge", "hpo_version": self.hpo.version}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default=str(REPO / "results"), metavar="DIR")
+    args = parser.parse_args(argv)
+    hpo = load_hpo()
+    ranker = Enrichment(hpo)
+    report = {"hpo_release": hpo.version}
+    for split in ("validation", "test"):
+        tasks = read_tasks(DEFAULT_DATA_DIR / f"{split}.jsonl")
+        report[split] = evaluate_with_progress(ranker, tasks, hpo.cited_pmids)
+        m = report[split]
+        print(f"{split:<10} n={m['n']} top1 {m['top1']:.3f} top5 {m['top5']:.3f} top10 {m['top10']:.3f} "
+              f"found {m['found']:.3f} p50 {m['latency_ms']['p50']:.1f} ms")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "enrichment_same_release.json").write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
