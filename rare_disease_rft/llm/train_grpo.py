@@ -126,8 +126,7 @@ def grpo_arguments(config: LLMGRPOConfig, out: Path, steps: int):
     )
 
 
-def build_grpo_trainer(config: LLMGRPOConfig, model, tokenizer, rows: list[dict], out: Path, steps: int,
-                       callbacks: Sequence = ()):
+def build_grpo_trainer(config: LLMGRPOConfig, model, tokenizer, rows: list[dict], out: Path, steps: int):
     """The GRPOTrainer of a recipe; ``model`` is a plain model (a new LoRA adapter is added) or a
     PeftModel whose adapter continues training (after the SFT warm-up)."""
     from datasets import Dataset
@@ -137,8 +136,7 @@ def build_grpo_trainer(config: LLMGRPOConfig, model, tokenizer, rows: list[dict]
     funcs, _ = reward_functions(config)
     return GRPOTrainer(model=model, reward_funcs=funcs, args=grpo_arguments(config, out, steps),
                        train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
-                       peft_config=None if isinstance(model, PeftModel) else lora_config(config),
-                       callbacks=list(callbacks))
+                       peft_config=None if isinstance(model, PeftModel) else lora_config(config))
 
 
 def sft_target(row: dict, answer_genes: int) -> str:
@@ -290,14 +288,12 @@ def train_llm(config: LLMGRPOConfig, out: str | Path, max_steps: int | None = No
             start_model = warmed.unload()  # the base model without the adapter layers
 
     curves: list[dict] = []
-    callbacks = []
     trainer = build_grpo_trainer(config, start_model, tokenizer, rows, out, steps)
     if main_process and single_process and config.eval.every_steps > 0 and config.eval.curve_cases > 0:
+        # the curve ranker generates with the trainer's model, so the callback joins the built trainer
         curve_ranker = ranker_for(trainer.model)
         curves.append(curve_row(curve_ranker, val_curve, config, 0, []))
-        callbacks.append(curve_callback(curve_ranker, val_curve, config, curves, log))
-        for callback in callbacks:
-            trainer.add_callback(callback)
+        trainer.add_callback(curve_callback(curve_ranker, val_curve, config, curves, log))
     train_started = time.time()
     trainer.train()
     report["grpo_seconds"] = round(time.time() - train_started, 1)
