@@ -203,15 +203,9 @@ def _cmd_train(args: argparse.Namespace) -> None:
         raise UsageError(str(err)) from None
     if args.max_steps is not None and args.max_steps < 1:
         raise UsageError("--max-steps must be at least 1")
-    out = Path(args.out or Path("artifacts") / config.name)
-    if config.method == "policy":
-        from .training.policy_grpo import train_policy
+    from .training import train
 
-        train_policy(config, out, max_steps=args.max_steps)
-    else:
-        from .llm.train_grpo import train_llm
-
-        train_llm(config, out, max_steps=args.max_steps)
+    train(config, Path(args.out or Path("artifacts") / config.name), max_steps=args.max_steps)
 
 
 def _cmd_app(args: argparse.Namespace) -> None:

@@ -113,17 +113,6 @@ def _model_key(config_path: Path, overrides: list[str]) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
-def _train(config, out: Path) -> None:
-    if config.method == "policy":
-        from .training.policy_grpo import train_policy
-
-        train_policy(config, out)
-    else:
-        from .llm.train_grpo import train_llm
-
-        train_llm(config, out)
-
-
 def trained_models(names: list[str], current: NotebookSettings | None = None) -> dict[str, Path]:
     """``{name: model directory}`` for names of :data:`RECIPES`.
 
@@ -132,6 +121,7 @@ def trained_models(names: list[str], current: NotebookSettings | None = None) ->
     trained alike. A model trained earlier with the same recipe, data and code is reused.
     """
     from .config import load_config
+    from .training import train
 
     current = current or settings()
     if all((RECIPES[name].artifact / "config.json").is_file() for name in names):
@@ -143,7 +133,7 @@ def trained_models(names: list[str], current: NotebookSettings | None = None) ->
         out = cache_dir("notebooks", "models") / f"{config_path.stem}-{_model_key(config_path, overrides)}"
         if not (out / "config.json").is_file():
             partial = out.with_name(out.name + ".partial")
-            _train(load_config(config_path, overrides), partial)
+            train(load_config(config_path, overrides), partial)
             # renamed only when complete, so an interrupted run is never mistaken for a model
             shutil.rmtree(out, ignore_errors=True)
             partial.rename(out)
