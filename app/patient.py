@@ -14,7 +14,8 @@ from typing import Mapping
 
 from data_prep.case_reports import sex_and_age
 from data_prep.concepts import ConceptRecognizer
-from data_prep.phenopackets import ConversionReport, read_patient
+from data_prep.phenopackets import (NO_PRESENT_PHENOTYPE, NOT_A_PHENOPACKET, ConversionReport, is_phenopacket,
+                                    read_patient)
 from rare_disease_rft.hpo import HPO
 from rare_disease_rft.rankers import Case
 
@@ -154,15 +155,15 @@ def read_phenopacket(data: bytes, hpo: HPO) -> PhenopacketReading:
     if not isinstance(packet, dict) or not isinstance(packet.get("phenotypicFeatures", []), list):
         raise InputError("The file is JSON but not a phenopacket: expected an object with a "
                          "'phenotypicFeatures' list.")
-    if "phenotypicFeatures" not in packet and "subject" not in packet:
-        raise InputError("This phenopacket cannot be used: not a phenopacket: no 'subject' or 'phenotypicFeatures'.")
+    if not is_phenopacket(packet):
+        raise InputError(f"This phenopacket cannot be used: {NOT_A_PHENOPACKET}.")
     report = ConversionReport()
     try:
         patient = read_patient(packet, hpo, report)
     except (AttributeError, TypeError, ValueError):  # a field of the wrong JSON type somewhere inside
         raise InputError("The file does not follow the phenopacket v2 schema (a field has the wrong type).") from None
     if not patient.present:
-        raise InputError("This phenopacket cannot be used: no present phenotype (only excluded or unknown terms).")
+        raise InputError(f"This phenopacket cannot be used: {NO_PRESENT_PHENOTYPE}.")
     notes = [hpo.resolve(mapping.split(" -> ")[0]).note for mapping in report.mapped_terms]
     notes += [f"Left out: {hpo.resolve(term_id).note}" for term_id in report.unknown_terms]
     return PhenopacketReading(patient.present, patient.excluded, patient.sex, patient.age_years, notes)

@@ -151,6 +151,16 @@ def read_patient(packet: dict, hpo: HPO, report: ConversionReport) -> Patient:
     return Patient(present, excluded, sex if sex in SEXES else None, age_in_years(age) if age else None)
 
 
+# why a phenopacket cannot be used, as the converter's report and the app say it
+NOT_A_PHENOPACKET = "not a phenopacket: no 'subject' or 'phenotypicFeatures'"
+NO_PRESENT_PHENOTYPE = "no present phenotype (only excluded or unknown terms)"
+
+
+def is_phenopacket(packet) -> bool:
+    """A JSON object with a subject or phenotypic features (what every converter step needs)."""
+    return isinstance(packet, dict) and ("phenotypicFeatures" in packet or "subject" in packet)
+
+
 def convert(doc: Document, hpo: HPO, report: ConversionReport) -> Task | None:
     """One phenopacket -> a task, or None with the reason recorded in ``report``."""
     try:
@@ -158,8 +168,8 @@ def convert(doc: Document, hpo: HPO, report: ConversionReport) -> Task | None:
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         report.skip(doc.origin, f"not valid JSON: {err}")
         return None
-    if not isinstance(packet, dict) or "phenotypicFeatures" not in packet and "subject" not in packet:
-        report.skip(doc.origin, "not a phenopacket: no 'subject' or 'phenotypicFeatures'")
+    if not is_phenopacket(packet):
+        report.skip(doc.origin, NOT_A_PHENOPACKET)
         return None
     genes = causal_genes(packet)
     if not genes:
@@ -172,7 +182,7 @@ def convert(doc: Document, hpo: HPO, report: ConversionReport) -> Task | None:
         return None
     patient = read_patient(packet, hpo, report)
     if not patient.present:
-        report.skip(doc.origin, "no present phenotype (only excluded or unknown terms)")
+        report.skip(doc.origin, NO_PRESENT_PHENOTYPE)
         return None
     pmid = publication(packet)
     if pmid is None:
