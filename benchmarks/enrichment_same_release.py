@@ -16,12 +16,10 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from knowledge_rankers import REPO, evaluate_with_progress
 from rare_disease_rft.hpo import HPO, load_hpo
 from rare_disease_rft.rankers import Case, Ranker, Ranking
-from rare_disease_rft.rankers.features import hypergeometric_enrichment
+from rare_disease_rft.rankers.features import GeneEnrichment
 from rare_disease_rft.rankers.knowledge import gene_order
 from rare_disease_rft.resources import DEFAULT_DATA_DIR
 from rare_disease_rft.tasks import read_tasks
@@ -32,17 +30,11 @@ class Enrichment(Ranker):
 
     def __init__(self, hpo: HPO):
         self.hpo = hpo
-        direct = hpo.gene_terms.copy()
-        direct.data[:] = 1.0
-        self.direct = direct.tocsc()
-        self.sizes = np.asarray(direct.sum(axis=1)).ravel()
-        self.universe = int((np.asarray(direct.sum(axis=0)).ravel() > 0).sum())
+        self.enrichment = GeneEnrichment(hpo)
         self.order = gene_order(hpo)
 
     def rank(self, case: Case) -> Ranking:
-        present = list(case.present)
-        overlap = np.asarray(self.direct[:, self.hpo.term_indices(present)].sum(axis=1)).ravel()
-        return self.order.ranking(hypergeometric_enrichment(overlap, self.sizes, self.universe, len(present)))
+        return self.order.ranking(self.enrichment.scores(list(case.present)))
 
     def describe(self) -> dict:
         return {"name": self.name, "kind": "knowledge", "hpo_version": self.hpo.version}

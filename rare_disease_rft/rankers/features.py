@@ -73,11 +73,7 @@ class FeatureExtractor:
         for gene in {(int(g), p) for g, p in zip(index.case_gene, index.case_pmids)}:
             self.papers_per_gene[gene[0]] += 1
         n_cases = len(index.case_ids)
-        direct = hpo.gene_terms.copy()
-        direct.data[:] = 1.0
-        self.direct = direct.tocsc()
-        self.annotation_size = np.asarray(direct.sum(axis=1)).ravel()
-        self.annotated_terms_total = int((np.asarray(direct.sum(axis=0)).ravel() > 0).sum())
+        self.enrichment = GeneEnrichment(hpo)
         # background of the case profiles: share of all training cases showing / excluding a term
         # column-sliced per patient, so kept by column
         self.present_counts = index.present_counts.tocsc()
@@ -92,10 +88,8 @@ class FeatureExtractor:
         lr = best(self.likelihood.present_log_lr(case).sum(axis=1))
         excluded = best(self.likelihood.excluded_log_lr(case).sum(axis=1)) if case.excluded else np.zeros(self.n_annotated)
         exact = (self.matcher.frequency(present) > 0).mean(axis=1)
-        overlap = np.asarray(self.direct[:, self.hpo.term_indices(present)].sum(axis=1)).ravel()
-        enrichment = hypergeometric_enrichment(overlap, self.annotation_size, self.annotated_terms_total, len(present))
         return {"phenomizer": self.phenomizer.scores(case), "lr_present": lr, "lr_excluded": excluded,
-                "exact_share": exact, "enrichment": enrichment}
+                "exact_share": exact, "enrichment": self.enrichment.scores(present)}
 
     # ------------------------------------------------------------------ case-report evidence
     def _cases(self, case: Case, exclude_pmid: str | None) -> dict[str, np.ndarray]:
@@ -160,7 +154,7 @@ class FeatureExtractor:
         noise_lr = np.log(self.likelihood.settings.noise / background).sum()
         table[self.n_annotated :, col["lr_present"]] = noise_lr
         table[: self.n_annotated, col["annotated"]] = 1.0
-        table[: self.n_annotated, col["annotation_size"]] = np.log1p(self.annotation_size)
+        table[: self.n_annotated, col["annotation_size"]] = np.log1p(self.enrichment.annotation_size)
         for name, values in self._cases(case, exclude_pmid).items():
             table[self.index_to_universe, col[name]] = values
         # gaps to the case's best gene: scores of different patients are on different scales
@@ -189,6 +183,24 @@ class FeatureExtractor:
             ranks[order] = np.arange(1, len(order) + 1)
             values[:, col[f"{name}_rank"]] = np.log(ranks)
         return CaseFeatures(candidates, values, rest)
+
+
+class GeneEnrichment:
+    """How enriched each annotated gene's direct annotations are in a patient's terms: -log10 of
+    the hypergeometric tail, over the terms some gene is annotated with."""
+
+    def __init__(self, hpo: HPO):
+        self.hpo = hpo
+        direct = hpo.gene_terms.copy()
+        direct.data[:] = 1.0
+        self.direct = direct.tocsc()
+        #: direct annotations per gene
+        self.annotation_size = np.asarray(direct.sum(axis=1)).ravel()
+        self.annotated_terms_total = int((np.asarray(direct.sum(axis=0)).ravel() > 0).sum())
+
+    def scores(self, present: list[str]) -> np.ndarray:
+        overlap = np.asarray(self.direct[:, self.hpo.term_indices(present)].sum(axis=1)).ravel()
+        return hypergeometric_enrichment(overlap, self.annotation_size, self.annotated_terms_total, len(present))
 
 
 def _log_choose(n: np.ndarray, k: np.ndarray) -> np.ndarray:
