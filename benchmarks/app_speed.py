@@ -15,62 +15,38 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 from playwright import sync_api
 
+from app.serving import CHROMIUM, CHROMIUM_ARGS, ServerError, free_port, start_server, stop_server, wait_until_idle
+
 REPO = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 TARGETS_S = {"page_ready_s": 5, "ranking_after_click_s": 1}
 DEEP_LINK = "?present=HP:0001166,HP:0001519,HP:0001083&excluded=HP:0002650"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_idle(page) -> None:
-    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=60_000)
-    page.wait_for_function("() => !document.querySelector('[data-stale=\"true\"]')", timeout=60_000)
 
 
 def measure_once(model: str, browser, screenshot: Path | None) -> dict:
     port = free_port()
     started = time.perf_counter()
-    server = subprocess.Popen([sys.executable, "-m", "rare_disease_rft", "app", "--model", model, "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = start_server(model, port, timeout=60)
     try:
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1).read()
-                break
-            except OSError:
-                if server.poll() is not None or time.perf_counter() - started > 60:
-                    raise SystemExit(f"rdrft app --model {model} did not start (exit code {server.poll()})")
-                time.sleep(0.05)
         page = browser.new_page(viewport={"width": 1400, "height": 2600})
         page.goto(f"http://localhost:{port}/")
         page.get_by_label("Search HPO terms by label, synonym or id").wait_for(timeout=60_000)
-        wait_until_idle(page)
+        wait_until_idle(page, 60_000)
         ready = time.perf_counter() - started
         opened = time.perf_counter()
         page.goto(f"http://localhost:{port}/{DEEP_LINK}")
         page.get_by_text("Ranked genes", exact=True).wait_for(timeout=60_000)
-        wait_until_idle(page)
+        wait_until_idle(page, 60_000)
         deep_link = time.perf_counter() - opened
         clicked = time.perf_counter()
         page.get_by_role("button", name="Rank genes").click()
-        wait_until_idle(page)
+        wait_until_idle(page, 60_000)
         ranking = time.perf_counter() - clicked
         if screenshot:
             page.screenshot(path=str(screenshot))
@@ -78,8 +54,7 @@ def measure_once(model: str, browser, screenshot: Path | None) -> dict:
         return {"page_ready_s": round(ready, 2), "deep_link_ranked_s": round(deep_link, 2),
                 "ranking_after_click_s": round(ranking, 3)}
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        stop_server(server)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,9 +70,14 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        runs = [measure_once(args.model, browser, out / "app_screenshot.png" if i == 0 else None)
-                for i in range(args.repeats)]
-        browser.close()
+        try:
+            runs = [measure_once(args.model, browser, out / "app_screenshot.png" if i == 0 else None)
+                    for i in range(args.repeats)]
+        except ServerError as err:
+            print(f"app_speed.py: {err}", file=sys.stderr)
+            return 1
+        finally:
+            browser.close()
     summary = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
     report = {"model": args.model, "date": time.strftime("%Y-%m-%d"), "deep_link": DEEP_LINK, "runs": runs,
               "median": summary, "targets_s": TARGETS_S}

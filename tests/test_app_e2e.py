@@ -2,24 +2,16 @@
 driven headless by Playwright. Enters terms by search, ranks, checks the genes and saves a
 screenshot. Skipped, with the reason, where Chromium or Playwright is missing."""
 
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from app.serving import CHROMIUM, CHROMIUM_ARGS, ServerError, free_port, start_server, stop_server, wait_until_idle
 from rare_disease_rft.explain import rank_and_explain
 from rare_disease_rft.rankers import Case
 from rare_disease_rft.rankers.knowledge import LikelihoodRanker
 
-CHROMIUM = "/usr/bin/chromium"
-# Debian's Chromium as root needs --no-sandbox; the other flags stop it calling home, which this
-# machine's closed network refuses (and which would only slow the test).
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 # The targets are 5 s from server start to a usable page and 1 s from click to ranking; the bounds
 # here are looser because other work shares the 2 cores, and the measured times are printed.
 PAGE_READY_LIMIT_S = 20
@@ -39,39 +31,19 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="BROWSER TEST SKIPP
                                "`make install` installs it with the dev extra")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def server():
     """`rdrft app` with the likelihood ranker; yields its URL and the time it was started."""
-    port = free_port()
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "rare_disease_rft", "app", "--model", "likelihood",
-                                "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        deadline = started + 30
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"rdrft app exited with {process.returncode}: {process.stdout.read().decode()[-2000:]}")
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1).read()
-                break
-            except OSError:
-                if time.perf_counter() > deadline:
-                    pytest.fail("rdrft app did not answer /_stcore/health within 30 s")
-                time.sleep(0.05)
+        port = free_port()
+        process = start_server("likelihood", port, timeout=30)
+    except ServerError as err:
+        pytest.fail(str(err))
+    try:
         yield f"http://localhost:{port}", started
     finally:
-        process.terminate()  # rdrft app replaced itself with the server: this stops it
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # once seen under heavy load: the server ignored SIGTERM
-            process.kill()
-            process.wait()
+        stop_server(process)
 
 
 @pytest.fixture
@@ -80,13 +52,6 @@ def page():
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser.new_page(viewport={"width": 1400, "height": 2600})
         browser.close()
-
-
-def wait_until_idle(page):
-    """Until the script run the last action started has finished and redrawn the page: Streamlit's
-    'running' widget is gone and no element is left faded as stale."""
-    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=30_000)
-    page.wait_for_function("() => !document.querySelector('[data-stale=\"true\"]')", timeout=30_000)
 
 
 def test_a_clinician_enters_terms_and_gets_ranked_genes(server, page, hpo, tmp_path):
