@@ -207,5 +207,6 @@ def write_report(out: Path, stem: str, test_file: Path, tasks: list[Task], model
           f"; total {time.perf_counter() - started:.1f} s")
     print(f"wrote {out / f'{stem}.json'}, {out / f'{stem}_topk.png'}, {out / f'{stem}_run.json'}")
 
+
 if __name__ == "__main__":
     raise SystemExit(main())
