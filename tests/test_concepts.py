@@ -40,6 +40,17 @@ def test_case_plurals_hyphens_and_word_order(recognizer):
     assert found(recognizer, "2nd and 3rd toes syndactyly") == [("HP:0004691", "2nd and 3rd toes syndactyly", False)]
 
 
+def test_anatomical_adjectives_and_participles_read_as_the_term_words(recognizer):
+    assert found(recognizer, "patellar dysplasia") == [("HP:0006446", "patellar dysplasia", False)]
+    assert found(recognizer, "abnormal clavicular shape") == [("HP:0000889", "abnormal clavicular shape", False)]
+    assert found(recognizer, "cutaneous abnormalities") == [("HP:0000951", "cutaneous abnormalities", False)]
+    assert found(recognizer, "bridging of the sella turcica") == [
+        ("HP:0005449", "bridging of the sella turcica", False)]
+    # an -ed participle reads as the -ing form, never as the bare verb: "jump" is not Jumping
+    assert normalise_word("bridged") == normalise_word("bridging") == "bridging"
+    assert found(recognizer, "the child would jump") == []
+
+
 def test_longest_match_wins(recognizer):
     assert found(recognizer, "bilateral sensorineural hearing impairment") == \
         [("HP:0008619", "bilateral sensorineural hearing impairment", False)]
