@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     models = {}
     for ranker in rankers:
         began = time.perf_counter()
-        models[ranker.name] = evaluate_with_progress(ranker, tasks, hpo.cited_pmids, reference)
+        models[ranker.name] = evaluate_with_progress(ranker, tasks, hpo, reference)
         stages[f"rank {ranker.name}"] = time.perf_counter() - began
     write_report(Path(args.out), "default_model", test_file, tasks, models, rankers, hpo, stages, started)
     return 0

@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {"hpo_release": hpo.version}
     for split in ("validation", "test"):
         tasks = read_tasks(DEFAULT_DATA_DIR / f"{split}.jsonl")
-        report[split] = evaluate_with_progress(ranker, tasks, hpo.cited_pmids)
+        report[split] = evaluate_with_progress(ranker, tasks, hpo)
         m = report[split]
         print(f"{split:<10} n={m['n']} top1 {m['top1']:.3f} top5 {m['top5']:.3f} top10 {m['top10']:.3f} "
               f"found {m['found']:.3f} p50 {m['latency_ms']['p50']:.1f} ms")

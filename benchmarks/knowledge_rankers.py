@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 from rare_disease_rft.cli import main as rdrft  # noqa: E402
 from rare_disease_rft.evaluate import format_table, metrics, plot_topk, rank_cases, write_json  # noqa: E402
 from rare_disease_rft.genes import gene_names  # noqa: E402
-from rare_disease_rft.hpo import load_hpo  # noqa: E402
+from rare_disease_rft.hpo import HPO, load_hpo  # noqa: E402
 from rare_disease_rft.rankers import BUILT_IN, Case, Ranker, Ranking, load_ranker  # noqa: E402
 from rare_disease_rft.rankers.base import order_by_score  # noqa: E402
 from rare_disease_rft.resources import BUNDLED_PHENOPACKETS_COMMIT, DEFAULT_DATA_DIR  # noqa: E402
@@ -130,7 +130,7 @@ class Hpo3Enrichment(Hpo3Peer):
         return scores
 
 
-def evaluate_with_progress(ranker: Ranker, tasks: list[Task], cited: frozenset[str],
+def evaluate_with_progress(ranker: Ranker, tasks: list[Task], hpo: HPO,
                            reference: frozenset[str] | None = None) -> dict:
     """``evaluate``, in chunks, with a progress line on stderr per chunk; ``reference``: the
     training genes that split every model's seen/unseen subsets alike."""
@@ -138,7 +138,8 @@ def evaluate_with_progress(ranker: Ranker, tasks: list[Task], cited: frozenset[s
     for start in range(0, len(tasks), PROGRESS_EVERY):
         results += rank_cases(ranker, tasks[start : start + PROGRESS_EVERY])[0]
         print(f"  {ranker.name}: {len(results)}/{len(tasks)} cases", file=sys.stderr, flush=True)
-    return metrics(ranker.name, tasks, results, ranker.training_genes, cited, reference_genes=reference)
+    return metrics(ranker.name, tasks, results, ranker.training_genes, hpo.cited_pmids, reference_genes=reference,
+                   annotated_genes=frozenset(hpo.gene_symbols))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -174,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     models = {}
     for ranker in rankers:
         began = time.perf_counter()
-        models[ranker.name] = evaluate_with_progress(ranker, tasks, hpo.cited_pmids)
+        models[ranker.name] = evaluate_with_progress(ranker, tasks, hpo)
         stages[f"rank {ranker.name}"] = time.perf_counter() - began
 
     extra = {"hpo3_hpo_release": hpo3_version}

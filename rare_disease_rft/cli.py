@@ -119,7 +119,7 @@ def _evaluate_models(args: argparse.Namespace, names: list[str]) -> dict[str, di
 
     _set_threads(args.threads)
     tasks = _read_task_file(args.tasks, args.limit)
-    cited = load_hpo().cited_pmids
+    hpo = load_hpo()
     rankers = [(name, _load_model(name)) for name in names]
     # seen/unseen-gene subsets of every model also by the trained models' genes, to compare alike
     reference = frozenset().union(*(r.training_genes for _, r in rankers))
@@ -128,8 +128,8 @@ def _evaluate_models(args: argparse.Namespace, names: list[str]) -> dict[str, di
         label = name if name in ("phenomizer", "likelihood", "default") else ranker.name
         if label in models:  # two model directories may carry one ranker name; keep both
             label = name
-        models[label], _ = evaluate(ranker, tasks, name=label, batch_size=args.batch_size, cited_pmids=cited,
-                                    reference_genes=reference or None)
+        models[label], _ = evaluate(ranker, tasks, name=label, batch_size=args.batch_size, cited_pmids=hpo.cited_pmids,
+                                    reference_genes=reference or None, annotated_genes=frozenset(hpo.gene_symbols))
         print(f"  {label}: {len(tasks)} cases ranked", file=sys.stderr)
     print(f"{args.tasks}: {len(tasks)} cases")
     print(format_table(models))

@@ -96,10 +96,27 @@ def _seen_subsets(ranks: np.ndarray, tasks: Sequence[Task], training_genes) -> d
     return {"answer_gene_in_training": _summary(ranks[seen]), "answer_gene_not_in_training": _summary(ranks[~seen])}
 
 
+def _gene_kinds(ranks: np.ndarray, tasks: Sequence[Task], training_genes, annotated_genes) -> dict:
+    """Subsets by what is known of the answer gene: training cases, HPO annotations, both, neither."""
+    names = gene_names()
+    trained = {names.normalise(g) for g in training_genes}
+    annotated = {names.normalise(g) for g in annotated_genes}
+    genes = [names.normalise(t.answer.gene) for t in tasks]
+    seen = np.array([g in trained for g in genes], dtype=bool)
+    known = np.array([g in annotated for g in genes], dtype=bool)
+    return {"in_training_and_hpo": _summary(ranks[seen & known]), "in_training_not_hpo": _summary(ranks[seen & ~known]),
+            "in_hpo_not_training": _summary(ranks[~seen & known]), "in_neither": _summary(ranks[~seen & ~known])}
+
+
 def metrics(name: str, tasks: Sequence[Task], results: Sequence[CaseResult],
             training_genes: frozenset[str] | set[str] = frozenset(), cited_pmids: frozenset[str] = frozenset(),
-            n_boot: int = 1000, reference_genes: frozenset[str] | None = None) -> dict:
-    """The SPEC metrics JSON for one model, plus intervals, the top-k curve and extra subsets."""
+            n_boot: int = 1000, reference_genes: frozenset[str] | None = None,
+            annotated_genes: frozenset[str] | None = None) -> dict:
+    """The SPEC metrics JSON for one model, plus intervals, the top-k curve and extra subsets.
+
+    ``annotated_genes`` (the genes HPO annotates) adds ``by_answer_gene``: the cases split by
+    whether their gene has training cases (of ``reference_genes`` when given) and HPO annotations.
+    """
     ranks = np.array([r.rank for r in results], dtype=float)
     seconds = np.array([r.seconds for r in results])
     pmids = [t.pmid or t.id for t in tasks]
@@ -117,6 +134,9 @@ def metrics(name: str, tasks: Sequence[Task], results: Sequence[CaseResult],
         cited = np.array([t.pmid in cited_pmids for t in tasks], dtype=bool)
         out["subsets"]["paper_cited_by_hpo_annotations"] = _summary(ranks[cited])
         out["subsets"]["paper_not_cited_by_hpo_annotations"] = _summary(ranks[~cited])
+    if annotated_genes is not None:
+        split_by = training_genes if reference_genes is None else reference_genes
+        out["by_answer_gene"] = _gene_kinds(ranks, tasks, split_by, annotated_genes)
     out["ci95"] = {
         "top1": bootstrap_interval(ranks, pmids, 1, n_boot),
         "top10": bootstrap_interval(ranks, pmids, 10, n_boot),
@@ -130,11 +150,13 @@ def metrics(name: str, tasks: Sequence[Task], results: Sequence[CaseResult],
 
 def evaluate(ranker: Ranker, tasks: Sequence[Task], name: str | None = None, batch_size: int = 1,
              cited_pmids: frozenset[str] = frozenset(), training_genes: frozenset[str] | None = None,
-             reference_genes: frozenset[str] | None = None) -> tuple[dict, list[CaseResult]]:
+             reference_genes: frozenset[str] | None = None,
+             annotated_genes: frozenset[str] | None = None) -> tuple[dict, list[CaseResult]]:
     """Ranks the tasks and returns ``(metrics, per-case results)``."""
     results, _ = rank_cases(ranker, tasks, batch_size=batch_size)
     genes = ranker.training_genes if training_genes is None else training_genes
-    return metrics(name or ranker.name, tasks, results, genes, cited_pmids, reference_genes=reference_genes), results
+    return metrics(name or ranker.name, tasks, results, genes, cited_pmids, reference_genes=reference_genes,
+                   annotated_genes=annotated_genes), results
 
 
 def accuracy_by_gene(results: Sequence[CaseResult], ks: Sequence[int] = (1, 10)) -> list[dict]:

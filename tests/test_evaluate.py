@@ -138,6 +138,21 @@ def test_subsets_split_by_training_answers_after_symbol_mapping():
     assert (uncited["n"], uncited["top1"]) == (1, 1.0)
 
 
+def test_cases_split_by_what_is_known_of_their_gene():
+    # KMT2D: trained (as MLL2) and annotated; FBN1: trained only; CBS: annotated only; NEW1: neither
+    ranker = ScriptedRanker({"HP:0000001": ["KMT2D", "FBN1", "CBS"]}, training_genes={"MLL2", "FBN1"})
+    tasks = [task("HP:0000001", g, f"PMID:{i}") for i, g in enumerate(["KMT2D", "FBN1", "CBS", "NEW1"])]
+    m, _ = evaluate(ranker, tasks, annotated_genes=frozenset({"KMT2D", "CBS"}))
+    kinds = m["by_answer_gene"]
+    assert {k: (v["n"], v["mrr"]) for k, v in kinds.items()} == {
+        "in_training_and_hpo": (1, 1.0), "in_training_not_hpo": (1, 0.5),
+        "in_hpo_not_training": (1, pytest.approx(1 / 3)), "in_neither": (1, 0.0)}
+    # split by the reference genes when given, like the seen/unseen subsets
+    m, _ = evaluate(ranker, tasks, annotated_genes=frozenset({"KMT2D", "CBS"}), reference_genes=frozenset({"CBS"}))
+    assert (m["by_answer_gene"]["in_training_and_hpo"]["n"], m["by_answer_gene"]["in_hpo_not_training"]["n"]) == (1, 1)
+    assert m["by_answer_gene"]["in_training_not_hpo"]["n"] == 0
+
+
 def test_an_empty_subset_is_null_not_nan():
     m, _ = evaluate(ScriptedRanker({"HP:0000001": GENES}), TASKS)
     assert m["subsets"]["answer_gene_in_training"] == {"n": 0, **dict.fromkeys(SUMMARY_KEYS - {"n"})}
