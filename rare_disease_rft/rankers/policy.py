@@ -72,15 +72,20 @@ class PolicyNet(nn.Module):
         self.mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
         self.std.copy_(torch.as_tensor(np.maximum(std, 1e-6), dtype=torch.float32))
 
-    def forward(self, features: torch.Tensor, knowledge_only: bool = False) -> torch.Tensor:
-        """``features``: (..., genes, n_features) -> scores (..., genes)."""
+    def heads(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``features``: (..., genes, n_features) -> (knowledge scores, full scores), each (..., genes).
+
+        Training grades both from one pass; ranking uses the full scores (:meth:`forward`).
+        """
         z = (features - self.mean) / self.std * self.used
         start = self.start(z[..., self.start_column : self.start_column + 1]).squeeze(-1)
-        score = start + self.knowledge(z[..., self.knowledge_columns]).squeeze(-1)
-        if knowledge_only:
-            return score
+        knowledge = start + self.knowledge(z[..., self.knowledge_columns]).squeeze(-1)
         gate = features[..., self.gate_column] * self.used[self.gate_column]
-        return score + gate * self.cases(z).squeeze(-1)
+        return knowledge, knowledge + gate * self.cases(z).squeeze(-1)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """``features``: (..., genes, n_features) -> scores (..., genes)."""
+        return self.heads(features)[1]
 
 
 class PolicyRanker(Ranker):

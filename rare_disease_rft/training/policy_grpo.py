@@ -386,10 +386,11 @@ def train_policy(config: PolicyTrainingConfig, out: str | Path, max_steps: int |
         pick = torch.multinomial(weights, opt_cfg.batch_cases, replacement=True, generator=generator)
         batch = FeatureSet(train_dev.values[pick.to(device)], train_dev.mask[pick.to(device)],
                            train_dev.answer[pick.to(device)])
-        loss, reward = objective(net(batch.values), batch)
+        knowledge, full = net.heads(batch.values)
+        loss, reward = objective(full, batch)
         if opt_cfg.knowledge_head_weight:
             # the knowledge head is graded on its own too: it alone ranks genes without cases
-            loss = loss + opt_cfg.knowledge_head_weight * objective(net(batch.values, knowledge_only=True), batch)[0]
+            loss = loss + opt_cfg.knowledge_head_weight * objective(knowledge, batch)[0]
         opt.zero_grad()
         loss.backward()
         opt.step()
