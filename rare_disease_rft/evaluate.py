@@ -89,21 +89,21 @@ def bootstrap_interval(ranks: np.ndarray, groups: Sequence[str], k: int, n_boot:
     return [round(float(low), 4), round(float(high), 4)]
 
 
-def _seen_subsets(ranks: np.ndarray, tasks: Sequence[Task], training_genes) -> dict:
+def _answer_among(tasks: Sequence[Task], genes) -> np.ndarray:
+    """Per task, whether its answer gene is one of ``genes``."""
     names = gene_names()  # a training answer and a test answer may name one gene differently
-    trained = {names.normalise(g) for g in training_genes}
-    seen = np.array([names.normalise(t.answer.gene) in trained for t in tasks], dtype=bool)
+    normalised = {names.normalise(g) for g in genes}
+    return np.array([names.normalise(t.answer.gene) in normalised for t in tasks], dtype=bool)
+
+
+def _seen_subsets(ranks: np.ndarray, tasks: Sequence[Task], training_genes) -> dict:
+    seen = _answer_among(tasks, training_genes)
     return {"answer_gene_in_training": _summary(ranks[seen]), "answer_gene_not_in_training": _summary(ranks[~seen])}
 
 
 def _gene_kinds(ranks: np.ndarray, tasks: Sequence[Task], training_genes, annotated_genes) -> dict:
     """Subsets by what is known of the answer gene: training cases, HPO annotations, both, neither."""
-    names = gene_names()
-    trained = {names.normalise(g) for g in training_genes}
-    annotated = {names.normalise(g) for g in annotated_genes}
-    genes = [names.normalise(t.answer.gene) for t in tasks]
-    seen = np.array([g in trained for g in genes], dtype=bool)
-    known = np.array([g in annotated for g in genes], dtype=bool)
+    seen, known = _answer_among(tasks, training_genes), _answer_among(tasks, annotated_genes)
     return {"in_training_and_hpo": _summary(ranks[seen & known]), "in_training_not_hpo": _summary(ranks[seen & ~known]),
             "in_hpo_not_training": _summary(ranks[~seen & known]), "in_neither": _summary(ranks[~seen & ~known])}
 
