@@ -156,7 +156,7 @@ _IRREGULAR = {
     "patellar": "patella", "clavicular": "clavicle", "mandibular": "mandible", "scapular": "scapula",
     "vertebral": "vertebra", "tibial": "tibia", "fibular": "fibula", "femoral": "femur", "humeral": "humerus",
     "ulnar": "ulna", "sternal": "sternum", "palatal": "palate", "gingival": "gingiva", "retinal": "retina",
-    "cerebellar": "cerebellum", "splenic": "spleen", "muscular": "muscle", "muscles": "muscle", "nasal": "nose",
+    "cerebellar": "cerebellum", "splenic": "spleen", "muscular": "muscle", "nasal": "nose",
     "articular": "joint", "oral": "mouth", "gastric": "stomach", "intestinal": "intestine", "lingual": "tongue",
     "thoracic": "thorax", "pelvic": "pelvis", "facial": "face", "ophthalmic": "eye", "osseous": "bone",
     "spinal": "spine", "digital": "digit",
