@@ -57,6 +57,15 @@ def test_longest_match_wins(recognizer):
     assert found(recognizer, "Generalized hypotonia") == [("HP:0001290", "Generalized hypotonia", False)]
 
 
+def test_a_label_matches_without_its_qualifier_when_no_term_owns_the_shorter_wording(recognizer):
+    assert found(recognizer, "skin lesions") == [("HP:0011355", "skin lesions", False)]  # Localized skin lesion
+    assert found(recognizer, "subcortical infarcts") == [("HP:0007236", "subcortical infarcts", False)]
+    # a term that owns the shorter wording keeps it: "hypotonia" is not Generalized hypotonia
+    assert found(recognizer, "hypotonia") == [("HP:0001252", "hypotonia", False)]
+    # a single word left over means too many things: "colds" is not Recurrent colds
+    assert found(recognizer, "infections") == found(recognizer, "cold water") == []
+
+
 def test_a_window_read_across_of_ends_with_its_noun_phrase(recognizer):
     assert found(recognizer, "hyperplasia of the mandibular") == [
         ("HP:0000303", "hyperplasia of the mandibular", False)]
