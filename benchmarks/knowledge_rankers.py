@@ -48,9 +48,9 @@ PROGRESS_EVERY = 100  # cases between progress lines (hpo3 set similarity runs f
 
 @functools.lru_cache(maxsize=1)
 def hpo3_ontology(folder: str | None = None):
-    """hpo3's ontology, built once per process (hpo3 holds one): its own HPO release and
-    annotations, or the release files (``hp.obo``, ``genes_to_phenotype.txt``,
-    ``phenotype.hpoa``, uncompressed) in ``folder``."""
+    """hpo3's ontology: its own HPO release and annotations, or the release files (``hp.obo``,
+    ``genes_to_phenotype.txt``, ``phenotype.hpoa``, uncompressed) in ``folder``. hpo3 holds one
+    ontology per process, so a process uses one release for every hpo3 peer."""
     from pyhpo import Ontology
 
     if folder:
