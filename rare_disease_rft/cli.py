@@ -128,6 +128,10 @@ def _evaluate_models(args: argparse.Namespace, names: list[str]) -> dict[str, di
         label = name if name in ("phenomizer", "likelihood", "default") else ranker.name
         if label in models:  # two model directories may carry one ranker name; keep both
             label = name
+        known = sum(t.id in ranker.indexed_cases for t in tasks)
+        if known:
+            print(f"warning: {known} of the {len(tasks)} tasks are case reports {label} holds with their answers "
+                  "(its case index); its metrics on them are optimistic", file=sys.stderr)
         models[label], _ = evaluate(ranker, tasks, name=label, batch_size=args.batch_size, cited_pmids=hpo.cited_pmids,
                                     reference_genes=reference or None, annotated_genes=frozenset(hpo.gene_symbols))
         print(f"  {label}: {len(tasks)} cases ranked", file=sys.stderr)

@@ -160,10 +160,25 @@ def test_trained_model_ranks_explains_and_calibrates(small_task_dir, tmp_path, h
     coverage = ranker.calibration["shortlist_coverage"]
     assert coverage - 1e-4 <= ranking.probabilities.sum() <= 1.0 + 1e-4
     train = read_tasks(small_task_dir / "train.jsonl")
+    known = train + read_tasks(small_task_dir / "validation.jsonl")
     gene = train[0].answer.gene
     similar = ranker.similar_cases(Case.from_task(train[0]), gene)
     assert similar and similar[0]["similarity"] == pytest.approx(1.0, abs=1e-5)
-    assert {s["pmid"] for s in similar} <= {t.pmid for t in train if t.answer.gene == gene}
+    assert {s["pmid"] for s in similar} <= {t.pmid for t in known if t.answer.gene == gene}
+
+
+def test_the_kept_model_indexes_the_validation_cases_after_it_is_measured_on_them(trained, small_task_dir):
+    train = read_tasks(small_task_dir / "train.jsonl")
+    validation = read_tasks(small_task_dir / "validation.jsonl")
+    ranker = load_ranker(str(trained))
+    assert ranker.indexed_cases == {t.id for t in train + validation}
+    assert ranker.training_genes == {t.answer.gene for t in train + validation}
+    # measured with the training cases alone: the validation cases' own records would rank them first
+    metrics = json.loads((trained / "validation_metrics.json").read_text())
+    seen = {t.answer.gene for t in train}
+    assert metrics["subsets"]["answer_gene_in_training"]["n"] == sum(t.answer.gene in seen for t in validation)
+    assert metrics["top1"] < 0.9
+    assert "40 validation cases, added after the validation metrics" in (trained / "MODEL_CARD.md").read_text()
 
 
 def test_config_errors_name_the_setting():
@@ -175,3 +190,12 @@ def test_config_errors_name_the_setting():
         load_config(default, ["training.steps=many"])
     with pytest.raises(ConfigError, match="training.objective: 'ppo' is not one of grpo, listwise"):
         load_config(default, ["training.objective=ppo"])
+
+
+def test_evaluating_a_model_on_cases_it_holds_warns(trained, small_task_dir, capsys):
+    from rare_disease_rft.cli import main
+
+    assert main(["evaluate", "--model", str(trained), "--tasks", str(small_task_dir / "validation.jsonl")]) == 0
+    assert "warning: 40 of the 40 tasks are case reports" in capsys.readouterr().err
+    assert main(["evaluate", "--model", str(trained), "--tasks", str(small_task_dir / "test.jsonl")]) == 0
+    assert "warning" not in capsys.readouterr().err

@@ -79,6 +79,8 @@ class Ranker:
     name: str = "ranker"
     #: answer genes of the tasks the ranker was trained on (empty for knowledge-based rankers)
     training_genes: frozenset[str] = frozenset()
+    #: ids of the case reports the ranker holds with their answers (a trained ranker's case index)
+    indexed_cases: frozenset[str] = frozenset()
 
     def rank(self, case: Case) -> Ranking:
         raise NotImplementedError

@@ -99,6 +99,7 @@ class PolicyRanker(Ranker):
         self.calibration = calibration
         self.name = name
         self.training_genes = frozenset(extractor.index.genes)
+        self.indexed_cases = frozenset(extractor.index.case_ids)
 
     @classmethod
     def load(cls, folder: str | Path, hpo: HPO | None = None) -> "PolicyRanker":

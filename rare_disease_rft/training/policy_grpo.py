@@ -55,6 +55,11 @@ class PolicyModelConfig:
     shortlist_per_source: int = 100
     #: features the network must not use (ablations, e.g. every case_*/profile_* feature)
     ignored_features: list[str] = field(default_factory=list)
+    #: once the kept model is chosen and calibrated on validation, its case index also takes in the
+    #: validation cases, so that their genes count as known for the patients ranked later. On
+    #: validation halves (index + one half, rank the other) this lifted top-1 by 1.3 points and
+    #: top-10 by 0.4; validation_metrics.json is measured before, on the training cases alone.
+    index_validation_cases: bool = True
 
 
 @dataclass
@@ -302,6 +307,13 @@ def calibrate(net: PolicyNet, data: FeatureSet) -> dict:
 
 
 # ------------------------------------------------------------------ the run
+def _index_note(n_train: int, n_validation: int) -> str:
+    added = (f" and the {n_validation:,} validation cases, added after the validation metrics above were measured"
+             if n_validation else "")
+    return (f"## Case index\nThe published cases the model compares a patient with (similar cases with PMIDs, "
+            f"case evidence): the {n_train:,} training cases{added}.")
+
+
 def _device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -416,11 +428,15 @@ def train_policy(config: PolicyTrainingConfig, out: str | Path, max_steps: int |
     train_seconds = time.time() - started
     ranker = PolicyRanker(net, extractor, {"model": to_dict(config.model)}, calibration, name=config.name)
     validation, _ = evaluate(ranker, val_tasks, name=config.name, cited_pmids=hpo.cited_pmids)
+    if config.model.index_validation_cases:
+        index = CaseIndex.build(hpo, train_tasks + val_tasks)
     write_model_dir(out, config=config, kind="policy", hpo=hpo, curves=curves, validation=validation,
                     calibration=calibration, extra={"best_step": best["step"], "steps": steps,
+                                                    "index_cases": len(index.case_ids),
                                                     "feature_seconds": round(feature_seconds, 1),
                                                     "train_seconds": round(train_seconds, 1)},
-                    save_weights=lambda folder: (save_policy(folder, net), index.save(folder)))
+                    save_weights=lambda folder: (save_policy(folder, net), index.save(folder)),
+                    card_notes=_index_note(len(train_tasks), len(index.case_ids) - len(train_tasks)))
     checkpoint.unlink(missing_ok=True)
     log(f"wrote {out} in {time.time() - started:.0f} s: validation top1 {validation['top1']:.3f}, "
         f"top10 {validation['top10']:.3f}")
