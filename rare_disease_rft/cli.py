@@ -134,6 +134,8 @@ def _evaluate_models(args: argparse.Namespace, names: list[str]) -> dict[str, di
                   "(its case index); its metrics on them are optimistic", file=sys.stderr)
         models[label], _ = evaluate(ranker, tasks, name=label, batch_size=args.batch_size, cited_pmids=hpo.cited_pmids,
                                     reference_genes=reference or None, annotated_genes=frozenset(hpo.gene_symbols))
+        if known:  # in the JSON too, for whoever reads only that
+            models[label]["tasks_in_case_index"] = known
         print(f"  {label}: {len(tasks)} cases ranked", file=sys.stderr)
     print(f"{args.tasks}: {len(tasks)} cases")
     print(format_table(models))

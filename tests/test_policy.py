@@ -192,10 +192,15 @@ def test_config_errors_name_the_setting():
         load_config(default, ["training.objective=ppo"])
 
 
-def test_evaluating_a_model_on_cases_it_holds_warns(trained, small_task_dir, capsys):
+def test_evaluating_a_model_on_cases_it_holds_warns(trained, small_task_dir, capsys, tmp_path):
     from rare_disease_rft.cli import main
 
-    assert main(["evaluate", "--model", str(trained), "--tasks", str(small_task_dir / "validation.jsonl")]) == 0
+    out = tmp_path / "metrics.json"
+    assert main(["evaluate", "--model", str(trained), "--tasks", str(small_task_dir / "validation.jsonl"),
+                 "--json", str(out)]) == 0
     assert "warning: 40 of the 40 tasks are case reports" in capsys.readouterr().err
-    assert main(["evaluate", "--model", str(trained), "--tasks", str(small_task_dir / "test.jsonl")]) == 0
+    assert json.loads(out.read_text())["tasks_in_case_index"] == 40
+    assert main(["evaluate", "--model", str(trained), "--tasks", str(small_task_dir / "test.jsonl"),
+                 "--json", str(out)]) == 0
     assert "warning" not in capsys.readouterr().err
+    assert "tasks_in_case_index" not in json.loads(out.read_text())
