@@ -106,7 +106,7 @@ def _read_task_file(path: str, limit: int | None):
         raise UsageError(str(err)) from None
     missing = [t.id for t in tasks if t.answer is None]
     if missing:
-        raise UsageError(f"{path}: task {missing[0]} has no answer gene; evaluation needs answers "
+        raise UsageError(f"{path}: task {missing[0]} has no answer gene; this command needs answers "
                          f"({len(missing)} such tasks)")
     if not tasks:
         raise UsageError(f"{path} holds no tasks")
@@ -212,6 +212,34 @@ def _cmd_train(args: argparse.Namespace) -> None:
     from .training import train
 
     train(config, Path(args.out or Path("artifacts") / config.name), max_steps=args.max_steps)
+
+
+def _cmd_index(args: argparse.Namespace) -> None:
+    from .genes import gene_names
+    from .hpo import HPOError, load_hpo
+    from .rankers import Case
+    from .resources import DEFAULT_MODEL_DIR
+    from .training.model_dir import add_indexed_cases
+
+    model = DEFAULT_MODEL_DIR if args.model == "default" else Path(args.model)
+    if not (model / "config.json").is_file():
+        raise UsageError(f"--model {args.model}: no model directory with a config.json at {model} "
+                         "(give a directory written by `rdrft train`, or default)")
+    hpo = load_hpo()
+    tasks = _read_task_file(args.tasks, None)
+    names = gene_names()
+    notes: list[str] = []
+    for task in tasks:  # a lab's own file: map obsolete ids and gene aliases as everywhere else
+        try:
+            case = Case.from_ids(hpo, task.present, task.excluded, notes=notes)
+        except HPOError as err:
+            raise UsageError(f"{args.tasks}: task {task.id}: {err}") from None
+        task.present, task.excluded = list(case.present), list(case.excluded)
+        task.answer.gene = names.normalise(task.answer.gene)
+    for note in dict.fromkeys(notes):
+        print(f"note: {note}", file=sys.stderr)
+    total = add_indexed_cases(model, Path(args.out), hpo, tasks, Path(args.tasks))
+    print(f"wrote {args.out}: the case index of {args.model} with {len(tasks)} more cases ({total:,} in all)")
 
 
 def _cmd_app(args: argparse.Namespace) -> None:
@@ -324,6 +352,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--batch-size", type=int, default=1, metavar="N", help="cases per call (LLM models)")
         p.add_argument("--threads", type=int, metavar="N", help="torch threads (1 to time one core)")
         p.set_defaults(func=_cmd_evaluate if command == "evaluate" else _cmd_benchmark)
+
+    index = sub.add_parser(
+        "index", help="add solved cases to a trained model's case index (no retraining)",
+        description="Copies a trained policy model to --out with the cases of --tasks (task JSONL with answers, "
+        "e.g. from `rdrft prepare`) added to its case index. The network is not retrained: the genes of the "
+        "added cases count as known, and the cases are compared with new patients and cited as similar cases.")
+    index.add_argument("--model", default="default", help="a policy model directory from `rdrft train`, or default")
+    index.add_argument("--tasks", required=True, metavar="FILE", help="task JSONL with answers: the cases to add")
+    index.add_argument("--out", required=True, metavar="DIR", help="the new model directory (must not exist yet)")
+    index.set_defaults(func=_cmd_index)
 
     app = sub.add_parser("app", help="serve the clinician's Streamlit app",
                          description="Serves the Streamlit app on http://localhost:PORT (this machine only). "

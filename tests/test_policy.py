@@ -204,3 +204,40 @@ def test_evaluating_a_model_on_cases_it_holds_warns(trained, small_task_dir, cap
                  "--json", str(out)]) == 0
     assert "warning" not in capsys.readouterr().err
     assert "tasks_in_case_index" not in json.loads(out.read_text())
+
+
+def test_index_adds_a_labs_solved_cases_without_retraining(trained, small_task_dir, tmp_path, capsys, hpo):
+    from rare_disease_rft.cli import main
+    from rare_disease_rft.tasks import write_tasks
+
+    before = load_ranker(str(trained))
+    new = [t for t in read_tasks(small_task_dir / "test.jsonl") if t.answer.gene not in before.training_genes][:3]
+    assert new
+    own = tmp_path / "own.jsonl"
+    write_tasks(own, new)
+    out = tmp_path / "with-own-cases"
+    assert main(["index", "--model", str(trained), "--tasks", str(own), "--out", str(out)]) == 0
+    assert f"with {len(new)} more cases" in capsys.readouterr().out
+    after = load_ranker(str(out))
+    assert after.indexed_cases == before.indexed_cases | {t.id for t in new}
+    assert {t.answer.gene for t in new} <= after.training_genes
+    assert _weights(out).keys() == _weights(trained).keys()
+    assert all(torch.equal(_weights(out)[k], _weights(trained)[k]) for k in _weights(out))
+    case, gene = Case.from_task(new[0]), new[0].answer.gene
+
+    def probability(ranker):
+        ranking = ranker.rank(case)
+        return ranking.probabilities[ranking.genes.index(gene)]
+
+    assert probability(after) > probability(before)  # its own record is now a similar case
+    assert after.similar_cases(case, gene)[0]["case_id"] == new[0].id
+    meta = json.loads((out / "config.json").read_text())
+    assert meta["added_cases"][0]["cases"] == len(new)
+    assert "joined the case index" in (out / "MODEL_CARD.md").read_text()
+    # the same cases twice, or into a directory that is not empty: one line, exit 2
+    assert main(["index", "--model", str(out), "--tasks", str(own), "--out", str(tmp_path / "again")]) == 2
+    assert "already in the case index" in capsys.readouterr().err
+    assert main(["index", "--model", str(trained), "--tasks", str(own), "--out", str(out)]) == 2
+    assert "exists and is not empty" in capsys.readouterr().err
+    assert main(["index", "--model", "phenomizer", "--tasks", str(own), "--out", str(tmp_path / "x")]) == 2
+    assert "no model directory" in capsys.readouterr().err

@@ -52,16 +52,25 @@ class CaseIndex:
 
     @classmethod
     def build(cls, hpo: HPO, tasks: Sequence[Task]) -> "CaseIndex":
-        genes = sorted({t.answer.gene for t in tasks})
+        empty = sp.csr_matrix((0, len(hpo.ids)), dtype=np.float32)
+        return cls(hpo, [], [], [], np.zeros(0, dtype=np.int64), empty, empty).with_cases(hpo, tasks)
+
+    def with_cases(self, hpo: HPO, tasks: Sequence[Task]) -> "CaseIndex":
+        """This index and the cases of ``tasks`` (the validation split, a lab's own solved cases)."""
+        genes = sorted(set(self.genes) | {t.answer.gene for t in tasks})
         gene_row = {g: i for i, g in enumerate(genes)}
-        return cls(
+        renumber = np.array([gene_row[g] for g in self.genes], dtype=np.int64)
+        new_genes = np.array([gene_row[t.answer.gene] for t in tasks], dtype=np.int64)
+        present = _term_matrix(hpo, [t.present for t in tasks], closure=True)
+        excluded = _term_matrix(hpo, [t.excluded for t in tasks], closure=False)
+        return CaseIndex(
             hpo,
-            case_ids=[t.id for t in tasks],
-            case_pmids=[t.pmid or t.id for t in tasks],
+            case_ids=self.case_ids + [t.id for t in tasks],
+            case_pmids=self.case_pmids + [t.pmid or t.id for t in tasks],
             genes=genes,
-            case_gene=np.array([gene_row[t.answer.gene] for t in tasks], dtype=np.int64),
-            present_terms=_term_matrix(hpo, [t.present for t in tasks], closure=True),
-            excluded_terms=_term_matrix(hpo, [t.excluded for t in tasks], closure=False),
+            case_gene=np.concatenate([renumber[self.case_gene], new_genes]),
+            present_terms=sp.vstack([self.present_terms, present]).tocsr(),
+            excluded_terms=sp.vstack([self.excluded_terms, excluded]).tocsr(),
         )
 
     def case_vectors(self, hpo: HPO, case: Case) -> tuple[sp.csr_matrix, sp.csr_matrix]:

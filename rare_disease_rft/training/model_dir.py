@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import platform
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Callable
 from .. import __version__
 from ..config import to_dict
 from ..hpo import HPO
+from ..tasks import Task
 from ..resources import BUNDLED_PHENOPACKETS, BUNDLED_PHENOPACKETS_COMMIT, REPO_ROOT, fingerprint
 
 
@@ -177,3 +179,40 @@ def model_card(meta: dict, validation: dict, curves: list[dict], notes: str) -> 
     if notes:
         lines += ["", notes]
     return "\n".join(lines) + "\n"
+
+
+def add_indexed_cases(model: Path, out: Path, hpo: HPO, tasks: list[Task], source: Path) -> int:
+    """Copies the policy model directory ``model`` to ``out`` with the cases of ``tasks`` (answers,
+    current HPO ids) added to its case index; the network is not retrained. Their genes then count
+    as known, and their cases are compared with new patients and cited as similar cases. Returns
+    the number of cases the new index holds."""
+    from ..rankers.case_index import CaseIndex
+
+    meta = json.loads((model / "config.json").read_text())
+    if meta.get("kind") != "policy":
+        raise ValueError(f"{model} is a {meta.get('kind')} model; only a policy model (the default ranker's "
+                         "kind) has a case index")
+    index = CaseIndex.load(model, hpo)
+    held = set(index.case_ids)
+    ids = [t.id for t in tasks]
+    if len(set(ids)) < len(ids):
+        twice = next(i for i in ids if ids.count(i) > 1)
+        raise ValueError(f"{source}: task id {twice} occurs more than once; every case needs its own id")
+    clash = [i for i in ids if i in held]
+    if clash:
+        raise ValueError(f"{len(clash)} of the tasks are already in the case index of {model} (e.g. {clash[0]}); "
+                         "give only new cases")
+    if out.exists() and any(out.iterdir()):
+        raise ValueError(f"{out} exists and is not empty; choose another --out")
+    shutil.copytree(model, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns("checkpoint*"))
+    bigger = index.with_cases(hpo, tasks)
+    bigger.save(out)
+    added = {"file": str(source), "sha256": fingerprint([source]), "cases": len(tasks),
+             "genes": len({t.answer.gene for t in tasks}), "date": time.strftime("%Y-%m-%d", time.gmtime())}
+    meta.setdefault("added_cases", []).append(added)
+    (out / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
+    with open(out / "MODEL_CARD.md", "a", encoding="utf-8") as card:
+        card.write(f"\n## Added cases\n{added['cases']:,} cases of {added['genes']:,} genes from `{source.name}` "
+                   f"(sha256 {added['sha256']}) joined the case index on {added['date']} with `rdrft index`. "
+                   "The network was not retrained; the validation metrics above predate them.\n")
+    return len(bigger.case_ids)
