@@ -429,7 +429,7 @@ def train_policy(config: PolicyTrainingConfig, out: str | Path, max_steps: int |
     ranker = PolicyRanker(net, extractor, {"model": to_dict(config.model)}, calibration, name=config.name)
     validation, _ = evaluate(ranker, val_tasks, name=config.name, cited_pmids=hpo.cited_pmids)
     if config.model.index_validation_cases:
-        index = CaseIndex.build(hpo, train_tasks + val_tasks)
+        index = index.with_cases(hpo, val_tasks)
     write_model_dir(out, config=config, kind="policy", hpo=hpo, curves=curves, validation=validation,
                     calibration=calibration, extra={"best_step": best["step"], "steps": steps,
                                                     "index_cases": len(index.case_ids),
