@@ -4,8 +4,8 @@
   term (exact, a more specific annotation, a broader one, or a close relative);
 - contradicting: excluded terms that the gene usually shows;
 - unexplained: present terms the gene's annotations do not account for;
-- similar cases: the most similar training case reports of the gene, with PMIDs (rankers that
-  hold a case index provide them).
+- similar cases: the case reports of the gene most similar to the patient, with PMIDs (rankers
+  that hold a case index provide them).
 """
 
 from __future__ import annotations

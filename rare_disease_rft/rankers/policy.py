@@ -137,7 +137,7 @@ class PolicyRanker(Ranker):
         return Ranking(genes, np.concatenate([ordered_scores, tail]), np.concatenate([probabilities, tail_p]))
 
     def similar_cases(self, case: Case, gene: str, k: int = 3) -> list[dict]:
-        """The training case reports of ``gene`` most similar to the patient, with PMIDs."""
+        """The case reports of ``gene`` in the index most similar to the patient, with PMIDs."""
         index = self.extractor.index
         if gene not in index.genes:
             return []
