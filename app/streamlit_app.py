@@ -21,8 +21,7 @@ from data_prep.concepts import ConceptRecognizer
 from rare_disease_rft.explain import rank_and_explain
 from rare_disease_rft.genes import gene_names
 from rare_disease_rft.hpo import HPO, HPOError, load_hpo, normalise_id
-from rare_disease_rft.rankers import BUILT_IN, Ranker, load_ranker
-from rare_disease_rft.resources import DEFAULT_MODEL_DIR
+from rare_disease_rft.rankers import BUILT_IN, Ranker, load_ranker, model_folder
 
 MODEL_ENV = "RDRFT_APP_MODEL"
 TOP_GENES = 20
@@ -47,13 +46,13 @@ def recognizer() -> ConceptRecognizer:
 def choose_model(model: str) -> tuple[str, Path | None, str | None]:
     """What MODEL names: the ranker to load, its model directory (None for a built-in ranker), and a
     note when a knowledge-based ranker stands in for the default model that is not trained yet."""
-    if model == "default" and not (DEFAULT_MODEL_DIR / "config.json").is_file():
+    if model == "default" and not (model_folder(model) / "config.json").is_file():
         return "likelihood", None, ("No trained default model yet (`artifacts/default-model` is missing; "
                                     "`make run` trains it), so genes are ranked by the knowledge-based "
                                     "**likelihood** ranker.")
     if model in BUILT_IN:
         return model, None, None
-    return model, DEFAULT_MODEL_DIR if model == "default" else Path(model), None
+    return model, model_folder(model), None
 
 
 @st.cache_resource(show_spinner=False)

@@ -217,11 +217,10 @@ def _cmd_train(args: argparse.Namespace) -> None:
 def _cmd_index(args: argparse.Namespace) -> None:
     from .genes import gene_names
     from .hpo import HPOError, load_hpo
-    from .rankers import Case
-    from .resources import DEFAULT_MODEL_DIR
+    from .rankers import Case, model_folder
     from .training.model_dir import add_indexed_cases
 
-    model = DEFAULT_MODEL_DIR if args.model == "default" else Path(args.model)
+    model = model_folder(args.model)
     if not (model / "config.json").is_file():
         raise UsageError(f"--model {args.model}: no model directory with a config.json at {model} "
                          "(give a directory written by `rdrft train`, or default)")

@@ -11,6 +11,11 @@ from .base import Ranker
 BUILT_IN = ("phenomizer", "likelihood")
 
 
+def model_folder(model: str) -> Path:
+    """The directory a MODEL argument names: ``default`` is the model ``make run`` trains."""
+    return DEFAULT_MODEL_DIR if model == "default" else Path(model)
+
+
 def load_ranker(model: str) -> Ranker:
     """``phenomizer``, ``likelihood``, ``default`` (the model ``make run`` trained) or a model directory."""
     from .knowledge import LikelihoodRanker, PhenomizerRanker
@@ -19,7 +24,7 @@ def load_ranker(model: str) -> Ranker:
         return PhenomizerRanker()
     if model == "likelihood":
         return LikelihoodRanker()
-    path = DEFAULT_MODEL_DIR if model == "default" else Path(model)
+    path = model_folder(model)
     if not (path / "config.json").is_file():
         hint = " (run `make run` or `rdrft train --config configs/default.yaml`)" if model == "default" else ""
         raise FileNotFoundError(
