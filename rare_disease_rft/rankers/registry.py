@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..resources import DEFAULT_MODEL_DIR
+from .. import resources
 from .base import Ranker
 
 BUILT_IN = ("phenomizer", "likelihood")
@@ -13,7 +13,8 @@ BUILT_IN = ("phenomizer", "likelihood")
 
 def model_folder(model: str) -> Path:
     """The directory a MODEL argument names: ``default`` is the model ``make run`` trains."""
-    return DEFAULT_MODEL_DIR if model == "default" else Path(model)
+    # read at call time, so that a changed resources.DEFAULT_MODEL_DIR is honoured everywhere
+    return resources.DEFAULT_MODEL_DIR if model == "default" else Path(model)
 
 
 def load_ranker(model: str) -> Ranker:
