@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
 
 from knowledge_rankers import REPO, Hpo3Enrichment, evaluate_with_progress
-from rare_disease_rft.hpo import HPO, load_hpo
+from rare_disease_rft.hpo import HPO, RELEASE_FILES, load_hpo, release_folder
 from rare_disease_rft.rankers import Case, Ranker, Ranking
 from rare_disease_rft.rankers.features import GeneEnrichment
 from rare_disease_rft.rankers.knowledge import gene_order
-from rare_disease_rft.resources import BUNDLED_HPO, DEFAULT_DATA_DIR, find_text_file, open_text
+from rare_disease_rft.resources import DEFAULT_DATA_DIR, find_text_file, open_text
 from rare_disease_rft.tasks import read_tasks
 
 
@@ -47,10 +46,9 @@ class Enrichment(Ranker):
 def hpo3_on_our_release() -> Hpo3Enrichment:
     """hpo3's enrichment built from the release files :func:`load_hpo` reads (hpo3 reads them
     uncompressed, and once: the temporary copy can go afterwards)."""
-    release = Path(os.environ.get("RDRFT_HPO_DIR") or BUNDLED_HPO)
     with tempfile.TemporaryDirectory() as folder:
-        for name in ("hp.obo", "genes_to_phenotype.txt", "phenotype.hpoa"):
-            with open_text(find_text_file(release, name)) as src:
+        for name in RELEASE_FILES:
+            with open_text(find_text_file(release_folder(), name)) as src:
                 (Path(folder) / name).write_text(src.read(), encoding="utf-8")
         peer = Hpo3Enrichment(folder)
     peer.name = "hpo3-enrichment (our HPO release)"

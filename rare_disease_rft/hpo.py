@@ -37,6 +37,8 @@ FREQUENCY_TERMS = {
 # Used where an annotation states no frequency (a third of them); "Frequent" is the middle class.
 UNKNOWN_FREQUENCY = 0.5
 _CACHE_FORMAT = 5
+#: the files of an HPO release, each plain or compressed (.xz, .gz)
+RELEASE_FILES = ("hp.obo", "genes_to_phenotype.txt", "phenotype.hpoa")
 _ID = re.compile(r"^\s*HP[:_](\d{7})\s*$", re.IGNORECASE)
 
 
@@ -161,10 +163,10 @@ class HPO:
     @classmethod
     def load(cls, folder: str | Path | None = None) -> "HPO":
         """Loads the release in ``folder`` (default: ``RDRFT_HPO_DIR`` or the bundled one)."""
-        folder = Path(folder or os.environ.get("RDRFT_HPO_DIR") or BUNDLED_HPO)
+        folder = release_folder(folder)
         if not folder.is_dir():
             raise FileNotFoundError(f"HPO folder {folder} does not exist")
-        files = [find_text_file(folder, n) for n in ("hp.obo", "genes_to_phenotype.txt", "phenotype.hpoa")]
+        files = [find_text_file(folder, n) for n in RELEASE_FILES]
         key = f"v{_CACHE_FORMAT}-{fingerprint(files)}"
         cached = cache_dir("hpo") / key
         if (cached / "meta.json").is_file():
@@ -307,6 +309,11 @@ class HPO:
             return np.zeros(0, dtype=np.int64)
         rows = self.ancestor_matrix[self.term_indices(term_ids)]
         return np.unique(rows.indices)
+
+
+def release_folder(folder: str | Path | None = None) -> Path:
+    """The HPO release to use: ``folder``, else ``RDRFT_HPO_DIR``, else the bundled one."""
+    return Path(folder or os.environ.get("RDRFT_HPO_DIR") or BUNDLED_HPO)
 
 
 @functools.lru_cache(maxsize=4)
