@@ -241,3 +241,7 @@ def test_index_adds_a_labs_solved_cases_without_retraining(trained, small_task_d
     assert "exists and is not empty" in capsys.readouterr().err
     assert main(["index", "--model", "phenomizer", "--tasks", str(own), "--out", str(tmp_path / "x")]) == 2
     assert "no model directory" in capsys.readouterr().err
+    twice = tmp_path / "twice.jsonl"
+    write_tasks(twice, [new[0], new[0]])
+    assert main(["index", "--model", str(trained), "--tasks", str(twice), "--out", str(tmp_path / "y")]) == 2
+    assert f"task id {new[0].id} occurs more than once" in capsys.readouterr().err

@@ -15,6 +15,7 @@ import platform
 import shutil
 import subprocess
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Callable
 
@@ -194,10 +195,10 @@ def add_indexed_cases(model: Path, out: Path, hpo: HPO, tasks: list[Task], sourc
                          "kind) has a case index")
     index = CaseIndex.load(model, hpo)
     held = set(index.case_ids)
-    ids = [t.id for t in tasks]
-    if len(set(ids)) < len(ids):
-        twice = next(i for i in ids if ids.count(i) > 1)
-        raise ValueError(f"{source}: task id {twice} occurs more than once; every case needs its own id")
+    ids = Counter(t.id for t in tasks)
+    twice = [i for i, n in ids.items() if n > 1]
+    if twice:
+        raise ValueError(f"{source}: task id {twice[0]} occurs more than once; every case needs its own id")
     clash = [i for i in ids if i in held]
     if clash:
         raise ValueError(f"{len(clash)} of the tasks are already in the case index of {model} (e.g. {clash[0]}); "
