@@ -123,6 +123,7 @@ def _evaluate_models(args: argparse.Namespace, names: list[str]) -> dict[str, di
     rankers = [(name, _load_model(name)) for name in names]
     # seen/unseen-gene subsets of every model also by the trained models' genes, to compare alike
     reference = frozenset().union(*(r.training_genes for _, r in rankers))
+    annotated = frozenset(hpo.gene_symbols)
     models = {}
     for name, ranker in rankers:
         label = name if name in ("phenomizer", "likelihood", "default") else ranker.name
@@ -133,7 +134,7 @@ def _evaluate_models(args: argparse.Namespace, names: list[str]) -> dict[str, di
             print(f"warning: {known} of the {len(tasks)} tasks are case reports {label} holds with their answers "
                   "(its case index); its metrics on them are optimistic", file=sys.stderr)
         models[label], _ = evaluate(ranker, tasks, name=label, batch_size=args.batch_size, cited_pmids=hpo.cited_pmids,
-                                    reference_genes=reference or None, annotated_genes=frozenset(hpo.gene_symbols))
+                                    reference_genes=reference or None, annotated_genes=annotated)
         if known:  # in the JSON too, for whoever reads only that
             models[label]["tasks_in_case_index"] = known
         print(f"  {label}: {len(tasks)} cases ranked", file=sys.stderr)
