@@ -60,18 +60,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(REPO / "results"), metavar="DIR")
     args = parser.parse_args(argv)
     hpo = load_hpo()
-    rankers = [Enrichment(hpo)]
     report: dict = {"hpo_release": hpo.version}
+    sections = [(report, Enrichment(hpo))]  # (where its metrics go, ranker)
     try:
-        rankers.append(hpo3_on_our_release())
+        peer = hpo3_on_our_release()
     except ImportError as err:
         report["hpo3_on_this_release"] = {"error": f"hpo3 is not installed: {err}"}
+    else:
+        sections.append((report.setdefault("hpo3_on_this_release", {}), peer))
     for split in ("validation", "test"):
         tasks = read_tasks(DEFAULT_DATA_DIR / f"{split}.jsonl")
-        for ranker in rankers:
-            m = evaluate_with_progress(ranker, tasks, hpo)
-            where = report if ranker is rankers[0] else report.setdefault("hpo3_on_this_release", {})
-            where[split] = m
+        for where, ranker in sections:
+            where[split] = m = evaluate_with_progress(ranker, tasks, hpo)
             print(f"{ranker.name:<36} {split:<10} n={m['n']} top1 {m['top1']:.3f} top5 {m['top5']:.3f} "
                   f"top10 {m['top10']:.3f} found {m['found']:.3f} p50 {m['latency_ms']['p50']:.1f} ms")
     out = Path(args.out)
