@@ -6,7 +6,8 @@ Trains, if their directories are missing (or with ``--retrain``), the default mo
 (``configs/default.yaml`` -> ``artifacts/default-model``) and the supervised listwise ablation
 (``configs/policy-listwise.yaml`` -> ``artifacts/listwise-policy``), timing each; then ranks the
 held-out test split with both, the built-in knowledge rankers and (unless ``--skip-peers``)
-hpo3's gene enrichment, on one core. Writes ``OUT/default_model.json`` (SPEC benchmark format),
+hpo3's gene enrichment, on one core. Writes ``OUT/default_model.json`` (SPEC benchmark format,
+plus the default model's paired differences to each other ranker),
 ``OUT/default_model_topk.png`` and ``OUT/default_model_run.json`` (versions, stage timings).
 """
 
@@ -26,6 +27,7 @@ import torch  # noqa: E402
 
 from knowledge_rankers import REPO, Hpo3Enrichment, evaluate_with_progress, write_report  # noqa: E402
 from rare_disease_rft.cli import main as rdrft  # noqa: E402
+from rare_disease_rft.evaluate import paired_differences  # noqa: E402
 from rare_disease_rft.hpo import load_hpo  # noqa: E402
 from rare_disease_rft.rankers import BUILT_IN, load_ranker  # noqa: E402
 from rare_disease_rft.resources import DEFAULT_DATA_DIR, DEFAULT_MODEL_DIR  # noqa: E402
@@ -69,12 +71,13 @@ def main(argv: list[str] | None = None) -> int:
         rankers.append(Hpo3Enrichment())
     stages["load"] = time.perf_counter() - began
     reference = frozenset().union(*(r.training_genes for r in rankers))
-    models = {}
+    models, results = {}, {}
     for ranker in rankers:
         began = time.perf_counter()
-        models[ranker.name] = evaluate_with_progress(ranker, tasks, hpo, reference)
+        models[ranker.name], results[ranker.name] = evaluate_with_progress(ranker, tasks, hpo, reference)
         stages[f"rank {ranker.name}"] = time.perf_counter() - began
-    write_report(Path(args.out), "default_model", test_file, tasks, models, rankers, hpo, stages, started)
+    write_report(Path(args.out), "default_model", test_file, tasks, models, rankers, hpo, stages, started,
+                 paired=paired_differences(results, tasks, reference))
     return 0
 
 

@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     for split in ("validation", "test"):
         tasks = read_tasks(DEFAULT_DATA_DIR / f"{split}.jsonl")
         for where, ranker in sections:
-            where[split] = m = evaluate_with_progress(ranker, tasks, hpo)
+            where[split] = m = evaluate_with_progress(ranker, tasks, hpo)[0]
             print(f"{ranker.name:<36} {split:<10} n={m['n']} top1 {m['top1']:.3f} top5 {m['top5']:.3f} "
                   f"top10 {m['top10']:.3f} found {m['found']:.3f} p50 {m['latency_ms']['p50']:.1f} ms")
     out = Path(args.out)

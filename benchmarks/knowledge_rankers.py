@@ -35,7 +35,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from rare_disease_rft.cli import main as rdrft  # noqa: E402
-from rare_disease_rft.evaluate import format_table, metrics, plot_topk, rank_cases, write_json  # noqa: E402
+from rare_disease_rft.evaluate import (  # noqa: E402
+    CaseResult, format_differences, format_table, metrics, plot_topk, rank_cases, write_json,
+)
 from rare_disease_rft.genes import gene_names  # noqa: E402
 from rare_disease_rft.hpo import HPO, load_hpo  # noqa: E402
 from rare_disease_rft.rankers import BUILT_IN, Case, Ranker, Ranking, load_ranker  # noqa: E402
@@ -136,7 +138,7 @@ class Hpo3Enrichment(Hpo3Peer):
 
 
 def evaluate_with_progress(ranker: Ranker, tasks: list[Task], hpo: HPO,
-                           reference: frozenset[str] | None = None) -> dict:
+                           reference: frozenset[str] | None = None) -> tuple[dict, list[CaseResult]]:
     """``evaluate``, in chunks, with a progress line on stderr per chunk; ``reference``: the
     training genes that split every model's seen/unseen subsets alike."""
     results = []
@@ -144,7 +146,7 @@ def evaluate_with_progress(ranker: Ranker, tasks: list[Task], hpo: HPO,
         results += rank_cases(ranker, tasks[start : start + PROGRESS_EVERY])[0]
         print(f"  {ranker.name}: {len(results)}/{len(tasks)} cases", file=sys.stderr, flush=True)
     return metrics(ranker.name, tasks, results, ranker.training_genes, hpo.cited_pmids, reference_genes=reference,
-                   annotated_genes=frozenset(hpo.gene_symbols))
+                   annotated_genes=frozenset(hpo.gene_symbols)), results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -180,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     models = {}
     for ranker in rankers:
         began = time.perf_counter()
-        models[ranker.name] = evaluate_with_progress(ranker, tasks, hpo)
+        models[ranker.name], _ = evaluate_with_progress(ranker, tasks, hpo)
         stages[f"rank {ranker.name}"] = time.perf_counter() - began
 
     extra = {"hpo3_hpo_release": hpo3_version}
@@ -189,10 +191,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def write_report(out: Path, stem: str, test_file: Path, tasks: list[Task], models: dict, rankers: list[Ranker],
-                 hpo, stages: dict[str, float], started: float, extra_versions: dict | None = None) -> None:
-    """``OUT/<stem>.json`` (SPEC benchmark format), ``<stem>_topk.png``, ``<stem>_run.json``
-    (date, data versions, stage timings), and the table on stdout."""
-    write_json(out / f"{stem}.json", {"tasks": os.path.relpath(test_file, REPO), "models": models})
+                 hpo, stages: dict[str, float], started: float, extra_versions: dict | None = None,
+                 paired: dict | None = None) -> None:
+    """``OUT/<stem>.json`` (SPEC benchmark format, with ``paired_differences`` when given),
+    ``<stem>_topk.png``, ``<stem>_run.json`` (date, data versions, stage timings), and the table
+    on stdout."""
+    write_json(out / f"{stem}.json", {"tasks": os.path.relpath(test_file, REPO), "models": models,
+                                      **({"paired_differences": paired} if paired else {})})
     plot_topk(models, out / f"{stem}_topk.png",
               title=f"Top-k accuracy, phenopacket-store test split ({len(tasks)} cases)")
     versions = {
@@ -208,6 +213,8 @@ def write_report(out: Path, stem: str, test_file: Path, tasks: list[Task], model
                                           "models": {r.name: r.describe() for r in rankers}})
     print(f"{os.path.relpath(test_file, REPO)}: {len(tasks)} cases")
     print(format_table(models))
+    if paired:
+        print(format_differences(paired))
     print("\n" + ", ".join(f"{k}: {v}" for k, v in versions.items() if v is not None))
     print("stage timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in stages.items()) +
           f"; total {time.perf_counter() - started:.1f} s")

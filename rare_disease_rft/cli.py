@@ -113,8 +113,10 @@ def _read_task_file(path: str, limit: int | None):
     return tasks
 
 
-def _evaluate_models(args: argparse.Namespace, names: list[str]) -> dict[str, dict]:
-    from .evaluate import evaluate, format_table
+def _evaluate_models(args: argparse.Namespace, names: list[str]) -> tuple[dict[str, dict], dict | None]:
+    """Metrics of each model on ``--tasks`` and, with two or more models, the first model's paired
+    differences to the others."""
+    from .evaluate import evaluate, format_differences, format_table, paired_differences
     from .hpo import load_hpo
 
     _set_threads(args.threads)
@@ -124,7 +126,7 @@ def _evaluate_models(args: argparse.Namespace, names: list[str]) -> dict[str, di
     # seen/unseen-gene subsets of every model also by the trained models' genes, to compare alike
     reference = frozenset().union(*(r.training_genes for _, r in rankers))
     annotated = frozenset(hpo.gene_symbols)
-    models = {}
+    models, results = {}, {}
     for name, ranker in rankers:
         label = name if name in ("phenomizer", "likelihood", "default") else ranker.name
         if label in models:  # two model directories may carry one ranker name; keep both
@@ -133,20 +135,25 @@ def _evaluate_models(args: argparse.Namespace, names: list[str]) -> dict[str, di
         if known:
             print(f"warning: {known} of the {len(tasks)} tasks are case reports {label} holds with their answers "
                   "(its case index); its metrics on them are optimistic", file=sys.stderr)
-        models[label], _ = evaluate(ranker, tasks, name=label, batch_size=args.batch_size, cited_pmids=hpo.cited_pmids,
-                                    reference_genes=reference or None, annotated_genes=annotated)
+        models[label], results[label] = evaluate(ranker, tasks, name=label, batch_size=args.batch_size,
+                                                 cited_pmids=hpo.cited_pmids, reference_genes=reference or None,
+                                                 annotated_genes=annotated)
         if known:  # in the JSON too, for whoever reads only that
             models[label]["tasks_in_case_index"] = known
         print(f"  {label}: {len(tasks)} cases ranked", file=sys.stderr)
     print(f"{args.tasks}: {len(tasks)} cases")
     print(format_table(models))
-    return models
+    if len(models) < 2:
+        return models, None
+    paired = paired_differences(results, tasks, reference)
+    print(format_differences(paired))
+    return models, paired
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
     from .evaluate import write_json
 
-    metrics = _evaluate_models(args, [args.model])
+    metrics, _ = _evaluate_models(args, [args.model])
     if args.json:
         write_json(args.json, next(iter(metrics.values())))
 
@@ -157,9 +164,10 @@ def _cmd_benchmark(args: argparse.Namespace) -> None:
     names = _split_ids(args.models)
     if not names:
         raise UsageError("--models is empty; name at least one model, e.g. phenomizer,likelihood")
-    models = _evaluate_models(args, names)
+    models, paired = _evaluate_models(args, names)
     if args.json:
-        write_json(args.json, {"tasks": str(args.tasks), "models": models})
+        write_json(args.json, {"tasks": str(args.tasks), "models": models,
+                               **({"paired_differences": paired} if paired else {})})
     if args.plot:
         plot_topk(models, args.plot, title=f"Top-k accuracy on {Path(args.tasks).name}")
 

@@ -73,20 +73,66 @@ def _summary(ranks: np.ndarray) -> dict:
     }
 
 
-def bootstrap_interval(ranks: np.ndarray, groups: Sequence[str], k: int, n_boot: int = 1000,
-                       seed: int = 0) -> list[float]:
-    """95% interval of top-k accuracy, resampling publications (cases of a paper are correlated)."""
-    if len(ranks) == 0:
+def _bootstrap(values: np.ndarray, groups: Sequence[str], n_boot: int, seed: int) -> list[float]:
+    """95% interval of the mean of per-case ``values``, resampling publications (cases of a paper
+    are correlated)."""
+    if len(values) == 0:
         return [float("nan"), float("nan")]
-    hits = (ranks <= k).astype(float)
     labels, group_index = np.unique(np.asarray(groups), return_inverse=True)
-    sums = np.bincount(group_index, weights=hits, minlength=len(labels))
+    sums = np.bincount(group_index, weights=values, minlength=len(labels))
     sizes = np.bincount(group_index, minlength=len(labels)).astype(float)
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, len(labels), size=(n_boot, len(labels)))
     stats = sums[draws].sum(axis=1) / sizes[draws].sum(axis=1)
     low, high = np.percentile(stats, [2.5, 97.5])
     return [round(float(low), 4), round(float(high), 4)]
+
+
+def bootstrap_interval(ranks: np.ndarray, groups: Sequence[str], k: int, n_boot: int = 1000,
+                       seed: int = 0) -> list[float]:
+    """95% interval of top-k accuracy, resampling publications."""
+    return _bootstrap((ranks <= k).astype(float), groups, n_boot, seed)
+
+
+def paired_differences(results: dict[str, Sequence[CaseResult]], tasks: Sequence[Task], seen_genes,
+                       n_boot: int = 1000) -> dict:
+    """The first model against each other one on the same cases: its top-1 and top-10 minus the
+    other's, with 95% intervals that resample publications for both models at once (far narrower
+    than comparing two separate intervals), on all cases and on those whose answer gene is not
+    among ``seen_genes`` (no case in the trained models' index)."""
+    names = list(results)
+    pmids = np.array([t.pmid or t.id for t in tasks])
+    unseen = ~_answer_among(tasks, seen_genes)
+    ranks = {name: np.array([r.rank for r in rs], dtype=float) for name, rs in results.items()}
+
+    def compare(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> dict:
+        out = {"n": int(where.sum())}
+        for k in (1, 10):
+            diff = (a[where] <= k).astype(float) - (b[where] <= k).astype(float)
+            out[f"top{k}"] = {"difference": round(float(diff.mean()), 4) if len(diff) else None,
+                              "ci95": _bootstrap(diff, pmids[where], n_boot, seed=0)}
+        return out
+
+    first = ranks[names[0]]
+    everywhere = np.ones(len(tasks), dtype=bool)
+    return {"reference": names[0], "against": {
+        other: {"all": compare(first, ranks[other], everywhere),
+                "answer_gene_not_in_training": compare(first, ranks[other], unseen)}
+        for other in names[1:]}}
+
+
+def format_differences(paired: dict) -> str:
+    """One line per compared model, in points: the reference's top-1 / top-10 minus the other's."""
+    def points(entry: dict) -> str:
+        d, (low, high) = entry["difference"], entry["ci95"]
+        return "n/a" if d is None else f"{100 * d:+.1f} ({100 * low:+.1f} to {100 * high:+.1f})"
+
+    lines = [f"{paired['reference']} minus each model, points (95% paired interval over publications):"]
+    for other, parts in paired["against"].items():
+        unseen = parts["answer_gene_not_in_training"]
+        lines.append(f"  vs {other}: top-1 {points(parts['all']['top1'])}, top-10 {points(parts['all']['top10'])}; "
+                     f"gene without cases (n={unseen['n']}) top-1 {points(unseen['top1'])}, top-10 {points(unseen['top10'])}")
+    return "\n".join(lines)
 
 
 def _answer_among(tasks: Sequence[Task], genes) -> np.ndarray:

@@ -121,13 +121,20 @@ def test_benchmark_writes_tasks_models_json_and_a_png(capsys, task_file, tmp_pat
                        "--json", str(out_json), "--plot", str(plot))
     bench = json.loads(out_json.read_text())
     assert code == 0
-    assert set(bench) == {"tasks", "models"} and bench["tasks"] == str(task_file)
+    assert set(bench) == {"tasks", "models", "paired_differences"} and bench["tasks"] == str(task_file)
     assert list(bench["models"]) == ["phenomizer", "likelihood"]
     assert [(m["model"], m["n"], m["top1"]) for m in bench["models"].values()] == [
         ("phenomizer", 4, 0.75), ("likelihood", 4, 0.75)]
     assert all(len(m["topk_curve"]) == 50 for m in bench["models"].values())
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert [line.split()[0] for line in out.splitlines()[-2:]] == ["phenomizer", "likelihood"]
+    # the first model against the others, on the same cases: both find the same 3 of 4 here
+    paired = bench["paired_differences"]
+    assert paired["reference"] == "phenomizer" and list(paired["against"]) == ["likelihood"]
+    assert paired["against"]["likelihood"]["all"] == {
+        "n": 4, "top1": {"difference": 0.0, "ci95": [0.0, 0.0]}, "top10": {"difference": 0.0, "ci95": [0.0, 0.0]}}
+    lines = out.splitlines()
+    assert [line.split()[0] for line in lines[-4:-2]] == ["phenomizer", "likelihood"]
+    assert lines[-1].startswith("  vs likelihood: top-1 +0.0 (+0.0 to +0.0)")
 
 
 @pytest.mark.parametrize("argv, message", [

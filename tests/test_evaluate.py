@@ -4,7 +4,9 @@ import math
 import numpy as np
 import pytest
 
-from rare_disease_rft.evaluate import bootstrap_interval, evaluate, format_table, metrics, rank_cases
+from rare_disease_rft.evaluate import (
+    CaseResult, bootstrap_interval, evaluate, format_table, metrics, paired_differences, rank_cases,
+)
 from rare_disease_rft.rankers.base import Ranker, Ranking
 from rare_disease_rft.rankers.knowledge import gene_order
 from rare_disease_rft.tasks import Answer, Task
@@ -175,6 +177,32 @@ def test_bootstrap_resamples_publications_not_cases():
     ranks = np.array([1.0] * 9 + [np.inf])
     assert bootstrap_interval(ranks, ["A"] * 9 + ["B"], k=1) == [0.0, 1.0]
     assert bootstrap_interval(np.array([1.0, np.inf]), ["A", "A"], k=1) == [0.5, 0.5]
+
+
+def test_paired_differences_compare_the_same_cases_overall_and_on_unseen_genes():
+    # 40 papers of 5 cases; model a finds every case of the even papers, b those and one more case
+    # in each odd paper; gene "SEEN" has training cases, "NEW" has none
+    tasks, a, b = [], [], []
+    for paper in range(40):
+        for i in range(5):
+            gene = "SEEN" if i < 3 else "NEW"
+            tasks.append(task("HP:0000001", gene, f"PMID:{paper}"))
+            hit_a = paper % 2 == 0
+            hit_b = hit_a or i == 4
+            a.append(CaseResult(tasks[-1].id, gene, 1.0 if hit_a else np.inf, 0.0, True))
+            b.append(CaseResult(tasks[-1].id, gene, 2.0 if hit_b else np.inf, 0.0, True))
+    paired = paired_differences({"a": a, "b": b}, tasks, {"SEEN"}, n_boot=300)
+    assert paired["reference"] == "a" and list(paired["against"]) == ["b"]
+    everywhere, unseen = paired["against"]["b"]["all"], paired["against"]["b"]["answer_gene_not_in_training"]
+    assert (everywhere["n"], unseen["n"]) == (200, 80)
+    # top-1: a ranks its hits first, b second; top-10: b finds 20 cases more
+    assert everywhere["top1"]["difference"] == 0.5 and everywhere["top10"]["difference"] == -0.1
+    assert unseen["top10"]["difference"] == -0.25
+    low, high = everywhere["top10"]["ci95"]
+    # paired: b is never worse, so no resample can favour a; a lucky draw of papers moves only the size
+    assert low < -0.1 < high <= 0.0
+    assert paired_differences({"a": a, "b": a}, tasks, {"SEEN"})["against"]["b"]["all"]["top1"] == {
+        "difference": 0.0, "ci95": [0.0, 0.0]}
 
 
 def test_metrics_takes_ci_over_publications():
