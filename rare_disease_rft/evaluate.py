@@ -31,6 +31,7 @@ class CaseResult:
     seconds: float
     format_ok: bool
     error: str | None = None
+    top_probability: float | None = None  # the probability the ranker gave its first gene, if any
 
 
 def rank_cases(ranker: Ranker, tasks: Sequence[Task], batch_size: int = 1) -> tuple[list[CaseResult], list[Ranking | None]]:
@@ -51,8 +52,10 @@ def rank_cases(ranker: Ranker, tasks: Sequence[Task], batch_size: int = 1) -> tu
         seconds = (time.perf_counter() - began) / len(batch)
         for task, out in zip(batch, outs):
             position = rank_of(out.genes, task.answer.gene) if out is not None else None
+            shown = out is not None and out.probabilities is not None and len(out.probabilities)
             results.append(CaseResult(task.id, task.answer.gene, float(position) if position else ABSENT,
-                                      seconds, bool(out is not None and out.format_ok), error))
+                                      seconds, bool(out is not None and out.format_ok), error,
+                                      float(out.probabilities[0]) if shown else None))
             rankings.append(out)
     return results, rankings
 
@@ -135,6 +138,15 @@ def format_differences(paired: dict) -> str:
     return "\n".join(lines)
 
 
+def calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error: the case-weighted gap between the mean probability and the
+    accuracy within equal-width probability bins."""
+    confidence, correct = np.asarray(confidence, dtype=float), np.asarray(correct, dtype=float)
+    which = np.minimum((confidence * bins).astype(int), bins - 1)
+    return float(sum((which == b).mean() * abs(confidence[which == b].mean() - correct[which == b].mean())
+                     for b in range(bins) if (which == b).any()))
+
+
 def _answer_among(tasks: Sequence[Task], genes) -> np.ndarray:
     """Per task, whether its answer gene is one of ``genes``."""
     names = gene_names()  # a training answer and a test answer may name one gene differently
@@ -188,6 +200,9 @@ def metrics(name: str, tasks: Sequence[Task], results: Sequence[CaseResult],
         "top10": bootstrap_interval(ranks, pmids, 10, n_boot),
     }
     out["topk_curve"] = [float(np.mean(ranks <= k)) if len(ranks) else None for k in range(1, TOPK_CURVE + 1)]
+    if results and all(r.top_probability is not None for r in results):
+        # rankers with probabilities: is the first gene's probability its chance of being the answer?
+        out["top1_calibration_error"] = round(calibration_error([r.top_probability for r in results], ranks == 1), 4)
     out["errors"] = sum(r.error is not None for r in results)
     if out["errors"]:
         out["first_error"] = next(r.error for r in results if r.error)

@@ -229,3 +229,19 @@ def test_accuracy_by_gene_counts_absent_answers_and_puts_the_most_cases_first():
     assert [row["gene"] for row in rows] == ["KMT2D", "CBS", "FBN1"]  # 2 cases, then alphabetical
     assert rows[0] == {"gene": "KMT2D", "n": 2, "top1": 0.0, "top2": 0.0, "mrr": 0.0}
     assert rows[2] == {"gene": "FBN1", "n": 1, "top1": 0.0, "top2": 1.0, "mrr": 0.5}
+
+
+def test_calibration_error_weighs_each_bin_by_its_cases():
+    from rare_disease_rft.evaluate import calibration_error
+
+    # bin 0.9: said 0.9, right half the time (gap 0.4); bin 0.1: said 0.1, never right (gap 0.1)
+    assert calibration_error([0.9, 0.9, 0.1, 0.1], [True, False, False, False]) == pytest.approx(0.25)
+    assert calibration_error([1.0, 0.5], [True, False]) == pytest.approx(0.25)  # 1.0 falls in the last bin
+
+
+def test_metrics_give_the_top1_calibration_error_of_rankers_with_probabilities():
+    said = Ranking(list(GENES), np.linspace(1, 0, len(GENES)), np.full(len(GENES), 0.5))
+    m, results = evaluate(ScriptedRanker({"HP:0000001": said}), TASKS)
+    assert [r.top_probability for r in results] == [0.5] * len(TASKS)
+    assert m["top1_calibration_error"] == round(abs(0.5 - m["top1"]), 4) == 0.1667  # said 0.5, right 1 in 3
+    assert "top1_calibration_error" not in evaluate(ScriptedRanker({"HP:0000001": GENES}), TASKS)[0]

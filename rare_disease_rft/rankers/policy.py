@@ -3,8 +3,8 @@
 The network's scores define a Plackett-Luce policy over rankings; training samples rankings
 from it and reinforces those the graders reward (see ``training/policy_grpo.py``). At inference
 the ranking is the greedy one (genes by score), and calibrated probabilities come from a
-softmax at a temperature fitted on validation, times the share of validation answers that the
-shortlist holds.
+softmax at a temperature fitted on validation, beside a logit, also fitted, for an answer
+outside the shortlist.
 """
 
 from __future__ import annotations
@@ -88,6 +88,15 @@ class PolicyNet(nn.Module):
         return self.heads(features)[1]
 
 
+def calibrated_log_probabilities(scores: torch.Tensor, temperature, outside_logit) -> torch.Tensor:
+    """Log-probabilities of the shortlisted genes (cases x genes): a softmax of scores / temperature
+    beside one more logit, for "the answer is outside the shortlist", whose mass the other genes
+    share. Both parameters are fitted on validation when training ends."""
+    logits = scores / temperature
+    outside = torch.as_tensor(outside_logit, dtype=logits.dtype)
+    return logits - torch.logaddexp(torch.logsumexp(logits, dim=1), outside).unsqueeze(1)
+
+
 class PolicyRanker(Ranker):
     """Loads a model directory written by ``rdrft train`` with the policy method."""
 
@@ -123,16 +132,14 @@ class PolicyRanker(Ranker):
         order = order_by_score(scores, self.extractor.alphabetical[feats.candidates])
         top = feats.candidates[order]
         ordered_scores = scores[order]
-        temperature = self.calibration.get("temperature", 1.0)
-        coverage = self.calibration.get("shortlist_coverage", 1.0)
-        logits = ordered_scores / temperature
-        probabilities = np.exp(logits - logits.max())
-        probabilities = coverage * probabilities / probabilities.sum()
+        probabilities = calibrated_log_probabilities(
+            torch.from_numpy(ordered_scores[None].astype(np.float64)), self.calibration.get("temperature", 1.0),
+            self.calibration.get("outside_logit", float("-inf")))[0].exp().numpy()
         genes = list(self.extractor.universe[top]) + list(self.extractor.universe[feats.rest])
         # genes past the shortlist keep the likelihood order, below every shortlisted score
         tail = np.full(len(feats.rest), ordered_scores.min() - 1.0 if len(ordered_scores) else 0.0)
-        # the mass the shortlist misses, spread evenly, but never above a shortlisted gene's
-        tail_p = np.full(len(feats.rest), min((1 - coverage) / max(len(feats.rest), 1),
+        # the mass outside the shortlist, spread evenly, but never above a shortlisted gene's
+        tail_p = np.full(len(feats.rest), min(max(1.0 - probabilities.sum(), 0.0) / max(len(feats.rest), 1),
                                               probabilities[-1] if len(probabilities) else 1.0))
         return Ranking(genes, np.concatenate([ordered_scores, tail]), np.concatenate([probabilities, tail_p]))
 

@@ -161,10 +161,12 @@ def model_card(meta: dict, validation: dict, curves: list[dict], notes: str) -> 
     ]
     if cal:
         lines += ["", "## Calibration",
-                  f"Probabilities are a softmax of the scores at temperature {cal.get('temperature')} (fitted on "
-                  f"validation), times the share of validation answers inside the shortlist "
-                  f"({cal.get('shortlist_coverage')}). Expected calibration error of the top-1 probability on "
-                  f"validation: {cal.get('validation_ece')}."]
+                  f"Probabilities are a softmax of the scores at temperature {cal.get('temperature')}, beside a "
+                  f"logit ({cal.get('outside_logit')}) for an answer outside the shortlist (which holds "
+                  f"{cal.get('shortlist_coverage')} of the validation answers); both are fitted on validation to "
+                  f"the shown top-10 probabilities. Expected calibration error of the top-1 probability on "
+                  f"validation: {cal.get('validation_ece')} as fitted, {cal.get('validation_ece_cross_fitted')} "
+                  f"fitted on half of the publications and measured on the other half."]
     if curves:
         lines += ["", "## Training",
                   f"Steps: {meta['training_summary'].get('steps')}; kept step {meta['training_summary'].get('best_step')} "

@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import time
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,13 +33,13 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..config import to_dict
-from ..evaluate import evaluate
+from ..evaluate import calibration_error, evaluate
 from ..graders import get_grader
 from ..hpo import load_hpo
 from ..rankers.base import Case
 from ..rankers.case_index import CaseIndex
 from ..rankers.features import FEATURES, FeatureExtractor
-from ..rankers.policy import PolicyNet, PolicyRanker, save_policy
+from ..rankers.policy import PolicyNet, PolicyRanker, calibrated_log_probabilities, save_policy
 from ..resources import cache_dir
 from ..tasks import Task
 from .data import DataConfig, load_splits
@@ -280,30 +281,57 @@ def _load_checkpoint(path: Path, net: PolicyNet, opt: torch.optim.Optimizer, gen
 
 
 # ------------------------------------------------------------------ calibration
+#: the genes whose probabilities are shown (the app's table, `rdrft rank`): calibration fits these
+CALIBRATED_TOP = 10
+
+
+def _top1_ece(probabilities: torch.Tensor, answer: torch.Tensor) -> float:
+    confidence, top = probabilities.max(dim=1)
+    return calibration_error(confidence.cpu().numpy(), (top == answer).cpu().numpy())
+
+
+def fit_calibration(scores: torch.Tensor, answer: torch.Tensor) -> tuple[float, float]:
+    """Temperature and outside logit that make the shown probabilities honest: the binary log loss
+    of "this top-10 gene is the answer" over the cases, minimised with L-BFGS from (1, 0)."""
+    top = scores.topk(min(CALIBRATED_TOP, scores.shape[1]), dim=1).indices  # the order ignores both
+    is_answer = (top == answer.unsqueeze(1)).float()
+    # padding as a very low finite score: -inf would turn the temperature's gradient into NaN
+    scores = torch.where(torch.isfinite(scores), scores, torch.full_like(scores, -1e4))
+    log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    outside = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    scores = scores.double()
+    opt = torch.optim.LBFGS([log_t, outside], max_iter=200, line_search_fn="strong_wolfe")
+
+    def loss() -> torch.Tensor:
+        opt.zero_grad()
+        log_p = calibrated_log_probabilities(scores, torch.exp(log_t), outside).gather(1, top)
+        value = -(is_answer * log_p + (1 - is_answer) * torch.log1p(-torch.exp(log_p).clamp(max=1 - 1e-9))).mean()
+        value.backward()
+        return value
+
+    opt.step(loss)
+    return float(log_t.detach().exp()), float(outside.detach())
+
+
 @torch.no_grad()
-def calibrate(net: PolicyNet, data: FeatureSet) -> dict:
-    """Temperature that minimises validation NLL (answers inside the shortlist), the share of
-    answers the shortlist holds, and the expected calibration error of top-1 probabilities."""
+def calibrate(net: PolicyNet, data: FeatureSet, groups: list[str]) -> dict:
+    """Temperature and outside logit fitted on validation, the expected calibration error of the
+    top-1 probability in that fit, and the same error cross-fitted: fitted on the cases of half of
+    the publications (``groups``, halves by a hash of the id) and measured on the other half."""
     scores = net(data.values).masked_fill(~data.mask, float("-inf"))
-    inside = data.answer >= 0
-    coverage = float(inside.float().mean())
-    best_t, best_nll = 1.0, float("inf")
-    for t in np.exp(np.linspace(np.log(0.05), np.log(20), 61)):  # 10% steps: finer changes nothing
-        logp = torch.log_softmax(scores[inside] / t, dim=1).gather(1, data.answer[inside].unsqueeze(1))
-        nll = float(-logp.mean())
-        if nll < best_nll:
-            best_t, best_nll = float(t), nll
-    probs = coverage * torch.softmax(scores / best_t, dim=1)
-    confidence, top = probs.max(dim=1)
-    correct = (top == data.answer) & inside
-    bins = torch.clamp((confidence * 10).long(), max=9)
-    ece = 0.0
-    for b in range(10):
-        sel = bins == b
-        if sel.any():
-            ece += float(sel.float().mean()) * abs(float(confidence[sel].mean()) - float(correct[sel].float().mean()))
-    return {"temperature": round(best_t, 4), "shortlist_coverage": round(coverage, 4),
-            "validation_nll": round(best_nll, 4), "validation_ece": round(ece, 4)}
+    with torch.enable_grad():
+        temperature, outside = fit_calibration(scores, data.answer)
+    in_sample = _top1_ece(calibrated_log_probabilities(scores, temperature, outside).exp(), data.answer)
+    half = torch.tensor([zlib.crc32(g.encode()) % 2 for g in groups], dtype=torch.bool, device=scores.device)
+    held_out = []
+    for fit in (half, ~half):
+        with torch.enable_grad():
+            t, b = fit_calibration(scores[fit], data.answer[fit])
+        held_out.append((int((~fit).sum()), _top1_ece(calibrated_log_probabilities(scores[~fit], t, b).exp(), data.answer[~fit])))
+    cross_fitted = sum(n * e for n, e in held_out) / max(sum(n for n, _ in held_out), 1)
+    return {"temperature": round(temperature, 4), "outside_logit": round(outside, 4),
+            "shortlist_coverage": round(float((data.answer >= 0).float().mean()), 4),
+            "validation_ece": round(in_sample, 4), "validation_ece_cross_fitted": round(cross_fitted, 4)}
 
 
 # ------------------------------------------------------------------ the run
@@ -421,10 +449,11 @@ def train_policy(config: PolicyTrainingConfig, out: str | Path, max_steps: int |
 
     net.load_state_dict(best_state)
     net.eval()
-    calibration = calibrate(net, val_dev)
+    calibration = calibrate(net, val_dev, [t.pmid or t.id for t in val_tasks])
     net.cpu()
     log(f"kept step {best['step']} (validation {opt_cfg.select_on} {best['score']:.4f}); "
-        f"temperature {calibration['temperature']}, validation ECE {calibration['validation_ece']}")
+        f"temperature {calibration['temperature']}, validation ECE {calibration['validation_ece']} "
+        f"(cross-fitted {calibration['validation_ece_cross_fitted']})")
     train_seconds = time.time() - started
     ranker = PolicyRanker(net, extractor, {"model": to_dict(config.model)}, calibration, name=config.name)
     validation, _ = evaluate(ranker, val_tasks, name=config.name, cited_pmids=hpo.cited_pmids)
