@@ -12,7 +12,7 @@ from rare_disease_rft.config import ConfigError, load_config
 from rare_disease_rft.rankers import Case, load_ranker
 from rare_disease_rft.rankers.case_index import CaseIndex
 from rare_disease_rft.rankers.features import FEATURES, FeatureExtractor
-from rare_disease_rft.rankers.policy import PolicyNet, calibrated_log_probabilities
+from rare_disease_rft.rankers.policy import PolicyNet, calibrated_probabilities
 from rare_disease_rft.tasks import read_tasks
 from rare_disease_rft.training.policy_grpo import fit_calibration, plackett_luce_log_prob, reward_table, train_policy
 
@@ -158,8 +158,8 @@ def test_trained_model_ranks_explains_and_calibrates(small_task_dir, tmp_path, h
     assert len(ranking.genes) == len(set(ranking.genes)) >= len(hpo.gene_symbols)
     assert np.all(np.diff(ranking.scores) <= 1e-6)  # best first
     assert np.all(np.diff(ranking.probabilities) <= 1e-9)
-    # the mass of the outside logit goes to the genes past the shortlist, so the whole sums to 1
     assert ranking.probabilities.sum() == pytest.approx(1.0, abs=1e-4)
+    assert ranking.probabilities[0] > ranking.probabilities[-1] == 0.0  # past the shortlist
     train = read_tasks(small_task_dir / "train.jsonl")
     known = train + read_tasks(small_task_dir / "validation.jsonl")
     gene = train[0].answer.gene
@@ -248,17 +248,13 @@ def test_index_adds_a_labs_solved_cases_without_retraining(trained, small_task_d
     assert f"task id {new[0].id} occurs more than once" in capsys.readouterr().err
 
 
-def test_calibration_recovers_the_temperature_and_the_mass_outside_the_shortlist():
-    # answers drawn from softmax(scores / 3) for 85% of the cases, outside the shortlist otherwise
+def test_calibration_recovers_the_temperature_and_keeps_misses_honest():
+    # answers drawn from softmax(scores / 3); then 15% of them moved outside the shortlist
     generator = torch.Generator().manual_seed(0)
     scores = 4 * torch.randn(4000, 30, generator=generator, dtype=torch.float64)
-    answer = torch.multinomial(torch.softmax(scores / 3, dim=1), 1, generator=generator).squeeze(1)
-    answer[torch.rand(4000, generator=generator) < 0.15] = -1
     scores[:, 25:] = float("-inf")  # padding of a shorter shortlist
-    answer[answer >= 25] = -1
-    temperature, outside = fit_calibration(scores, answer)
-    p = calibrated_log_probabilities(scores, temperature, outside).exp()
-    confidence, top = p.max(dim=1)
-    assert temperature == pytest.approx(3.0, rel=0.1)
+    answer = torch.multinomial(torch.softmax(scores / 3, dim=1), 1, generator=generator).squeeze(1)
+    assert fit_calibration(scores, answer) == pytest.approx(3.0, rel=0.1)
+    answer[torch.rand(4000, generator=generator) < 0.15] = -1
+    confidence, top = calibrated_probabilities(scores, fit_calibration(scores, answer)).max(dim=1)
     assert float(confidence.mean()) == pytest.approx(float((top == answer).double().mean()), abs=0.02)
-    assert float(1 - p.sum(dim=1).mean()) == pytest.approx(float((answer < 0).double().mean()), abs=0.03)

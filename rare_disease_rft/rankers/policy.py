@@ -3,8 +3,7 @@
 The network's scores define a Plackett-Luce policy over rankings; training samples rankings
 from it and reinforces those the graders reward (see ``training/policy_grpo.py``). At inference
 the ranking is the greedy one (genes by score), and calibrated probabilities come from a
-softmax at a temperature fitted on validation, beside a logit, also fitted, for an answer
-outside the shortlist.
+softmax over the shortlist at a temperature fitted on validation.
 """
 
 from __future__ import annotations
@@ -88,13 +87,11 @@ class PolicyNet(nn.Module):
         return self.heads(features)[1]
 
 
-def calibrated_log_probabilities(scores: torch.Tensor, temperature, outside_logit) -> torch.Tensor:
-    """Log-probabilities of the shortlisted genes (cases x genes): a softmax of scores / temperature
-    beside one more logit, for "the answer is outside the shortlist", whose mass the other genes
-    share. Both parameters are fitted on validation when training ends."""
-    logits = scores / temperature
-    outside = torch.as_tensor(outside_logit, dtype=logits.dtype)
-    return logits - torch.logaddexp(torch.logsumexp(logits, dim=1), outside).unsqueeze(1)
+def calibrated_probabilities(scores: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Probabilities of the shortlisted genes (cases x genes): a softmax at the temperature fitted
+    on validation to the top-10 genes, so that those are honest even for patients whose answer
+    the shortlist misses."""
+    return torch.softmax(scores / temperature, dim=1)
 
 
 class PolicyRanker(Ranker):
@@ -132,15 +129,13 @@ class PolicyRanker(Ranker):
         order = order_by_score(scores, self.extractor.alphabetical[feats.candidates])
         top = feats.candidates[order]
         ordered_scores = scores[order]
-        probabilities = calibrated_log_probabilities(
-            torch.from_numpy(ordered_scores[None].astype(np.float64)), self.calibration.get("temperature", 1.0),
-            self.calibration.get("outside_logit", float("-inf")))[0].exp().numpy()
+        probabilities = calibrated_probabilities(torch.from_numpy(ordered_scores[None]).double(),
+                                                 self.calibration.get("temperature", 1.0))[0].numpy()
         genes = list(self.extractor.universe[top]) + list(self.extractor.universe[feats.rest])
-        # genes past the shortlist keep the likelihood order, below every shortlisted score
+        # genes past the shortlist keep the likelihood order, below every shortlisted score; their
+        # share of the answers (validation: 1 - shortlist_coverage) is in the top-10 fit
         tail = np.full(len(feats.rest), ordered_scores.min() - 1.0 if len(ordered_scores) else 0.0)
-        # the mass outside the shortlist, spread evenly, but never above a shortlisted gene's
-        tail_p = np.full(len(feats.rest), min(max(1.0 - probabilities.sum(), 0.0) / max(len(feats.rest), 1),
-                                              probabilities[-1] if len(probabilities) else 1.0))
+        tail_p = np.zeros(len(feats.rest))
         return Ranking(genes, np.concatenate([ordered_scores, tail]), np.concatenate([probabilities, tail_p]))
 
     def similar_cases(self, case: Case, gene: str, k: int = 3) -> list[dict]:

@@ -161,12 +161,12 @@ def model_card(meta: dict, validation: dict, curves: list[dict], notes: str) -> 
     ]
     if cal:
         lines += ["", "## Calibration",
-                  f"Probabilities are a softmax of the scores at temperature {cal.get('temperature')}, beside a "
-                  f"logit ({cal.get('outside_logit')}) for an answer outside the shortlist (which holds "
-                  f"{cal.get('shortlist_coverage')} of the validation answers); both are fitted on validation to "
-                  f"the shown top-10 probabilities. Expected calibration error of the top-1 probability on "
-                  f"validation: {cal.get('validation_ece')} as fitted, {cal.get('validation_ece_cross_fitted')} "
-                  f"fitted on half of the publications and measured on the other half."]
+                  f"Probabilities are a softmax of the shortlist's scores at temperature {cal.get('temperature')}, "
+                  f"fitted on validation so that the top-10 genes' probabilities are honest, the answers the "
+                  f"shortlist misses included (it held {cal.get('shortlist_coverage')} of them); genes past the "
+                  f"shortlist get 0. Expected calibration error of the top-1 probability on validation: "
+                  f"{cal.get('validation_ece')} as fitted, {cal.get('validation_ece_cross_fitted')} when the "
+                  f"temperature is fitted on half of the publications and measured on the other half."]
     if curves:
         lines += ["", "## Training",
                   f"Steps: {meta['training_summary'].get('steps')}; kept step {meta['training_summary'].get('best_step')} "
