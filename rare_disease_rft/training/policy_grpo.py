@@ -315,10 +315,11 @@ def calibrate(net: PolicyNet, data: FeatureSet, groups: list[str]) -> dict:
     temperature = fit_calibration(scores, data.answer)
     in_sample = _top1_ece(calibrated_probabilities(scores, temperature), data.answer)
     half = torch.tensor([zlib.crc32(g.encode()) % 2 for g in groups], dtype=torch.bool, device=scores.device)
-    held_out = [(int((~fit).sum()), _top1_ece(calibrated_probabilities(scores[~fit], fit_calibration(scores[fit], data.answer[fit])),
-                                              data.answer[~fit]))
-                for fit in (half, ~half)]
-    cross_fitted = sum(n * e for n, e in held_out) / max(sum(n for n, _ in held_out), 1)
+    cross_fitted = 0.0
+    for fit, measure in ((half, ~half), (~half, half)):
+        fitted = fit_calibration(scores[fit], data.answer[fit])
+        error = _top1_ece(calibrated_probabilities(scores[measure], fitted), data.answer[measure])
+        cross_fitted += error * float(measure.float().mean())  # weighted by the half's share of cases
     return {"temperature": round(temperature, 4), "shortlist_coverage": round(float((data.answer >= 0).float().mean()), 4),
             "validation_ece": round(in_sample, 4), "validation_ece_cross_fitted": round(cross_fitted, 4)}
 
