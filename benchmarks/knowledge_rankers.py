@@ -36,7 +36,7 @@ sys.path.insert(0, str(REPO))
 
 from rare_disease_rft.cli import main as rdrft  # noqa: E402
 from rare_disease_rft.evaluate import (  # noqa: E402
-    CaseResult, format_differences, format_table, metrics, plot_topk, rank_cases, write_json,
+    CaseResult, benchmark_report, format_differences, format_table, metrics, plot_topk, rank_cases, write_json,
 )
 from rare_disease_rft.genes import gene_names  # noqa: E402
 from rare_disease_rft.hpo import HPO, load_hpo  # noqa: E402
@@ -196,8 +196,7 @@ def write_report(out: Path, stem: str, test_file: Path, tasks: list[Task], model
     """``OUT/<stem>.json`` (SPEC benchmark format, with ``paired_differences`` when given),
     ``<stem>_topk.png``, ``<stem>_run.json`` (date, data versions, stage timings), and the table
     on stdout."""
-    write_json(out / f"{stem}.json", {"tasks": os.path.relpath(test_file, REPO), "models": models,
-                                      **({"paired_differences": paired} if paired else {})})
+    write_json(out / f"{stem}.json", benchmark_report(os.path.relpath(test_file, REPO), models, paired))
     plot_topk(models, out / f"{stem}_topk.png",
               title=f"Top-k accuracy, phenopacket-store test split ({len(tasks)} cases)")
     versions = {

@@ -159,15 +159,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def _cmd_benchmark(args: argparse.Namespace) -> None:
-    from .evaluate import plot_topk, write_json
+    from .evaluate import benchmark_report, plot_topk, write_json
 
     names = _split_ids(args.models)
     if not names:
         raise UsageError("--models is empty; name at least one model, e.g. phenomizer,likelihood")
     models, paired = _evaluate_models(args, names)
     if args.json:
-        write_json(args.json, {"tasks": str(args.tasks), "models": models,
-                               **({"paired_differences": paired} if paired else {})})
+        write_json(args.json, benchmark_report(str(args.tasks), models, paired))
     if args.plot:
         plot_topk(models, args.plot, title=f"Top-k accuracy on {Path(args.tasks).name}")
 

@@ -279,6 +279,12 @@ def plot_topk(models: dict[str, dict], out: str | Path, title: str = "Top-k accu
     fig.savefig(out)
 
 
+def benchmark_report(tasks: str, models: dict[str, dict], paired: dict | None = None) -> dict:
+    """The benchmark JSON (SPEC): the task file and each model's metrics, plus the first model's
+    paired differences to the others when there are any."""
+    return {"tasks": tasks, "models": models, **({"paired_differences": paired} if paired else {})}
+
+
 def write_json(path: str | Path, data: dict) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
