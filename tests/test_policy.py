@@ -118,6 +118,20 @@ def test_training_writes_a_complete_model_dir(trained):
     assert "not a diagnostic device" in (trained / "MODEL_CARD.md").read_text()
 
 
+def test_data_versions_name_the_bundled_archive_by_its_place_in_the_repository(tmp_path):
+    from rare_disease_rft.hpo import load_hpo
+    from rare_disease_rft.resources import BUNDLED_PHENOPACKETS
+    from rare_disease_rft.training.model_dir import data_versions
+
+    outside = tmp_path / "my-cohort"
+    (tmp_path / "train.jsonl").write_text("")
+    (tmp_path / "report.json").write_text(json.dumps({"sources": [str(BUNDLED_PHENOPACKETS), str(outside)]}))
+    versions = data_versions(load_hpo(), [str(tmp_path / "train.jsonl")])
+    assert versions["phenopacket_sources"] == ["rare_disease_rft/data/phenopacket-store/phenopackets.tar.xz",
+                                               str(outside)]
+    assert versions["phenopacket_store_commit"] == "b694d17ec6fd3bccab8a69235f4e13b0b82b7ae5"
+
+
 def test_a_killed_run_resumes_to_the_same_result_as_an_uninterrupted_one(trained, small_task_dir, tmp_path):
     """Also the reproducibility test: the resumed run repeats the uninterrupted run's seeds."""
     config = small_config(small_task_dir)

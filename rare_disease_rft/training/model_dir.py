@@ -50,11 +50,17 @@ def data_versions(hpo: HPO, task_files: list[str]) -> dict:
         versions["task_files"][path] = fingerprint([Path(path)])
         report = Path(path).parent / "report.json"
         if report.is_file():
-            sources = json.loads(report.read_text()).get("sources", [])
-            versions["phenopacket_sources"] = sources
-            if any(Path(s).resolve() == BUNDLED_PHENOPACKETS.resolve() for s in sources):
+            sources = [Path(s).resolve() for s in json.loads(report.read_text()).get("sources", [])]
+            versions["phenopacket_sources"] = [_shareable(s) for s in sources]
+            if BUNDLED_PHENOPACKETS.resolve() in sources:
                 versions["phenopacket_store_commit"] = BUNDLED_PHENOPACKETS_COMMIT
     return versions
+
+
+def _shareable(path: Path) -> str:
+    """A source inside the repository relative to it: a model directory is shared, the builder's
+    home folder is not part of its provenance."""
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
 
 
 def plot_curves(curves: list[dict], out: Path, title: str) -> None:
