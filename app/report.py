@@ -30,6 +30,13 @@ _MATCH_WORDING = {
     "broader annotation": "annotated with a broader term",
     "related": "annotated with a related term",
 }
+# the same matches for a gene HPO does not annotate, against what its published cases report
+_CASE_MATCH_WORDING = {
+    "exact": "reported in its cases",
+    "more specific annotation": "its cases report a more specific term",
+    "broader annotation": "its cases report a broader term",
+    "related": "its cases report a related term",
+}
 
 
 def markdown_escape(text: str) -> str:
@@ -84,21 +91,27 @@ def explanation_markdown(entry: dict, hpo: HPO) -> str:
     """A gene's evidence: matched, contradicting and unexplained terms, similar cases, gene links."""
     explanation = entry["explanation"]
     blocks: list[str] = []
-    if not explanation["gene_annotated"]:
+    from_cases = explanation.get("annotations_from") == "published cases"
+    if from_cases:
+        blocks.append(f"*{entry['gene']} has no HPO annotation in release {hpo.version}; its published cases "
+                      "in the model's case index stand in: the terms below are matched against what they report.*")
+    elif not explanation["gene_annotated"]:
         blocks.append(f"*{entry['gene']} has no HPO annotation in release {hpo.version}; "
                       "the model ranked it from other evidence (such as published cases).*")
+    frequency, wording = ("share of its published cases", _CASE_MATCH_WORDING) if from_cases else (
+        "annotation frequency", _MATCH_WORDING)
 
     def section(heading: str, items: list[str]) -> None:
         if items:
             blocks.append("\n".join([f"**{heading}**", *(f"- {item}" for item in items)]))
 
     section("Patient's terms the gene explains", [
-        f"{markdown_escape(m['label'])} ({m['id']}): {_MATCH_WORDING.get(m['match'], m['match'])}"
+        f"{markdown_escape(m['label'])} ({m['id']}): {wording.get(m['match'], m['match'])}"
         + ("" if m["match"] == "exact" else f" ({markdown_escape(m['via']['label'])}, {m['via']['id']})")
-        + f"; annotation frequency {m['frequency']:.0%}"
+        + f"; {frequency} {m['frequency']:.0%}"
         for m in explanation["matched"]])
     section("Excluded in the patient, but usual with the gene", [
-        f"{markdown_escape(c['label'])} ({c['id']}): annotation frequency {c['frequency']:.0%}"
+        f"{markdown_escape(c['label'])} ({c['id']}): {frequency} {c['frequency']:.0%}"
         for c in explanation["contradicting"]])
     section("Patient's terms the gene's annotations do not explain", [
         f"{markdown_escape(u['label'])} ({u['id']})" for u in explanation["unexplained"]])

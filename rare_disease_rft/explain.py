@@ -1,7 +1,9 @@
 """Evidence for (case, gene): what a clinician needs to judge a ranked gene.
 
 - matched: the patient's terms the gene's HPO annotations explain, and through which annotated
-  term (exact, a more specific annotation, a broader one, or a close relative);
+  term (exact, a more specific annotation, a broader one, or a close relative). A gene HPO does
+  not annotate is matched against what its published cases report, where the ranker holds some
+  (``annotations_from``);
 - contradicting: excluded terms that the gene usually shows;
 - unexplained: present terms the gene's annotations do not account for;
 - similar cases: the case reports of the gene most similar to the patient, with PMIDs (rankers
@@ -10,9 +12,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
+import scipy.sparse as sp
 
 from .hpo import HPO, load_hpo
 from .rankers.base import Case, Ranker
@@ -22,19 +25,26 @@ from .rankers.base import Case, Ranker
 RELATED_MIN_IC = 2.0
 
 
-def explain_gene(hpo: HPO, case: Case, gene: str) -> dict:
-    """Matched, contradicting and unexplained terms of ``case`` for one gene."""
+#: (closure row, direct-annotation row) of a gene, each 1 x terms with frequencies; None if unknown
+Annotations = Callable[[str], "tuple[sp.csr_matrix, sp.csr_matrix] | None"]
+
+
+def explain_gene(hpo: HPO, case: Case, gene: str, case_annotations: Annotations | None = None) -> dict:
+    """Matched, contradicting and unexplained terms of ``case`` for one gene: against its HPO
+    annotations, or else against its published cases (``case_annotations``, from the ranker)."""
     g = hpo.gene_index.get(gene)
-    if g is None:
+    rows = (hpo.gene_closure[g], hpo.gene_terms[g]) if g is not None else case_annotations and case_annotations(gene)
+    if rows is None:
         return {
             "gene_annotated": False,
+            "annotations_from": None,
             "matched": [],
             "contradicting": [],
             "unexplained": [{"id": t, "label": hpo.name(t)} for t in case.present],
         }
-    closure_row = hpo.gene_closure[g]
+    closure_row, direct_row = rows
     in_closure = dict(zip(closure_row.indices.tolist(), closure_row.data.tolist()))
-    direct = hpo.gene_terms[g].indices
+    direct = direct_row.indices
     ic = hpo.information_content
     # among equally informative ancestors the most specific (most ancestors of its own), so an
     # annotated term is its own shared ancestor even when its parent has the same genes
@@ -64,7 +74,8 @@ def explain_gene(hpo: HPO, case: Case, gene: str) -> dict:
         freq = in_closure.get(hpo.index[term], 0.0)
         if freq > 1e-6:  # 1e-6 stands for frequency 0, "Excluded" (HP:0040285): the gene lacks it
             contradicting.append({"id": term, "label": hpo.name(term), "frequency": round(float(freq), 3)})
-    return {"gene_annotated": True, "matched": matched, "contradicting": contradicting, "unexplained": unexplained}
+    return {"gene_annotated": g is not None, "annotations_from": "hpo" if g is not None else "published cases",
+            "matched": matched, "contradicting": contradicting, "unexplained": unexplained}
 
 
 def rank_and_explain(ranker: Ranker, case: Case, top: int = 10, hpo: HPO | None = None) -> dict[str, Any]:
@@ -74,7 +85,7 @@ def rank_and_explain(ranker: Ranker, case: Case, top: int = 10, hpo: HPO | None 
     similar = getattr(ranker, "similar_cases", None)
     genes = []
     for position, gene in enumerate(ranking.genes[:top], 1):
-        explanation = explain_gene(hpo, case, gene)
+        explanation = explain_gene(hpo, case, gene, getattr(ranker, "case_annotations", None))
         explanation["similar_cases"] = similar(case, gene) if similar else []
         genes.append({
             "rank": position,

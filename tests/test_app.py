@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 import rare_disease_rft.rankers
 import rare_disease_rft.resources
 from app.patient import MAX_TERMS, MAX_TEXT_CHARS, MAX_UPLOAD_BYTES
-from app.report import csv_bytes, json_bytes
+from app.report import csv_bytes, explanation_markdown, json_bytes
 from rare_disease_rft.cli import main
 from rare_disease_rft.explain import rank_and_explain
 from rare_disease_rft.rankers import Case, Ranking
@@ -307,6 +307,18 @@ def test_downloads_hold_the_ranking_and_its_evidence(hpo):
     assert [g["gene"] for g in document["genes"]] == genes
     assert document["genes"][fbn1]["explanation"]["contradicting"][0]["id"] == SCOLIOSIS
     assert (document["sex"], document["age_years"], document["notes"]) == ("MALE", 15.0, ["a note"])
+
+
+def test_a_gene_known_only_from_cases_is_explained_by_what_its_cases_report(hpo):
+    match = {"id": "HP:0001166", "label": "Arachnodactyly", "match": "exact", "frequency": 0.5,
+             "via": {"id": "HP:0001166", "label": "Arachnodactyly"}}
+    explanation = {"gene_annotated": False, "annotations_from": "published cases", "matched": [match],
+                   "contradicting": [], "unexplained": [], "similar_cases": []}
+    text = explanation_markdown({"gene": "ARHGAP19", "explanation": explanation}, hpo)
+    assert "its published cases in the model's case index stand in" in text
+    assert "Arachnodactyly (HP:0001166): reported in its cases; share of its published cases 50%" in text
+    unknown = {**explanation, "annotations_from": None, "matched": []}
+    assert "ranked it from other evidence" in explanation_markdown({"gene": "ARHGAP19", "explanation": unknown}, hpo)
 
 
 # ------------------------------------------------------------------------------ models

@@ -55,8 +55,8 @@ def test_rank_json_maps_an_obsolete_id_and_says_so_on_stderr(capsys):
     assert result["present"] == [REPLACEMENT, "HP:0001166"]
     assert result["notes"] == [note]
     assert [g["rank"] for g in result["genes"]] == [1, 2]
-    assert set(result["genes"][0]["explanation"]) == {"gene_annotated", "matched", "contradicting",
-                                                      "unexplained", "similar_cases"}
+    assert set(result["genes"][0]["explanation"]) == {"gene_annotated", "annotations_from", "matched",
+                                                      "contradicting", "unexplained", "similar_cases"}
 
 
 def test_rank_text_mode_reports_the_obsolete_id_too(capsys):

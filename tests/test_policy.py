@@ -9,11 +9,12 @@ import torch
 from safetensors.torch import load_file
 
 from rare_disease_rft.config import ConfigError, load_config
+from rare_disease_rft.explain import explain_gene
 from rare_disease_rft.rankers import Case, load_ranker
 from rare_disease_rft.rankers.case_index import CaseIndex
 from rare_disease_rft.rankers.features import FEATURES, FeatureExtractor
 from rare_disease_rft.rankers.policy import PolicyNet, calibrated_probabilities
-from rare_disease_rft.tasks import read_tasks
+from rare_disease_rft.tasks import Answer, Task, read_tasks
 from rare_disease_rft.training.policy_grpo import fit_calibration, plackett_luce_log_prob, reward_table, train_policy
 
 REPO = Path(__file__).resolve().parent.parent
@@ -26,6 +27,73 @@ def small_config(task_dir, **training):
                 "model.shortlist_per_source=20"]
     settings += [f"training.{k}={v}" for k, v in training.items()]
     return load_config(REPO / "configs" / "default.yaml", settings)
+
+
+# ARHGAP19 has no HPO annotation in release 2025-01-16; here its two papers report these terms
+ARACHNODACTYLY, ECTOPIA_LENTIS, TALL_STATURE = "HP:0001166", "HP:0001083", "HP:0000098"
+
+
+def _case_only_index(hpo):
+    def task(i, pmid, gene, present):
+        return Task(f"case{i}", list(present), answer=Answer(gene), source={"pmid": pmid})
+
+    tasks = [task(1, "PMID:1", "ARHGAP19", [ARACHNODACTYLY, ECTOPIA_LENTIS]),
+             task(2, "PMID:2", "ARHGAP19", [ARACHNODACTYLY, TALL_STATURE]),
+             task(3, "PMID:3", "FBN1", [ARACHNODACTYLY])]
+    assert "ARHGAP19" not in hpo.gene_index
+    return FeatureExtractor(hpo, CaseIndex.build(hpo, tasks), shortlist_per_source=30)
+
+
+def _value(extractor, feats, gene, name):
+    where = np.flatnonzero(feats.candidates == extractor.universe_index[gene])
+    return float(feats.values[where[0], FEATURES.index(name)])
+
+
+def test_a_gene_known_only_from_cases_gets_knowledge_evidence_from_what_they_report(hpo):
+    extractor = _case_only_index(hpo)
+    case = Case((ARACHNODACTYLY, ECTOPIA_LENTIS))
+    feats = extractor.extract(case)
+    background = extractor.likelihood.matcher.background[hpo.term_indices([ARACHNODACTYLY, ECTOPIA_LENTIS])]
+    # both cases report arachnodactyly, one of two ectopia lentis: LR = share of cases / background
+    expected = np.log(1.0 / background[0]) + np.log(0.5 / background[1])
+    assert _value(extractor, feats, "ARHGAP19", "lr_present") == pytest.approx(expected, rel=1e-5)
+    ic = hpo.information_content[hpo.term_indices([ARACHNODACTYLY, ECTOPIA_LENTIS])]
+    assert _value(extractor, feats, "ARHGAP19", "phenomizer") == pytest.approx(ic.mean(), rel=1e-5)
+    assert _value(extractor, feats, "ARHGAP19", "exact_share") == 1.0
+    assert _value(extractor, feats, "ARHGAP19", "annotated") == 0.0  # still told apart from HPO-annotated genes
+    # three distinct most specific terms over its cases
+    assert _value(extractor, feats, "ARHGAP19", "annotation_size") == pytest.approx(np.log1p(3))
+
+
+def test_a_gene_whose_cases_are_all_left_out_is_again_a_gene_nothing_is_known_of(hpo):
+    extractor = _case_only_index(hpo)
+    case = Case((ARACHNODACTYLY, ECTOPIA_LENTIS))
+    background = extractor.likelihood.matcher.background[hpo.term_indices([ARACHNODACTYLY, ECTOPIA_LENTIS])]
+    noise = extractor.likelihood.settings.noise
+    one_left = extractor.extract(case, exclude_pmid="PMID:1")  # only case 2: no ectopia lentis
+    assert _value(extractor, one_left, "ARHGAP19", "lr_present") == pytest.approx(
+        np.log(1.0 / background[0]) + np.log(noise / background[1]), rel=1e-5)
+    assert _value(extractor, one_left, "ARHGAP19", "exact_share") == 0.5
+    # with its only paper left out (a training case of that paper), the gene has no evidence at all
+    index = CaseIndex.build(hpo, [Task("case1", [ARACHNODACTYLY], answer=Answer("ARHGAP19"), source={"pmid": "PMID:1"})])
+    alone = FeatureExtractor(hpo, index, shortlist_per_source=30)
+    genes, _ = alone._case_only_knowledge(case, alone._case_weights("PMID:1")[0])
+    assert len(genes) == 0  # its rows keep the defaults of a gene without annotation or case
+    assert alone.universe_index["ARHGAP19"] not in alone.extract(case, exclude_pmid="PMID:1").candidates
+    assert len(alone._case_only_knowledge(case, alone._case_weights(None)[0])[0]) == 1
+
+
+def test_the_explanation_of_a_gene_known_only_from_cases_matches_what_they_report(hpo):
+    extractor = _case_only_index(hpo)
+    explanation = explain_gene(hpo, Case((ARACHNODACTYLY, ECTOPIA_LENTIS, "HP:0001250"), (TALL_STATURE,)),
+                               "ARHGAP19", extractor.case_annotations)
+    assert (explanation["gene_annotated"], explanation["annotations_from"]) == (False, "published cases")
+    assert [(m["id"], m["match"], m["frequency"]) for m in explanation["matched"]] == [
+        (ARACHNODACTYLY, "exact", 1.0), (ECTOPIA_LENTIS, "exact", 0.5)]
+    assert [u["id"] for u in explanation["unexplained"]] == ["HP:0001250"]
+    assert explanation["contradicting"] == [{"id": TALL_STATURE, "label": "Tall stature", "frequency": 0.5}]
+    assert extractor.case_annotations("FBN1") is None  # annotated genes are explained by HPO
+    assert explain_gene(hpo, Case((ARACHNODACTYLY,)), "FBN1", extractor.case_annotations)["annotations_from"] == "hpo"
 
 
 def test_plackett_luce_log_prob_matches_the_sequential_definition():

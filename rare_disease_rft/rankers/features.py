@@ -7,6 +7,11 @@ Two kinds of evidence, for every candidate gene at once:
 - case reports (the training index): similarity to the gene's published cases, how many there
   are, and likelihood ratios from the terms those cases report present and absent.
 
+Genes with cases but no HPO annotation get their knowledge evidence from their cases instead:
+the terms those cases report, with how often, stand in for the annotations (the case reports are
+all that is known of such a gene). Their evidence is then on the annotated genes' scale, and the
+knowledge head, which learns from thousands of annotated answers, ranks them too.
+
 When features are computed for a training case, its own publication is left out of the index
 (``exclude_pmid``), so training sees what a new paper looks like: genes whose only cases come
 from that paper look unseen, exactly as they will at test time.
@@ -26,7 +31,7 @@ from scipy.special import gammaln, logsumexp
 from ..hpo import HPO
 from .base import Case
 from .case_index import CaseIndex
-from .knowledge import LikelihoodRanker, LikelihoodSettings, PhenomizerRanker, gene_matcher
+from .knowledge import LikelihoodRanker, LikelihoodSettings, PhenomizerRanker, TermMatcher, gene_matcher
 
 FEATURES = (
     "phenomizer", "phenomizer_gap", "lr_present", "lr_present_gap", "lr_excluded", "exact_share",
@@ -80,6 +85,17 @@ class FeatureExtractor:
         self.excluded_counts = index.excluded_counts.tocsc()
         self.case_background = np.asarray(index.present_counts.sum(axis=0)).ravel() / max(n_cases, 1)
         self.excluded_background = np.asarray(index.excluded_counts.sum(axis=0)).ravel() / max(n_cases, 1)
+        #: genes with cases but no HPO annotation (rows of the index), and where they are in the universe
+        self.case_only = np.array([i for i, g in enumerate(index.genes) if g not in hpo.gene_index], dtype=np.int64)
+        self.case_only_universe = self.index_to_universe[self.case_only]
+        # each case's most specific terms (none of their children reported): its direct annotations
+        closed = index.present_terms
+        leaves = closed - closed.multiply((closed @ hpo.parents.astype(np.float32)) > 0)
+        leaves.eliminate_zeros()
+        self.case_leaves = leaves.tocsr()
+        self.case_only_cases = np.flatnonzero(np.isin(index.case_gene, self.case_only))
+        self._case_only_all = self._case_only_matcher(np.ones(n_cases, np.float32))
+        self._case_only_row = {index.genes[i]: k for k, i in enumerate(self.case_only)}
 
     # ------------------------------------------------------------------ knowledge evidence
     def _knowledge(self, case: Case) -> dict[str, np.ndarray]:
@@ -92,15 +108,59 @@ class FeatureExtractor:
                 "exact_share": exact, "enrichment": self.enrichment.scores(present)}
 
     # ------------------------------------------------------------------ case-report evidence
-    def _cases(self, case: Case, exclude_pmid: str | None) -> dict[str, np.ndarray]:
+    def _case_only_matcher(self, weight: np.ndarray) -> tuple[TermMatcher, np.ndarray]:
+        """The genes known only from cases, their cases (those of ``weight`` 1) standing in for
+        annotations: each term with the share of the gene's cases that report it; and their case counts."""
+        members = self.index.membership[self.case_only] @ sp.diags(weight)
+        counts = np.asarray(members.sum(axis=1)).ravel()
+        share = sp.diags(1.0 / np.maximum(counts, 1.0)) @ members
+        matcher = TermMatcher(self.hpo, (share @ self.index.present_terms).tocsr(), (share @ self.case_leaves).tocsr(),
+                              background=self.likelihood.matcher.background)
+        return matcher, counts
+
+    def case_annotations(self, gene: str) -> tuple[sp.csr_matrix, sp.csr_matrix] | None:
+        """What the published cases of a gene HPO does not annotate report, as annotations (closure
+        and most specific terms, each with the share of its cases); None for any other gene."""
+        row = self._case_only_row.get(gene)
+        if row is None:
+            return None
+        matcher = self._case_only_all[0]
+        return matcher.closure[row : row + 1].tocsr(), matcher.direct[row : row + 1].tocsr()
+
+    def _case_only_knowledge(self, case: Case, weight: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The knowledge evidence of the genes known only from cases (see :meth:`_case_only_matcher`).
+        Returns the genes that have such cases (universe indices) and their values."""
+        left_out_here = not weight[self.case_only_cases].all()
+        matcher, counts = self._case_only_matcher(weight) if left_out_here else self._case_only_all
+        direct = matcher.direct.tocsr()
+        present = list(case.present)
+        sizes = np.diff(direct.indptr)
+        overlap = np.asarray((direct[:, self.hpo.term_indices(present)] > 0).sum(axis=1)).ravel()
+        values = {
+            "phenomizer": matcher.best_match(present, self.hpo.information_content).mean(axis=1),
+            "lr_present": self.likelihood.present_log_lr(case, matcher).sum(axis=1),
+            "lr_excluded": (self.likelihood.excluded_log_lr(case, matcher).sum(axis=1) if case.excluded
+                            else np.zeros(len(counts))),
+            "exact_share": (matcher.frequency(present) > 0).mean(axis=1),
+            "enrichment": hypergeometric_enrichment(overlap, sizes, self.enrichment.annotated_terms_total, len(present)),
+            "annotation_size": np.log1p(sizes),
+        }
+        known = counts > 0  # a gene whose every case is left out stays a gene nothing is known of
+        return self.case_only_universe[known], {name: v[known] for name, v in values.items()}
+
+    def _case_weights(self, exclude_pmid: str | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """1 per index case, 0 for the cases of the left-out publication (also returned)."""
+        weight = np.ones(len(self.index.case_ids), np.float32)
+        left_out = self.by_publication.get(exclude_pmid) if exclude_pmid else None
+        if left_out is not None:
+            weight[left_out] = 0.0
+        return weight, left_out
+
+    def _cases(self, case: Case, weight: np.ndarray, left_out: np.ndarray | None) -> dict[str, np.ndarray]:
         index = self.index
         pres_vec, excl_vec = index.case_vectors(self.hpo, case)
         sims = np.asarray((index.present @ pres_vec.T).todense()).ravel()
         excl_sims = np.asarray((index.excluded @ excl_vec.T).todense()).ravel() if case.excluded else np.zeros(len(sims))
-        weight = np.ones(len(sims), np.float32)
-        left_out = self.by_publication.get(exclude_pmid) if exclude_pmid else None
-        if left_out is not None:
-            weight[left_out] = 0.0
         n_genes = len(index.genes)
         counts = index.membership @ weight
         max_sim = np.zeros(n_genes)
@@ -155,7 +215,11 @@ class FeatureExtractor:
         table[self.n_annotated :, col["lr_present"]] = noise_lr
         table[: self.n_annotated, col["annotated"]] = 1.0
         table[: self.n_annotated, col["annotation_size"]] = np.log1p(self.enrichment.annotation_size)
-        for name, values in self._cases(case, exclude_pmid).items():
+        weight, left_out = self._case_weights(exclude_pmid)
+        genes, pseudo = self._case_only_knowledge(case, weight)
+        for name, values in pseudo.items():
+            table[genes, col[name]] = values
+        for name, values in self._cases(case, weight, left_out).items():
             table[self.index_to_universe, col[name]] = values
         # gaps to the case's best gene: scores of different patients are on different scales
         table[:, col["phenomizer_gap"]] = table[:, col["phenomizer"]] - table[:, col["phenomizer"]].max()

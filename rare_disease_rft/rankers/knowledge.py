@@ -27,7 +27,7 @@ from .base import Case, Ranker, Ranking, order_by_score
 class TermMatcher:
     """Patient terms against every row's annotations (rows x terms, sparse, column-sliced)."""
 
-    def __init__(self, hpo: HPO, closure: sp.csr_matrix, direct: sp.csr_matrix):
+    def __init__(self, hpo: HPO, closure: sp.csr_matrix, direct: sp.csr_matrix, background: np.ndarray | None = None):
         self.hpo = hpo
         self.closure = closure.tocsc()  # column slices are what every query takes
         direct = direct.copy()
@@ -35,8 +35,11 @@ class TermMatcher:
         self.direct = direct.tocsc()
         self.n_rows = closure.shape[0]
         # frequency-weighted background: how often a patient with a random row's condition shows t
-        n = max(self.n_rows, 1)
-        self.background = np.maximum(np.asarray(self.closure.sum(axis=0)).ravel() / n, 1.0 / n).astype(np.float32)
+        # (or another matcher's, so that scores of the two sets of rows compare)
+        if background is None:
+            n = max(self.n_rows, 1)
+            background = np.maximum(np.asarray(self.closure.sum(axis=0)).ravel() / n, 1.0 / n).astype(np.float32)
+        self.background = background
 
     def ancestor_lists(self, term_ids: list[str]) -> list[np.ndarray]:
         anc = self.hpo.ancestor_matrix
@@ -189,16 +192,17 @@ class LikelihoodRanker(Ranker):
         self.order = gene_order(hpo)
         self.settings = settings
 
-    def present_log_lr(self, case: Case) -> np.ndarray:
-        """diseases x present terms."""
+    def present_log_lr(self, case: Case, matcher: TermMatcher | None = None) -> np.ndarray:
+        """diseases (or the rows of another ``matcher``) x present terms."""
         s = self.settings
-        return np.log(self.matcher.likelihood_ratio(list(case.present), s.near_miss, s.noise))
+        return np.log((matcher or self.matcher).likelihood_ratio(list(case.present), s.near_miss, s.noise))
 
-    def excluded_log_lr(self, case: Case) -> np.ndarray:
-        """diseases x excluded terms."""
+    def excluded_log_lr(self, case: Case, matcher: TermMatcher | None = None) -> np.ndarray:
+        """diseases (or the rows of another ``matcher``) x excluded terms."""
+        matcher = matcher or self.matcher
         cap = self.settings.max_frequency
-        freq = np.minimum(self.matcher.frequency(list(case.excluded)), cap)
-        background = np.minimum(self.matcher.background[self.hpo.term_indices(list(case.excluded))], cap)
+        freq = np.minimum(matcher.frequency(list(case.excluded)), cap)
+        background = np.minimum(matcher.background[self.hpo.term_indices(list(case.excluded))], cap)
         return np.log1p(-freq) - np.log1p(-background)
 
     def disease_scores(self, case: Case) -> np.ndarray:

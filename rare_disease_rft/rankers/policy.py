@@ -138,6 +138,10 @@ class PolicyRanker(Ranker):
         tail_p = np.zeros(len(feats.rest))
         return Ranking(genes, np.concatenate([ordered_scores, tail]), np.concatenate([probabilities, tail_p]))
 
+    def case_annotations(self, gene: str):
+        """The annotations a gene HPO does not annotate is ranked with: its published cases."""
+        return self.extractor.case_annotations(gene)
+
     def similar_cases(self, case: Case, gene: str, k: int = 3) -> list[dict]:
         """The case reports of ``gene`` in the index most similar to the patient, with PMIDs."""
         index = self.extractor.index
