@@ -303,12 +303,17 @@ class HPO:
         """Column indices of current term ids (callers resolve first)."""
         return np.fromiter((self.index[t] for t in term_ids), dtype=np.int64, count=len(term_ids))
 
+    def ancestor_indices(self, term: int) -> np.ndarray:
+        """Indices of a term (by index) and its ancestors: a slice of the ancestor matrix, which is
+        much cheaper than indexing the sparse matrix (every patient term asks, for every ranking)."""
+        m = self.ancestor_matrix
+        return m.indices[m.indptr[term] : m.indptr[term + 1]]
+
     def closure(self, term_ids: list[str]) -> np.ndarray:
         """Indices of the terms and all their ancestors (each once)."""
         if not term_ids:
             return np.zeros(0, dtype=np.int64)
-        rows = self.ancestor_matrix[self.term_indices(term_ids)]
-        return np.unique(rows.indices)
+        return np.unique(np.concatenate([self.ancestor_indices(i) for i in self.term_indices(term_ids)]))
 
 
 def release_folder(folder: str | Path | None = None) -> Path:

@@ -159,8 +159,8 @@ class FeatureExtractor:
     def _cases(self, case: Case, weight: np.ndarray, left_out: np.ndarray | None) -> dict[str, np.ndarray]:
         index = self.index
         pres_vec, excl_vec = index.case_vectors(self.hpo, case)
-        sims = np.asarray((index.present @ pres_vec.T).todense()).ravel()
-        excl_sims = np.asarray((index.excluded @ excl_vec.T).todense()).ravel() if case.excluded else np.zeros(len(sims))
+        sims = index.present @ pres_vec
+        excl_sims = index.excluded @ excl_vec if case.excluded else np.zeros(len(sims), np.float32)
         n_genes = len(index.genes)
         counts = index.membership @ weight
         max_sim = np.zeros(n_genes)

@@ -42,8 +42,7 @@ class TermMatcher:
         self.background = background
 
     def ancestor_lists(self, term_ids: list[str]) -> list[np.ndarray]:
-        anc = self.hpo.ancestor_matrix
-        return [anc[self.hpo.index[t]].indices for t in term_ids]
+        return [self.hpo.ancestor_indices(self.hpo.index[t]) for t in term_ids]
 
     def _blocks(self, term_ids: list[str], matrices: list) -> tuple[list[np.ndarray], np.ndarray, list[np.ndarray]]:
         """The ancestors of each term, their union, and each matrix's dense genes x union block."""

@@ -150,7 +150,7 @@ class PolicyRanker(Ranker):
         row = index.genes.index(gene)
         members = np.flatnonzero(index.case_gene == row)
         vec, _ = index.case_vectors(self.extractor.hpo, case)
-        sims = np.asarray((index.present[members] @ vec.T).todense()).ravel()
+        sims = index.present[members] @ vec
         order = np.argsort(-sims, kind="stable")[:k]
         return [{"case_id": index.case_ids[i], "pmid": index.case_pmids[i], "similarity": round(float(s), 3)}
                 for i, s in zip(members[order], sims[order])]

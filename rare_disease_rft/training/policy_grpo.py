@@ -45,7 +45,7 @@ from ..tasks import Task
 from .data import DataConfig, load_splits
 from .model_dir import write_model_dir
 
-FEATURE_VERSION = 4  # bump when features.py changes what it computes
+FEATURE_VERSION = 5  # bump when features.py changes what it computes
 
 
 @dataclass
