@@ -96,6 +96,17 @@ def test_the_explanation_of_a_gene_known_only_from_cases_matches_what_they_repor
     assert explain_gene(hpo, Case((ARACHNODACTYLY,)), "FBN1", extractor.case_annotations)["annotations_from"] == "hpo"
 
 
+def test_hypergeometric_enrichment_is_scipys_upper_tail():
+    from scipy.stats import hypergeom
+
+    from rare_disease_rft.rankers.features import hypergeometric_enrichment
+
+    overlap, sizes = np.array([0, 1, 3, 2, 5]), np.array([40, 40, 12, 900, 5])
+    got = hypergeometric_enrichment(overlap, sizes, universe=9000, drawn=6)
+    expected = [0.0] + [-np.log10(hypergeom.sf(k - 1, 9000, n, 6)) for k, n in zip(overlap[1:], sizes[1:])]
+    assert got == pytest.approx(expected, rel=1e-9)
+
+
 def test_plackett_luce_log_prob_matches_the_sequential_definition():
     torch.manual_seed(0)
     scores = torch.randn(2, 6, requires_grad=True)

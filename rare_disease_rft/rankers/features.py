@@ -22,6 +22,7 @@ and the other genes follow in likelihood order.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -267,8 +268,10 @@ class GeneEnrichment:
         return hypergeometric_enrichment(overlap, self.annotation_size, self.annotated_terms_total, len(present))
 
 
-def _log_choose(n: np.ndarray, k: np.ndarray) -> np.ndarray:
-    return gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
+@functools.lru_cache(maxsize=8)
+def _log_factorials(n: int) -> np.ndarray:
+    """log k! for k = 0..n: looked up, where gammaln on every call cost more than the rest of the test."""
+    return gammaln(np.arange(n + 1, dtype=np.float64) + 1)
 
 
 def hypergeometric_enrichment(overlap: np.ndarray, sizes: np.ndarray, universe: int, drawn: int) -> np.ndarray:
@@ -281,12 +284,18 @@ def hypergeometric_enrichment(overlap: np.ndarray, sizes: np.ndarray, universe: 
     hit = np.flatnonzero(overlap > 0)
     if not len(hit):
         return out
-    k = overlap[hit].astype(np.float64)[:, None]
-    size = sizes[hit].astype(np.float64)[:, None]
-    j = np.arange(drawn + 1, dtype=np.float64)[None, :]
-    valid = (j >= k) & (j <= size) & (drawn - j <= universe - size)
-    jj = np.where(valid, j, 0.0)
-    log_pmf = _log_choose(size, jj) + _log_choose(universe - size, drawn - jj) - _log_choose(universe, drawn)
-    log_tail = logsumexp(np.where(valid, log_pmf, -np.inf), axis=1)
+    k = overlap[hit].astype(np.int64)[:, None]
+    size = sizes[hit].astype(np.int64)[:, None]
+    j = np.arange(drawn + 1, dtype=np.int64)[None, :]
+    rows, cols = np.nonzero((j >= k) & (j <= size) & (drawn - j <= universe - size))
+    s, t = size[rows, 0], j[0, cols]
+    log_fact = _log_factorials(universe)
+
+    def log_choose(n: np.ndarray, r: np.ndarray) -> np.ndarray:
+        return log_fact[n] - log_fact[r] - log_fact[n - r]
+
+    log_pmf = np.full((len(hit), drawn + 1), -np.inf)
+    log_pmf[rows, cols] = log_choose(s, t) + log_choose(universe - s, drawn - t) - log_choose(universe, drawn)
+    log_tail = logsumexp(log_pmf, axis=1)
     out[hit] = np.minimum(-log_tail / np.log(10), 50.0)
     return out
