@@ -66,8 +66,8 @@ class PolicyModelConfig:
 @dataclass
 class PolicyOptimConfig:
     objective: Literal["grpo", "listwise"] = "grpo"
-    #: a 1,200-step run kept step 700 (validation top-1 0.604 against 0.593), within the spread of
-    #: seeds 0-4 (0.589-0.604; results/policy_sweep.json)
+    #: a 1,200-step run keeps the same step as this one (300), its later steps no better on
+    #: validation (results/policy_sweep.json)
     steps: int = 600
     batch_cases: int = 64
     #: rankings sampled per patient; their mean reward is the baseline (GRPO)
@@ -79,9 +79,9 @@ class PolicyOptimConfig:
     paper_weight_power: float = 1.0
     #: extra weight of cases whose gene has no case in other training papers: a new paper's
     #: gene is often unseen, and the policy must not trade those cases for the seen ones
-    #: (validation top-1, unseen-gene top-1: weight 3 -> 0.593, 0.370; weight 6 -> 0.570, 0.379, in
-    #: results/policy_sweep.json; measured before the one-pass training step, weight 1 -> 0.610,
-    #: 0.355 against 0.605, 0.367 for weight 3)
+    #: (validation top-1, unseen-gene top-1: weight 3 -> 0.594, 0.367; weight 6 -> 0.570, 0.369, in
+    #: results/policy_sweep.json; measured with earlier features, weight 1 -> 0.610, 0.355 against
+    #: 0.605, 0.367 for weight 3)
     unseen_gene_weight: float = 3.0
     #: weight of the same objective applied to the knowledge head alone
     knowledge_head_weight: float = 1.0
