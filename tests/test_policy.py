@@ -197,6 +197,12 @@ def test_training_writes_a_complete_model_dir(trained):
     assert "not a diagnostic device" in (trained / "MODEL_CARD.md").read_text()
 
 
+def test_the_model_card_counts_the_genes_known_only_from_cases(trained, hpo):
+    genes = json.loads((trained / "case_index.json").read_text())["genes"]
+    unannotated = sum(g not in hpo.gene_index for g in genes)
+    assert f"{unannotated:,} of their genes have no HPO annotation" in (trained / "MODEL_CARD.md").read_text()
+
+
 def test_data_versions_name_the_bundled_archive_by_its_place_in_the_repository(tmp_path):
     from rare_disease_rft.hpo import load_hpo
     from rare_disease_rft.resources import BUNDLED_PHENOPACKETS

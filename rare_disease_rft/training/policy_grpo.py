@@ -325,11 +325,12 @@ def calibrate(net: PolicyNet, data: FeatureSet, groups: list[str]) -> dict:
 
 
 # ------------------------------------------------------------------ the run
-def _index_note(n_train: int, n_validation: int) -> str:
+def _index_note(n_train: int, n_validation: int, n_case_only: int) -> str:
     added = (f" and the {n_validation:,} validation cases, added after the validation metrics above were measured"
              if n_validation else "")
     return (f"## Case index\nThe published cases the model compares a patient with (similar cases with PMIDs, "
-            f"case evidence): the {n_train:,} training cases{added}.")
+            f"case evidence): the {n_train:,} training cases{added}. {n_case_only:,} of their genes have no HPO "
+            "annotation: what their cases report stands in for annotations, in the evidence and in the explanations.")
 
 
 def _device(name: str) -> torch.device:
@@ -455,7 +456,8 @@ def train_policy(config: PolicyTrainingConfig, out: str | Path, max_steps: int |
                                                     "feature_seconds": round(feature_seconds, 1),
                                                     "train_seconds": round(train_seconds, 1)},
                     save_weights=lambda folder: (save_policy(folder, net), index.save(folder)),
-                    card_notes=_index_note(len(train_tasks), len(index.case_ids) - len(train_tasks)))
+                    card_notes=_index_note(len(train_tasks), len(index.case_ids) - len(train_tasks),
+                                           sum(g not in hpo.gene_index for g in index.genes)))
     checkpoint.unlink(missing_ok=True)
     log(f"wrote {out} in {time.time() - started:.0f} s: validation top1 {validation['top1']:.3f}, "
         f"top10 {validation['top10']:.3f}")
