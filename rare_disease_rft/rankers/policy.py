@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -138,8 +139,8 @@ class PolicyRanker(Ranker):
         tail_p = np.zeros(len(feats.rest))
         return Ranking(genes, np.concatenate([ordered_scores, tail]), np.concatenate([probabilities, tail_p]))
 
-    def case_annotations(self, gene: str):
-        """The annotations a gene HPO does not annotate is ranked with: its published cases."""
+    def case_annotations(self, gene: str) -> tuple[sp.csr_matrix, sp.csr_matrix] | None:
+        """What a gene HPO does not annotate is ranked and explained with: its published cases."""
         return self.extractor.case_annotations(gene)
 
     def similar_cases(self, case: Case, gene: str, k: int = 3) -> list[dict]:
