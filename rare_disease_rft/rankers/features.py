@@ -109,15 +109,16 @@ class FeatureExtractor:
                 "exact_share": exact, "enrichment": self.enrichment.scores(present)}
 
     # ------------------------------------------------------------------ case-report evidence
-    def _case_only_matcher(self, weight: np.ndarray) -> tuple[TermMatcher, np.ndarray]:
+    def _case_only_matcher(self, weight: np.ndarray) -> tuple[TermMatcher, "GeneEnrichment", np.ndarray]:
         """The genes known only from cases, their cases (those of ``weight`` 1) standing in for
-        annotations: each term with the share of the gene's cases that report it; and their case counts."""
+        annotations: each term with the share of the gene's cases that report it. Returns the
+        matcher and the enrichment over those annotations, and the genes' case counts."""
         members = self.index.membership[self.case_only] @ sp.diags(weight)
         counts = np.asarray(members.sum(axis=1)).ravel()
         share = sp.diags(1.0 / np.maximum(counts, 1.0)) @ members
         matcher = TermMatcher(self.hpo, (share @ self.index.present_terms).tocsr(), (share @ self.case_leaves).tocsr(),
                               background=self.likelihood.matcher.background)
-        return matcher, counts
+        return matcher, GeneEnrichment(self.hpo, matcher.direct, self.enrichment.annotated_terms_total), counts
 
     def case_annotations(self, gene: str) -> tuple[sp.csr_matrix, sp.csr_matrix] | None:
         """What the published cases of a gene HPO does not annotate report, as annotations (closure
@@ -132,19 +133,17 @@ class FeatureExtractor:
         """The knowledge evidence of the genes known only from cases (see :meth:`_case_only_matcher`).
         Returns the genes that have such cases (universe indices) and their values."""
         left_out_here = not weight[self.case_only_cases].all()
-        matcher, counts = self._case_only_matcher(weight) if left_out_here else self._case_only_all
-        direct = matcher.direct.tocsr()
+        matcher, enrichment, counts = self._case_only_matcher(weight) if left_out_here else self._case_only_all
         present = list(case.present)
-        sizes = np.diff(direct.indptr)
-        overlap = np.asarray((direct[:, self.hpo.term_indices(present)] > 0).sum(axis=1)).ravel()
         values = {
             "phenomizer": matcher.best_match(present, self.hpo.information_content).mean(axis=1),
             "lr_present": self.likelihood.present_log_lr(case, matcher).sum(axis=1),
             "lr_excluded": (self.likelihood.excluded_log_lr(case, matcher).sum(axis=1) if case.excluded
                             else np.zeros(len(counts))),
             "exact_share": (matcher.frequency(present) > 0).mean(axis=1),
-            "enrichment": hypergeometric_enrichment(overlap, sizes, self.enrichment.annotated_terms_total, len(present)),
-            "annotation_size": np.log1p(sizes),
+            "enrichment": enrichment.scores(present),
+            # the count as an integer, as before: log1p of a float32 count differs in the last bit
+            "annotation_size": np.log1p(matcher.direct.getnnz(axis=1)),
         }
         known = counts > 0  # a gene whose every case is left out stays a gene nothing is known of
         return self.case_only_universe[known], {name: v[known] for name, v in values.items()}
@@ -251,17 +250,19 @@ class FeatureExtractor:
 
 
 class GeneEnrichment:
-    """How enriched each annotated gene's direct annotations are in a patient's terms: -log10 of
-    the hypergeometric tail, over the terms some gene is annotated with."""
+    """How enriched each annotated gene's direct annotations (or the rows of ``direct``) are in a
+    patient's terms: -log10 of the hypergeometric tail, over the terms some gene is annotated with
+    (or ``universe`` of them, another enrichment's, so that the scores compare)."""
 
-    def __init__(self, hpo: HPO):
+    def __init__(self, hpo: HPO, direct: sp.spmatrix | None = None, universe: int | None = None):
         self.hpo = hpo
-        direct = hpo.gene_terms.copy()
+        direct = (hpo.gene_terms if direct is None else direct).copy()
         direct.data[:] = 1.0
         self.direct = direct.tocsc()
-        #: direct annotations per gene
+        #: direct annotations per row
         self.annotation_size = np.asarray(direct.sum(axis=1)).ravel()
-        self.annotated_terms_total = int((np.asarray(direct.sum(axis=0)).ravel() > 0).sum())
+        self.annotated_terms_total = (int((np.asarray(direct.sum(axis=0)).ravel() > 0).sum()) if universe is None
+                                      else universe)
 
     def scores(self, present: list[str]) -> np.ndarray:
         overlap = np.asarray(self.direct[:, self.hpo.term_indices(present)].sum(axis=1)).ravel()
