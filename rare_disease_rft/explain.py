@@ -52,7 +52,7 @@ def explain_gene(hpo: HPO, case: Case, gene: str, case_annotations: Annotations 
     matched, unexplained = [], []
     for term in case.present:
         q = hpo.index[term]
-        anc = hpo.ancestor_matrix[q].indices
+        anc = hpo.ancestor_indices(q)
         shared = [c for c in anc if c in in_closure]
         mica = max(shared, key=lambda c: (ic[c], depth[c], -c)) if shared else None
         if mica is None or (mica != q and ic[mica] < RELATED_MIN_IC and mica not in direct):

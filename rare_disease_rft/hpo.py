@@ -244,7 +244,7 @@ class HPO:
 
     def ancestors(self, term_id: str, include_self: bool = True) -> set[str]:
         i = self.index[self.term(term_id).id]
-        found = {self.ids[j] for j in self.ancestor_matrix[i].indices}
+        found = {self.ids[j] for j in self.ancestor_indices(i)}
         return found if include_self else found - {self.ids[i]}
 
     def is_a(self, term_id: str, ancestor_id: str) -> bool:
