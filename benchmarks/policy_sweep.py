@@ -37,6 +37,17 @@ VARIANTS: dict[str, list[str]] = {
 }
 
 
+def train_if_missing(config: Path, folder: Path, overrides: list[str], retrain: bool = False) -> bool:
+    """Trains ``config`` with ``overrides`` into ``folder`` unless a model is there already (or
+    ``retrain``); False if the training failed."""
+    if retrain and folder.exists():
+        shutil.rmtree(folder)
+    if (folder / "config.json").is_file():
+        return True
+    sets = [arg for override in overrides for arg in ("--set", override)]
+    return rdrft(["train", "--config", str(config), "--out", str(folder), *sets]) == 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--retrain", action="store_true", help="train every variant again")
@@ -46,12 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = {}
     for name, overrides in VARIANTS.items():
         folder = REPO / "artifacts" / "policy-sweep" / name.replace(" ", "-").replace(",", "")
-        if args.retrain and folder.exists():
-            shutil.rmtree(folder)
-        if not (folder / "config.json").is_file():
-            sets = [arg for override in overrides for arg in ("--set", override)]
-            if rdrft(["train", "--config", str(CONFIG), "--out", str(folder), *sets]) != 0:
-                return 1
+        if not train_if_missing(CONFIG, folder, overrides, args.retrain):
+            return 1
         # measured by training, before the kept model's case index took in the validation cases
         m = json.loads((folder / "validation_metrics.json").read_text())
         rows[name] = {"overrides": overrides, "kept_step": json.loads((folder / "config.json").read_text())

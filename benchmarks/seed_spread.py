@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 from pathlib import Path
 
 from knowledge_rankers import REPO, evaluate_with_progress
-from rare_disease_rft.cli import main as rdrft
+from policy_sweep import train_if_missing
 from rare_disease_rft.hpo import load_hpo
 from rare_disease_rft.rankers import load_ranker
 from rare_disease_rft.resources import DEFAULT_DATA_DIR, DEFAULT_MODEL_DIR
@@ -54,14 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     test_file = DEFAULT_DATA_DIR / "test.jsonl"
     for objective, (config, _) in OBJECTIVES.items():
-        for seed in SEEDS:
-            folder = model_folder(objective, seed)
-            if args.retrain and seed and folder.exists():
-                shutil.rmtree(folder)
-            if not (folder / "config.json").is_file():
-                if rdrft(["train", "--config", str(REPO / config), "--out", str(folder),
-                          "--set", f"training.seed={seed}"]) != 0:
-                    return 1
+        for seed in SEEDS:  # seed 0 is default_model.py's model: --retrain leaves it to that script
+            if not train_if_missing(REPO / config, model_folder(objective, seed), [f"training.seed={seed}"],
+                                    retrain=args.retrain and seed > 0):
+                return 1
 
     tasks = read_tasks(test_file, limit=args.limit)
     hpo = load_hpo()
