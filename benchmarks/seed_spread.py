@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
                 "model": str(folder.relative_to(REPO)),
                 **{f"validation_{k}": round(validation[k], 4) for k in KEPT},
                 **{f"test_{k}": round(test[k], 4) for k in KEPT},
-                "test_unseen_gene_top1": round(unseen["top1"], 4), "test_unseen_gene_top10": round(unseen["top10"], 4),
+                # None when no task has such a gene (--limit)
+                **{f"test_unseen_gene_{k}": None if unseen[k] is None else round(unseen[k], 4) for k in ("top1", "top10")},
             }
         report["objectives"][objective] = {"config": OBJECTIVES[objective][0], "seeds": rows, "summary": summary(rows)}
     out = Path(args.out)
@@ -84,10 +85,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'model':<26}" + "".join(f"{c:>22}" for c in columns))
     for objective, block in report["objectives"].items():
         for seed, row in block["seeds"].items():
-            print(f"{objective + ' ' + seed:<26}" + "".join(f"{row[c]:>22.3f}" for c in columns))
+            print(f"{objective + ' ' + seed:<26}" + "".join(
+                f"{row[c]:>22.3f}" if row[c] is not None else f"{'-':>22}" for c in columns))
         s = block["summary"]
         print(f"{objective + ' mean (min-max)':<26}" + "".join(
-            f"{s[c]['mean']:>10.3f} ({s[c]['min']:.3f}-{s[c]['max']:.3f})" for c in columns))
+            f"{s[c]['mean']:>10.3f} ({s[c]['min']:.3f}-{s[c]['max']:.3f})" if c in s else f"{'-':>22}" for c in columns))
     return 0
 
 
