@@ -1,7 +1,7 @@
 """The ranking as the page and its downloads show it, and what is known about the model.
 
-Everything here formats what ``rank_and_explain`` and the model directory already hold; no
-ranking or evidence is computed.
+Everything here formats what ``rank_and_explain`` (a ``PatientRanking``) and the model directory
+already hold; no ranking or evidence is computed. The downloads are the library's writers.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import pandas as pd
 from rare_disease_rft.genes import gene_names
 from rare_disease_rft.hpo import HPO
 from rare_disease_rft.resources import REPO_ROOT
+from rare_disease_rft.results import TABLE_COLUMNS, PatientRanking, RankedGene, json_text, table_rows, table_text
 
 PUBMED_URL = "https://pubmed.ncbi.nlm.nih.gov/{}/"
 HGNC_URL = "https://www.genenames.org/data/gene-symbol-report/#!/hgnc_id/{}"
@@ -44,59 +45,31 @@ def markdown_escape(text: str) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
-def _labels(terms: list[dict]) -> str:
-    return "; ".join(t["label"] for t in terms)
-
-
-def table(result: dict) -> pd.DataFrame:
-    """One row per ranked gene: what the page's table, its chart and the CSV download show."""
-    rows = []
-    for entry in result["genes"]:
-        explanation = entry["explanation"]
-        rows.append({
-            "rank": entry["rank"],
-            "gene": entry["gene"],
-            "probability": entry["probability"],
-            "score": entry["score"],
-            "matched terms": _labels(explanation["matched"]),
-            "contradicting excluded terms": _labels(explanation["contradicting"]),
-            "unexplained terms": _labels(explanation["unexplained"]),
-            "similar published cases": "; ".join(c["pmid"] for c in explanation["similar_cases"]),
-        })
-    frame = pd.DataFrame(rows)
+def table(result: PatientRanking) -> pd.DataFrame:
+    """One row per ranked gene: the page's table and chart (the CSV download's rows)."""
+    frame = pd.DataFrame(table_rows(result), columns=list(TABLE_COLUMNS)).drop(columns="id")
     return frame.drop(columns="probability") if frame["probability"].isna().all() else frame
 
 
-def csv_bytes(result: dict) -> bytes:
-    return table(result).to_csv(index=False).encode()
+def csv_bytes(result: PatientRanking) -> bytes:
+    return table_text([result], delimiter=",").encode()
 
 
-def json_bytes(result: dict, hpo: HPO, notes: list[str], sex: str | None, age_years: float | None) -> bytes:
-    """The full ranking with its evidence and the case it was made for."""
-    document = {
-        "model": result["model"],
-        "hpo_version": hpo.version,
-        "present": [{"id": t, "label": hpo.name(t)} for t in result["present"]],
-        "excluded": [{"id": t, "label": hpo.name(t)} for t in result["excluded"]],
-        "sex": sex,
-        "age_years": age_years,
-        "notes": notes,
-        "genes": result["genes"],
-        "model_reasoning": result["text"],
-    }
-    return json.dumps(document, indent=2).encode()
+def json_bytes(result: PatientRanking) -> bytes:
+    """The full ranking with its evidence and the case it was made for: the one JSON shape."""
+    return json_text(result).encode()
 
 
-def explanation_markdown(entry: dict, hpo: HPO) -> str:
+def explanation_markdown(entry: RankedGene, hpo: HPO) -> str:
     """A gene's evidence: matched, contradicting and unexplained terms, similar cases, gene links."""
-    explanation = entry["explanation"]
+    explanation = entry.explanation
     blocks: list[str] = []
     from_cases = explanation.get("annotations_from") == "published cases"
     if from_cases:
-        blocks.append(f"*{entry['gene']} has no HPO annotation in release {hpo.version}; its published cases "
+        blocks.append(f"*{entry.gene} has no HPO annotation in release {hpo.version}; its published cases "
                       "in the model's case index stand in: the terms below are matched against what they report.*")
     elif not explanation["gene_annotated"]:
-        blocks.append(f"*{entry['gene']} has no HPO annotation in release {hpo.version}; "
+        blocks.append(f"*{entry.gene} has no HPO annotation in release {hpo.version}; "
                       "the model ranked it from other evidence (such as published cases).*")
     frequency, wording = ("share of its published cases", _CASE_MATCH_WORDING) if from_cases else (
         "annotation frequency", _MATCH_WORDING)
@@ -119,7 +92,7 @@ def explanation_markdown(entry: dict, hpo: HPO) -> str:
         f"[{c['pmid']}]({PUBMED_URL.format(c['pmid'].removeprefix('PMID:'))}), case {markdown_escape(c['case_id'])}: "
         f"similarity {c['similarity']:.2f}"
         for c in explanation["similar_cases"]])
-    blocks.append(gene_links_markdown(entry["gene"]))
+    blocks.append(gene_links_markdown(entry.gene))
     return "\n\n".join(blocks)
 
 

@@ -21,7 +21,8 @@ from data_prep.concepts import ConceptRecognizer
 from rare_disease_rft.explain import rank_and_explain
 from rare_disease_rft.genes import gene_names
 from rare_disease_rft.hpo import HPO, HPOError, load_hpo, normalise_id
-from rare_disease_rft.rankers import BUILT_IN, Ranker, load_ranker, model_folder
+from rare_disease_rft.rankers import Ranker
+from rare_disease_rft.registry import DEFAULT, is_built_in, is_trained, load_ranker, model_folder
 
 MODEL_ENV = "RDRFT_APP_MODEL"
 TOP_GENES = 20
@@ -46,11 +47,11 @@ def recognizer() -> ConceptRecognizer:
 def choose_model(model: str) -> tuple[str, Path | None, str | None]:
     """What MODEL names: the ranker to load, its model directory (None for a built-in ranker), and a
     note when a knowledge-based ranker stands in for the default model that is not trained yet."""
-    if model == "default" and not (model_folder(model) / "config.json").is_file():
+    if model == DEFAULT and not is_trained(model):
         return "likelihood", None, ("No trained default model yet (`artifacts/default-model` is missing; "
                                     "`make run` trains it), so genes are ranked by the knowledge-based "
                                     "**likelihood** ranker.")
-    if model in BUILT_IN:
+    if is_built_in(model):
         return model, None, None
     return model, model_folder(model), None
 
@@ -130,8 +131,8 @@ def rank(hpo: HPO, model: str) -> None:
     if ranker is None:
         return
     started = time.perf_counter()
-    result = rank_and_explain(ranker, case, top=TOP_GENES, hpo=hpo)
-    st.session_state.result = {**result, "seconds": time.perf_counter() - started}
+    st.session_state.result = rank_and_explain(ranker, case, top=TOP_GENES, hpo=hpo, notes=patient.notes)
+    st.session_state.ranked_in = time.perf_counter() - started
 
 
 # ------------------------------------------------------------------------------ inputs
@@ -266,10 +267,10 @@ def results(hpo: HPO) -> None:
     result = st.session_state.result
     patient: Patient = st.session_state.patient
     st.subheader("Ranked genes")
-    st.caption(f"Model **{result['model']}** · {len(result['present'])} present and {len(result['excluded'])} "
-               f"excluded terms · ranked in {1000 * result['seconds']:.0f} ms")
+    st.caption(f"Model **{markdown_escape(result.model)}** · {len(result.present)} present and "
+               f"{len(result.excluded)} excluded terms · ranked in {1000 * st.session_state.ranked_in:.0f} ms")
     frame = table(result)
-    evidence_col, reasoning_col = st.columns([3, 2]) if result["text"] else (st.container(), None)
+    evidence_col, reasoning_col = st.columns([3, 2]) if result.text else (st.container(), None)
     evidence_col.dataframe(frame, hide_index=True, column_config={
         "probability": st.column_config.ProgressColumn(
             "probability", format="percent", min_value=0, max_value=1,
@@ -279,20 +280,20 @@ def results(hpo: HPO) -> None:
     })
     if reasoning_col is not None:
         reasoning_col.markdown("**The model's reasoning**")
-        reasoning_col.text(result["text"])
+        reasoning_col.text(result.text)
     measure = "probability" if "probability" in frame else "score"
     st.bar_chart(frame.head(CHART_GENES), x="gene", y=measure, horizontal=True, sort=False,
                  height=40 + 28 * min(CHART_GENES, len(frame)))
     csv_col, json_col = st.columns(2)
     csv_col.download_button("Download CSV", csv_bytes(result), "gene_ranking.csv", "text/csv", key="download_csv")
     json_col.download_button("Download JSON (with evidence)",
-                             json_bytes(result, hpo, patient.notes, patient.sex, patient.age_years),
+                             json_bytes(result),
                              "gene_ranking.json", "application/json", key="download_json")
     st.markdown(f"[Link to this ranking]({(st.context.url or '').rstrip('/')}/?{patient.link_query()}) "
                 "(it holds the terms: share it only where patient data may go)")
     st.markdown("**Evidence per gene**")
-    for entry in result["genes"]:
-        with st.expander(f"{entry['rank']}. {entry['gene']}", expanded=entry["rank"] == 1):
+    for entry in result.genes:
+        with st.expander(f"{entry.rank}. {entry.gene}", expanded=entry.rank == 1):
             st.markdown(explanation_markdown(entry, hpo))
 
 

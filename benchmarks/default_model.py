@@ -6,7 +6,7 @@ Trains, if their directories are missing (or with ``--retrain``), the default mo
 (``configs/default.yaml`` -> ``artifacts/default-model``) and the supervised listwise ablation
 (``configs/policy-listwise.yaml`` -> ``artifacts/listwise-policy``), timing each; then ranks the
 held-out test split with both, the built-in knowledge rankers and (unless ``--skip-peers``)
-hpo3's gene enrichment, on one core. Writes ``OUT/default_model.json`` (SPEC benchmark format,
+hpo3's gene enrichment, on one core. Writes ``OUT/default_model.json`` (docs/SPEC.md benchmark format,
 plus the default model's paired differences to each other ranker),
 ``OUT/default_model_topk.png`` and ``OUT/default_model_run.json`` (versions, stage timings).
 """
@@ -29,7 +29,7 @@ from knowledge_rankers import REPO, Hpo3Enrichment, evaluate_with_progress, writ
 from rare_disease_rft.cli import main as rdrft  # noqa: E402
 from rare_disease_rft.evaluate import paired_differences  # noqa: E402
 from rare_disease_rft.hpo import load_hpo  # noqa: E402
-from rare_disease_rft.rankers import BUILT_IN, load_ranker  # noqa: E402
+from rare_disease_rft.registry import BUILT_IN, load_ranker  # noqa: E402
 from rare_disease_rft.resources import DEFAULT_DATA_DIR, DEFAULT_MODEL_DIR  # noqa: E402
 from rare_disease_rft.tasks import read_tasks  # noqa: E402
 

@@ -7,7 +7,7 @@ scores every gene by the same statistic over our bundled release (2025-01-16), t
 implementation (-log10 of the hypergeometric tail of the patient's terms among the gene's direct
 annotations, the default ranker's ``enrichment`` feature, ties alphabetical), and hpo3's own
 enrichment given our release files instead of its built-in release. It ranks the validation and
-test splits and writes ``OUT/enrichment_same_release.json`` (metrics per split, SPEC format; hpo3's
+test splits and writes ``OUT/enrichment_same_release.json`` (metrics per split, docs/SPEC.md format; hpo3's
 under ``hpo3_on_this_release``, or why it could not run).
 """
 

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/knowledge_rankers.py [--limit N] [--skip-peers] [--out results]
 
 Prepares the bundled phenopackets first if the test split is missing. Writes
-``OUT/benchmark.json`` (the SPEC benchmark format, as ``rdrft benchmark``), ``OUT/benchmark_topk.png``
+``OUT/benchmark.json`` (the docs/SPEC.md benchmark format, as ``rdrft benchmark``), ``OUT/benchmark_topk.png``
 and ``OUT/benchmark_run.json`` (date, data versions, stage timings); prints the table, the
 versions and how long each stage took. Everything runs on one core, so latencies compare.
 
@@ -40,7 +40,8 @@ from rare_disease_rft.evaluate import (  # noqa: E402
 )
 from rare_disease_rft.genes import gene_names  # noqa: E402
 from rare_disease_rft.hpo import HPO, load_hpo  # noqa: E402
-from rare_disease_rft.rankers import BUILT_IN, Case, Ranker, Ranking, load_ranker  # noqa: E402
+from rare_disease_rft.rankers import Case, Ranker, Ranking  # noqa: E402
+from rare_disease_rft.registry import BUILT_IN, load_ranker  # noqa: E402
 from rare_disease_rft.rankers.base import order_by_score  # noqa: E402
 from rare_disease_rft.resources import BUNDLED_PHENOPACKETS_COMMIT, DEFAULT_DATA_DIR  # noqa: E402
 from rare_disease_rft.tasks import Task, read_tasks  # noqa: E402
@@ -193,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
 def write_report(out: Path, stem: str, test_file: Path, tasks: list[Task], models: dict, rankers: list[Ranker],
                  hpo, stages: dict[str, float], started: float, extra_versions: dict | None = None,
                  paired: dict | None = None) -> None:
-    """``OUT/<stem>.json`` (SPEC benchmark format, with ``paired_differences`` when given),
+    """``OUT/<stem>.json`` (docs/SPEC.md benchmark format, with ``paired_differences`` when given),
     ``<stem>_topk.png``, ``<stem>_run.json`` (date, data versions, stage timings), and the table
     on stdout."""
     write_json(out / f"{stem}.json", benchmark_report(os.path.relpath(test_file, REPO), models, paired))

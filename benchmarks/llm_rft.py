@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from rare_disease_rft.cli import main as rdrft
-from rare_disease_rft.config import load_config
+from rare_disease_rft.registry import load_config
 
 REPO = Path(__file__).resolve().parent.parent
 REPORTED = ("before_after.json", "MODEL_CARD.md", "training_log.csv", "training_curves.csv", "training_curves.png")

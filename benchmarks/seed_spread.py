@@ -22,7 +22,7 @@ from pathlib import Path
 from knowledge_rankers import REPO, evaluate_with_progress
 from policy_sweep import train_if_missing
 from rare_disease_rft.hpo import load_hpo
-from rare_disease_rft.rankers import load_ranker
+from rare_disease_rft.registry import load_ranker
 from rare_disease_rft.resources import DEFAULT_DATA_DIR, DEFAULT_MODEL_DIR
 from rare_disease_rft.tasks import read_tasks
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/tables.py [--results results]
 
-Reads ``default_model.json`` / ``benchmark.json`` (SPEC benchmark format) with their ``*_run.json``
+Reads ``default_model.json`` / ``benchmark.json`` (docs/SPEC.md benchmark format) with their ``*_run.json``
 and prints one table per file: top-1/5/10 with 95% intervals, MRR, found, latency, and the
 seen/unseen-gene subsets.
 """
@@ -13,11 +13,10 @@ import argparse
 import json
 from pathlib import Path
 
+from rare_disease_rft.evaluate import percent
+
 REPO = Path(__file__).resolve().parent.parent
 
-
-def _pct(value) -> str:
-    return "-" if value is None else f"{100 * value:.1f}"
 
 
 def _ci(interval) -> str:
@@ -37,10 +36,10 @@ def table(results: dict, run: dict | None) -> str:
         subsets = m.get("subsets_reference") or m["subsets"]
         seen, unseen = subsets["answer_gene_in_training"], subsets["answer_gene_not_in_training"]
         lines.append(
-            f"| {name} | {_pct(m['top1'])}{_ci(m.get('ci95', {}).get('top1'))} | {_pct(m['top5'])} | "
-            f"{_pct(m['top10'])}{_ci(m.get('ci95', {}).get('top10'))} | {m['mrr']:.3f} | {_pct(m['found'])} | "
+            f"| {name} | {percent(m['top1'], '')}{_ci(m.get('ci95', {}).get('top1'))} | {percent(m['top5'], '')} | "
+            f"{percent(m['top10'], '')}{_ci(m.get('ci95', {}).get('top10'))} | {m['mrr']:.3f} | {percent(m['found'], '')} | "
             f"{m['latency_ms']['p50']:.1f} | {m['latency_ms']['p95']:.1f} | "
-            f"{_pct(seen['top1'])} (n={seen['n']}) / {_pct(unseen['top1'])} (n={unseen['n']}) |")
+            f"{percent(seen['top1'], '')} (n={seen['n']}) / {percent(unseen['top1'], '')} (n={unseen['n']}) |")
     if run and run.get("stage_seconds"):
         lines.append("")
         lines.append("Stages: " + ", ".join(f"{k} {v:.0f} s" for k, v in run["stage_seconds"].items()) + ".")

@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from rare_disease_rft.config import DataConfig
 from rare_disease_rft.genes import gene_names
 from rare_disease_rft.hpo import HPO, load_hpo
+from rare_disease_rft.resources import BUNDLED_PHENOPACKETS
 from rare_disease_rft.tasks import SEXES, Answer, Task
 
 from .prepare import write_task_set
@@ -252,3 +254,21 @@ def prepare_phenopackets(
         split=split,
         seed=seed,
     )
+
+
+def prepare_missing(data: DataConfig) -> None:
+    """Prepares the task files a recipe names from phenopackets, if any is missing (``rdrft train``
+    in a fresh checkout needs no other step)."""
+    missing = [p for p in (data.train, data.validation) if not Path(p).is_file()]
+    if not missing:
+        return
+    folders = {Path(p).parent for p in missing}
+    names = {Path(p).name for p in missing}
+    if len(folders) > 1 or not names <= {"train.jsonl", "validation.jsonl", "test.jsonl"}:
+        raise FileNotFoundError(
+            f"task file {missing[0]} does not exist, and only files named train/validation/test.jsonl in one "
+            "folder can be prepared automatically; run `rdrft prepare phenopackets --out DIR` first"
+        )
+    source = data.prepare_from or str(BUNDLED_PHENOPACKETS)
+    print(f"preparing {folders.pop()} from {source} (task files were missing)")
+    prepare_phenopackets([source], Path(missing[0]).parent, seed=data.seed)

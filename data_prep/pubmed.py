@@ -1,6 +1,6 @@
 """PubMed records -> documents: PubMed XML and MEDLINE files, and efetch by PMID (Biopython).
 
-A document's text is the title, a newline, then the abstract (SPEC). Structured abstracts are
+A document's text is the title, a newline, then the abstract (docs/SPEC.md). Structured abstracts are
 joined as MEDLINE writes them ("BACKGROUND: ... METHODS: ..."), so an article reads the same
 from XML and from MEDLINE. A record that cannot be read becomes a :class:`DocumentError` and the
 other records of the file still come through.

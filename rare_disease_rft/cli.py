@@ -6,7 +6,6 @@ Every command exits 0 on success; on bad input it prints one specific line to st
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -56,11 +55,11 @@ def _set_threads(threads: int | None) -> None:
 
 
 def _load_model(model: str):
-    from .rankers import load_ranker
+    from .registry import ModelError, load_ranker
 
     try:
         return load_ranker(model)
-    except FileNotFoundError as err:
+    except (FileNotFoundError, ModelError) as err:
         raise UsageError(str(err)) from None
 
 
@@ -68,6 +67,7 @@ def _cmd_rank(args: argparse.Namespace) -> None:
     from .explain import rank_and_explain
     from .hpo import HPOError, load_hpo
     from .rankers import Case
+    from .results import json_text
 
     if args.top < 1:
         raise UsageError(f"--top must be at least 1, got {args.top}")
@@ -79,20 +79,20 @@ def _cmd_rank(args: argparse.Namespace) -> None:
                              sex=args.sex, age_years=args.age, notes=notes)
     except HPOError as err:
         raise UsageError(str(err)) from None
-    result = rank_and_explain(ranker, case, top=args.top)
+    result = rank_and_explain(ranker, case, top=args.top, notes=notes)
     for note in notes:  # on stderr in both modes, so --json output stays one JSON document
         print(f"note: {note}", file=sys.stderr)
     if args.json:
-        print(json.dumps({**result, "notes": notes}, indent=2))
+        print(json_text(result), end="")
         return
-    has_p = any(g.get("probability") is not None for g in result["genes"])
+    has_p = any(g.probability is not None for g in result.genes)
     print(f"{'rank':>4}  {'gene':<12} {'score':>9}" + (f" {'prob':>6}" if has_p else "") + "  matched terms")
-    for g in result["genes"]:
-        matched = ", ".join(m["label"] for m in g["explanation"]["matched"][:4])
-        prob = f" {g['probability']:>6.3f}" if has_p else ""
-        print(f"{g['rank']:>4}  {g['gene']:<12} {g['score']:>9.3f}{prob}  {matched}")
-    if result.get("text"):
-        print("\nmodel's reasoning:\n" + result["text"])
+    for g in result.genes:
+        matched = ", ".join(m["label"] for m in g.explanation["matched"][:4])
+        prob = f" {g.probability:>6.3f}" if has_p else ""
+        print(f"{g.rank:>4}  {g.gene:<12} {g.score:>9.3f}{prob}  {matched}")
+    if result.text:
+        print("\nmodel's reasoning:\n" + result.text)
 
 
 def _read_task_file(path: str, limit: int | None):
@@ -118,6 +118,7 @@ def _evaluate_models(args: argparse.Namespace, names: list[str]) -> tuple[dict[s
     differences to the others."""
     from .evaluate import evaluate, format_differences, format_table, paired_differences
     from .hpo import load_hpo
+    from .registry import DEFAULT, is_built_in
 
     _set_threads(args.threads)
     tasks = _read_task_file(args.tasks, args.limit)
@@ -128,7 +129,7 @@ def _evaluate_models(args: argparse.Namespace, names: list[str]) -> tuple[dict[s
     annotated = frozenset(hpo.gene_symbols)
     models, results = {}, {}
     for name, ranker in rankers:
-        label = name if name in ("phenomizer", "likelihood", "default") else ranker.name
+        label = name if is_built_in(name) or name == DEFAULT else ranker.name
         if label in models:  # two model directories may carry one ranker name; keep both
             label = name
         known = sum(t.id in ranker.indexed_cases for t in tasks)
@@ -209,7 +210,10 @@ def _add_task_set_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
-    from .config import ConfigError, load_config
+    from data_prep.phenopackets import prepare_missing
+
+    from .config import ConfigError
+    from .registry import load_config, train
 
     try:
         config = load_config(args.config, args.set)
@@ -217,16 +221,16 @@ def _cmd_train(args: argparse.Namespace) -> None:
         raise UsageError(str(err)) from None
     if args.max_steps is not None and args.max_steps < 1:
         raise UsageError("--max-steps must be at least 1")
-    from .training import train
-
+    prepare_missing(config.data)
     train(config, Path(args.out or Path("artifacts") / config.name), max_steps=args.max_steps)
 
 
 def _cmd_index(args: argparse.Namespace) -> None:
     from .genes import gene_names
     from .hpo import HPOError, load_hpo
-    from .rankers import Case, model_folder
-    from .training.model_dir import add_indexed_cases
+    from .rankers import Case
+    from .rankers.case_index import add_indexed_cases
+    from .registry import model_folder
 
     model = model_folder(args.model)
     if not (model / "config.json").is_file():
@@ -252,18 +256,20 @@ def _cmd_index(args: argparse.Namespace) -> None:
 def _cmd_app(args: argparse.Namespace) -> None:
     import os
 
-    from .rankers import BUILT_IN
-    from .resources import DEFAULT_MODEL_DIR, REPO_ROOT
+    from .registry import DEFAULT, ModelError, check_model, is_built_in, model_folder
+    from .resources import REPO_ROOT
 
     if not 1 <= args.port <= 65535:
         raise UsageError(f"--port must be between 1 and 65535, got {args.port}")
     model = args.model
-    if model not in (*BUILT_IN, "default"):
-        if Path(model).resolve() == DEFAULT_MODEL_DIR.resolve():
-            model = "default"  # until `make run` has trained it, the app ranks with likelihood and says so
-        elif not (Path(model) / "config.json").is_file():
-            raise UsageError(f"--model {model}: not a built-in ranker ({', '.join(BUILT_IN)}, default) "
-                             "nor a model directory with a config.json")
+    if not is_built_in(model) and model != DEFAULT:
+        if Path(model).resolve() == model_folder(DEFAULT).resolve():
+            model = DEFAULT  # until `make run` has trained it, the app ranks with likelihood and says so
+        else:
+            try:
+                check_model(model)
+            except ModelError as err:
+                raise UsageError(f"--model {model}: {err}") from None
     command = [sys.executable, "-m", "streamlit", "run", str(REPO_ROOT / "app" / "streamlit_app.py"),
                "--server.headless", "true", "--server.port", str(args.port),
                # this machine only, as the page carries patient data; and no tracebacks in the page

@@ -1,8 +1,10 @@
 """Configs are dataclasses loaded from YAML; every default is written once, in the dataclass.
 
-``load_config(path, overrides)`` reads a YAML recipe, applies ``key=value`` overrides with dotted
-keys (``training.steps=200``), checks every key and type, and returns the dataclass named by the
-recipe's ``method``. A model directory records the resolved config with :func:`to_dict`.
+:func:`read_recipe` reads a YAML recipe and applies ``key=value`` overrides with dotted keys
+(``training.steps=200``); :func:`build_config` checks every key and type against a dataclass.
+Which dataclass a recipe's ``method`` means is the registry's to say
+(:func:`rare_disease_rft.registry.load_config`). A model directory records the resolved config with
+:func:`to_dict`.
 """
 
 from __future__ import annotations
@@ -10,28 +12,34 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from .resources import DATA_FOLDER
+from .tasks import Task, read_tasks
 
 
 class ConfigError(ValueError):
     """A recipe that does not fit its dataclass; the message names the key and what is allowed."""
 
 
-METHODS: dict[str, str] = {
-    # method -> "module:Class"; imported lazily so a config for one method needs no other's deps
-    "policy": "rare_disease_rft.training.policy_grpo:PolicyTrainingConfig",
-    "llm_grpo": "rare_disease_rft.llm.config:LLMGRPOConfig",
-}
+@dataclass
+class DataConfig:
+    """The task files a recipe trains and validates on (every training method has one)."""
 
+    train: str = f"{DATA_FOLDER}/train.jsonl"
+    validation: str = f"{DATA_FOLDER}/validation.jsonl"
+    #: what to prepare the files from when they do not exist yet (default: the bundled archive)
+    prepare_from: str | None = None
+    #: the publication split's seed used when preparing
+    seed: int = 13
 
-def _config_class(method: str):
-    if method not in METHODS:
-        raise ConfigError(f"unknown method '{method}'; choose one of {', '.join(METHODS)}")
-    module, _, name = METHODS[method].partition(":")
-    return getattr(__import__(module, fromlist=[name]), name)
+    def read(self) -> tuple[list[Task], list[Task]]:
+        """The training and validation tasks."""
+        return read_tasks(self.train), read_tasks(self.validation)
 
 
 def _coerce(value: Any, hint: Any, key: str) -> Any:
@@ -52,7 +60,7 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
     if dataclasses.is_dataclass(hint):
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a mapping of settings, got {value!r}")
-        return _build(hint, value, key)
+        return build_config(hint, value, key)
     if origin is typing.Literal:
         if value not in typing.get_args(hint):
             raise ConfigError(f"{key}: '{value}' is not one of {', '.join(map(str, typing.get_args(hint)))}")
@@ -93,7 +101,8 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
     return value
 
 
-def _build(cls, data: dict, prefix: str = ""):
+def build_config(cls: type, data: dict, prefix: str = ""):
+    """``cls`` built from ``data``; a :class:`ConfigError` names the first key or value that does not fit."""
     hints = typing.get_type_hints(cls)
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = set(data) - fields
@@ -114,8 +123,8 @@ def _set_dotted(data: dict, dotted: str, value: Any) -> None:
     node[keys[-1]] = value
 
 
-def load_config(path: str | Path, overrides: list[str] | None = None):
-    """The dataclass config of a YAML recipe, with ``key=value`` overrides applied."""
+def read_recipe(path: str | Path, overrides: list[str] | None = None) -> dict:
+    """The settings of a YAML recipe, with ``key=value`` overrides applied (not yet checked)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config {path} does not exist")
@@ -130,10 +139,9 @@ def load_config(path: str | Path, overrides: list[str] | None = None):
         if not sep or not key:
             raise ConfigError(f"--set expects key=value, got '{item}'")
         _set_dotted(data, key.strip(), yaml.safe_load(raw))
-    method = data.get("method")
-    if method is None:
-        raise ConfigError(f"{path}: no 'method' (one of {', '.join(METHODS)})")
-    return _build(_config_class(method), data)
+    return data
+
+
 
 
 def to_dict(config) -> dict:

@@ -1,4 +1,4 @@
-"""Metrics (SPEC "Metrics JSON"), bootstrap intervals, the benchmark table and the top-k plot.
+"""Metrics (docs/SPEC.md, "Metrics JSON"), bootstrap intervals, the benchmark table and the top-k plot.
 
 The metrics are the graders' own functions applied to each case's rank; a rank is taken from
 the model's output order only, so score ties can never favour the answer.
@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from .genes import gene_names
-from .graders import credit, hit_at, rank_of, reciprocal
+from .graders import metric_scores, rank_of
 from .rankers.base import Case, Ranker, Ranking
 from .tasks import Task
 
@@ -60,20 +60,20 @@ def rank_cases(ranker: Ranker, tasks: Sequence[Task], batch_size: int = 1) -> tu
     return results, rankings
 
 
+def percent(value: float | None, unit: str = "%") -> str:
+    """A share as a percentage with one decimal (``-`` when there is none), for tables and model cards."""
+    return "-" if value is None else f"{100 * value:.1f}{unit}"
+
+
 def _summary(ranks: np.ndarray) -> dict:
+    """``n``, every registered rank score's metric (graders.RANK_SCORES) and ``found``."""
     n = len(ranks)
-    if n == 0:
-        return {"n": 0, "top1": None, "top5": None, "top10": None, "mrr": None, "found": None, "partial_credit": None}
     as_int = [None if np.isinf(r) else int(r) for r in ranks]
-    return {
-        "n": n,
-        "top1": float(np.mean([hit_at(r, 1) for r in as_int])),
-        "top5": float(np.mean([hit_at(r, 5) for r in as_int])),
-        "top10": float(np.mean([hit_at(r, 10) for r in as_int])),
-        "mrr": float(np.mean([reciprocal(r) for r in as_int])),
-        "found": float(np.mean([r is not None for r in as_int])),
-        "partial_credit": float(np.mean([credit(r) for r in as_int])),
-    }
+    summary: dict = {"n": n}
+    for metric, score in metric_scores().items():
+        summary[metric] = float(np.mean([score(r) for r in as_int])) if n else None
+    summary["found"] = float(np.mean([r is not None for r in as_int])) if n else None
+    return summary
 
 
 def _bootstrap(values: np.ndarray, groups: Sequence[str], n_boot: int, seed: int) -> list[float]:
@@ -170,7 +170,7 @@ def metrics(name: str, tasks: Sequence[Task], results: Sequence[CaseResult],
             training_genes: frozenset[str] | set[str] = frozenset(), cited_pmids: frozenset[str] = frozenset(),
             n_boot: int = 1000, reference_genes: frozenset[str] | None = None,
             annotated_genes: frozenset[str] | None = None) -> dict:
-    """The SPEC metrics JSON for one model, plus intervals, the top-k curve and extra subsets.
+    """The metrics JSON (docs/SPEC.md) for one model, plus intervals, the top-k curve and extra subsets.
 
     ``annotated_genes`` (the genes HPO annotates) adds ``by_answer_gene``: the cases split by
     whether their gene has training cases (of ``reference_genes`` when given) and HPO annotations.
@@ -240,7 +240,7 @@ def _fmt(value, digits=3) -> str:
 
 
 def format_table(models: dict[str, dict]) -> str:
-    """A fixed-width table: one row per model, the SPEC metrics, intervals and latency."""
+    """A fixed-width table: one row per model, the metrics of docs/SPEC.md, intervals and latency."""
     header = (f"{'model':<22} {'n':>5} {'top1':>6} {'95% CI':>13} {'top5':>6} {'top10':>6} {'95% CI':>13} "
               f"{'mrr':>6} {'found':>6} {'fmt':>5} {'p50 ms':>8} {'p95 ms':>8} {'unseen top1':>11}")
     lines = [header, "-" * len(header)]
@@ -280,7 +280,7 @@ def plot_topk(models: dict[str, dict], out: str | Path, title: str = "Top-k accu
 
 
 def benchmark_report(tasks: str, models: dict[str, dict], paired: dict | None = None) -> dict:
-    """The benchmark JSON (SPEC): the task file and each model's metrics, plus the first model's
+    """The benchmark JSON (docs/SPEC.md): the task file and each model's metrics, plus the first model's
     paired differences to the others when there are any."""
     return {"tasks": tasks, "models": models, **({"paired_differences": paired} if paired else {})}
 

@@ -12,13 +12,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import scipy.sparse as sp
 
 from .hpo import HPO, load_hpo
 from .rankers.base import Case, Ranker
+from .results import PatientRanking, RankedGene
 
 # A shared ancestor at least this informative counts as a match (IC in nats over genes: 2.0 is a
 # term annotated to about 1 gene in 7, e.g. "Abnormal muscle tone" is below, "Hypotonia" above).
@@ -78,27 +79,25 @@ def explain_gene(hpo: HPO, case: Case, gene: str, case_annotations: Annotations 
             "matched": matched, "contradicting": contradicting, "unexplained": unexplained}
 
 
-def rank_and_explain(ranker: Ranker, case: Case, top: int = 10, hpo: HPO | None = None) -> dict[str, Any]:
-    """The ranking's first ``top`` genes, each with its score, probability and explanation."""
+def rank_and_explain(ranker: Ranker, case: Case, top: int = 10, hpo: HPO | None = None,
+                     notes: list[str] | None = None) -> PatientRanking:
+    """The ranking's first ``top`` genes, each with its score, probability and explanation;
+    ``notes`` (what became of the input) are carried into the result."""
     hpo = hpo or load_hpo()
     ranking = ranker.rank(case)
-    similar = getattr(ranker, "similar_cases", None)
     genes = []
     for position, gene in enumerate(ranking.genes[:top], 1):
-        explanation = explain_gene(hpo, case, gene, getattr(ranker, "case_annotations", None))
-        explanation["similar_cases"] = similar(case, gene) if similar else []
-        genes.append({
-            "rank": position,
-            "gene": gene,
-            "score": float(ranking.scores[position - 1]) if len(ranking.scores) >= position else None,
-            "probability": None if ranking.probabilities is None else float(ranking.probabilities[position - 1]),
-            "explanation": explanation,
-        })
-    return {
-        "model": ranker.name,
-        "present": list(case.present),
-        "excluded": list(case.excluded),
-        "genes": genes,
-        "text": ranking.text,
-        "format_ok": ranking.format_ok,
-    }
+        explanation = explain_gene(hpo, case, gene, ranker.case_annotations)
+        explanation["similar_cases"] = ranker.similar_cases(case, gene)
+        genes.append(RankedGene(
+            rank=position, gene=gene,
+            score=float(ranking.scores[position - 1]) if len(ranking.scores) >= position else None,
+            probability=None if ranking.probabilities is None else float(ranking.probabilities[position - 1]),
+            explanation=explanation,
+        ))
+    return PatientRanking(
+        model=ranker.name, present=list(case.present), excluded=list(case.excluded), genes=genes,
+        notes=list(notes or []), text=ranking.text, format_ok=ranking.format_ok,
+        versions={"model": ranker.name, "kind": ranker.describe().get("kind"), "hpo": hpo.version},
+        sex=case.sex, age_years=case.age_years,
+    )

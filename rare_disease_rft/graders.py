@@ -1,7 +1,11 @@
 """Graders: small pure functions that score a ranked gene list against the answer gene.
 
 They are the rewards of every RL run and the metrics of every benchmark (the same functions).
-Each grader has the signature TRL's ``GRPOTrainer`` expects of a reward function::
+A score of the answer's rank is registered once, in :data:`RANK_SCORES`; the TRL rewards
+(:func:`get_grader`), the default ranker's reward table and the metrics JSON all derive from it.
+Rewards of the generated text itself (``format``) are kept apart, in :data:`TEXT_REWARDS`, and
+refused where there is no text. Each grader has the signature TRL's ``GRPOTrainer`` expects of a
+reward function::
 
     grader(completions, answer, **kwargs) -> list[float]
 
@@ -126,7 +130,7 @@ def answer_symbol(answer: Any) -> str:
 def rank_of(ranking: Sequence[str], answer: Any) -> int | None:
     """1-based position of the answer gene in ``ranking``, None if absent.
 
-    Both sides are mapped to approved symbols (SPEC): an output of ``MLL2`` finds ``KMT2D``.
+    Both sides are mapped to approved symbols (docs/SPEC.md): an output of ``MLL2`` finds ``KMT2D``.
     """
     names = gene_names()
     target = answer_symbol(answer)
@@ -154,6 +158,41 @@ def credit(rank: int | None, schedule: Sequence[Sequence[float]] = DEFAULT_SCHED
     return 0.0
 
 
+@dataclass(frozen=True)
+class RankScore:
+    """A score of the answer's rank (``None``: absent), registered once: it is an RL reward of every
+    training method and, where it has a ``metric`` name, a column of the metrics JSON."""
+
+    score: Callable[..., float]  # (rank, **params) -> float
+    metric: str | None = None  # its key in the metrics JSON (docs/docs/SPEC.md), if reported there
+
+
+#: every score of a rank; the metrics JSON reports those with a metric name, in this order
+RANK_SCORES: dict[str, RankScore] = {
+    "top1": RankScore(functools.partial(hit_at, k=1), "top1"),
+    "top5": RankScore(functools.partial(hit_at, k=5), "top5"),
+    "top10": RankScore(functools.partial(hit_at, k=10), "top10"),
+    "top_k": RankScore(hit_at),
+    "reciprocal_rank": RankScore(reciprocal, "mrr"),
+    "partial_credit": RankScore(credit, "partial_credit"),
+}
+
+
+def rank_score(name: str, **params) -> Callable[[int | None], float]:
+    """The registered score of a rank with its parameters bound: ``rank_score("top_k", k=3)(2) == 1.0``."""
+    if name in TEXT_REWARDS:
+        raise KeyError(f"grader '{name}' scores the text of an answer, not the rank of the gene; it means "
+                       f"nothing for a ranker that writes no text (rank graders: {', '.join(RANK_SCORES)})")
+    if name not in RANK_SCORES:
+        raise KeyError(f"unknown grader '{name}'; choose one of {', '.join(GRADERS)}")
+    return functools.partial(RANK_SCORES[name].score, **params)
+
+
+def metric_scores() -> dict[str, Callable[[int | None], float]]:
+    """metric name -> score of a rank, for every registered score the metrics JSON reports."""
+    return {s.metric: s.score for s in RANK_SCORES.values() if s.metric}
+
+
 # ------------------------------------------------------------------ graders (TRL reward shape)
 def _ranks(completions: Sequence[Any], answer: Sequence[Any], kwargs: dict) -> list[int | None]:
     known = kwargs.get("candidates")
@@ -162,21 +201,6 @@ def _ranks(completions: Sequence[Any], answer: Sequence[Any], kwargs: dict) -> l
         allowed = set(known[i]) if known is not None else None
         out.append(rank_of(as_ranking(completion, allowed).genes, answer[i]))
     return out
-
-
-def top_k(completions, answer, k: int = 1, **kwargs) -> list[float]:
-    """1.0 when the answer is within the first ``k`` genes."""
-    return [hit_at(r, k) for r in _ranks(completions, answer, kwargs)]
-
-
-def reciprocal_rank(completions, answer, **kwargs) -> list[float]:
-    """1 / rank of the answer; 0 when absent."""
-    return [reciprocal(r) for r in _ranks(completions, answer, kwargs)]
-
-
-def partial_credit(completions, answer, schedule=DEFAULT_SCHEDULE, **kwargs) -> list[float]:
-    """Credit by the answer's rank following ``schedule``; 0 when absent."""
-    return [credit(r, schedule) for r in _ranks(completions, answer, kwargs)]
 
 
 def format_reward(completions, answer=None, **kwargs) -> list[float]:
@@ -189,25 +213,26 @@ def format_reward(completions, answer=None, **kwargs) -> list[float]:
     return scores
 
 
-GRADERS: dict[str, Callable[..., list[float]]] = {
-    "top1": functools.partial(top_k, k=1),
-    "top5": functools.partial(top_k, k=5),
-    "top10": functools.partial(top_k, k=10),
-    "top_k": top_k,
-    "reciprocal_rank": reciprocal_rank,
-    "partial_credit": partial_credit,
-    "format": format_reward,
-}
+#: rewards of generated text itself, not of the answer's rank: only generative models have them
+TEXT_REWARDS: dict[str, Callable[..., list[float]]] = {"format": format_reward}
 
 
 def get_grader(name: str, **params) -> Callable[..., list[float]]:
-    """A registered grader with parameters bound, named so trainers can log it."""
-    if name not in GRADERS:
-        raise KeyError(f"unknown grader '{name}'; choose one of {', '.join(GRADERS)}")
-    base = GRADERS[name]
+    """A registered grader in TRL's reward shape, parameters bound, named so trainers can log it."""
+    if name in TEXT_REWARDS:
+        base = TEXT_REWARDS[name]
 
-    def grader(completions, answer=None, **kwargs):
-        return base(completions, answer, **{**params, **kwargs})
+        def grader(completions, answer=None, **kwargs):
+            return base(completions, answer, **{**params, **kwargs})
+    else:
+        score = rank_score(name, **params)
+
+        def grader(completions, answer=None, **kwargs):
+            return [score(r) for r in _ranks(completions, answer, kwargs)]
 
     grader.__name__ = name
     return grader
+
+
+#: every grader by name, in TRL's reward shape (rank scores, then text rewards)
+GRADERS: dict[str, Callable[..., list[float]]] = {name: get_grader(name) for name in (*RANK_SCORES, *TEXT_REWARDS)}

@@ -1,9 +1,9 @@
-"""The model directory every training method writes (SPEC "Model directory").
+"""The model directory every training method writes (docs/SPEC.md, "Model directory").
 
     config.json              kind, resolved config, calibration, versions, validation summary
     model.safetensors        weights (or adapter_model.safetensors for PEFT adapters)
     training_curves.csv/png  reward and validation metrics per evaluation step
-    validation_metrics.json  the SPEC metrics of the kept model on the validation split
+    validation_metrics.json  the metrics (docs/SPEC.md) of the kept model on the validation split
     MODEL_CARD.md            what it is, how it was trained, how well it does, its limits
 """
 
@@ -12,18 +12,16 @@ from __future__ import annotations
 import csv
 import json
 import platform
-import shutil
 import subprocess
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Callable
 
-from .. import __version__
-from ..config import to_dict
-from ..hpo import HPO
-from ..tasks import Task
-from ..resources import BUNDLED_PHENOPACKETS, BUNDLED_PHENOPACKETS_COMMIT, REPO_ROOT, fingerprint
+from . import __version__
+from .config import to_dict
+from .evaluate import percent
+from .hpo import HPO
+from .resources import BUNDLED_PHENOPACKETS, BUNDLED_PHENOPACKETS_COMMIT, REPO_ROOT, fingerprint
 
 
 def code_version() -> dict:
@@ -121,9 +119,6 @@ def write_model_dir(out: Path, config, kind: str, hpo: HPO, curves: list[dict], 
     (out / "MODEL_CARD.md").write_text(model_card(meta, validation, curves, card_notes))
 
 
-def _pct(value) -> str:
-    return "-" if value is None else f"{100 * value:.1f}%"
-
 
 def model_card(meta: dict, validation: dict, curves: list[dict], notes: str) -> str:
     data = meta["versions"]["data"]
@@ -152,14 +147,14 @@ def model_card(meta: dict, validation: dict, curves: list[dict], notes: str) -> 
         "## Validation (publications never seen in training)",
         "| n | top-1 | top-5 | top-10 | MRR | found | format ok |",
         "|---|---|---|---|---|---|---|",
-        f"| {validation.get('n')} | {_pct(validation.get('top1'))} | {_pct(validation.get('top5'))} | "
-        f"{_pct(validation.get('top10'))} | {validation.get('mrr', 0):.3f} | {_pct(validation.get('found'))} | "
-        f"{_pct(validation.get('format_ok'))} |",
+        f"| {validation.get('n')} | {percent(validation.get('top1'))} | {percent(validation.get('top5'))} | "
+        f"{percent(validation.get('top10'))} | {validation.get('mrr', 0):.3f} | {percent(validation.get('found'))} | "
+        f"{percent(validation.get('format_ok'))} |",
         "",
-        f"- answer gene has training cases: n={seen.get('n')}, top-1 {_pct(seen.get('top1'))}, "
-        f"top-10 {_pct(seen.get('top10'))}",
-        f"- answer gene has no training case: n={unseen.get('n')}, top-1 {_pct(unseen.get('top1'))}, "
-        f"top-10 {_pct(unseen.get('top10'))}",
+        f"- answer gene has training cases: n={seen.get('n')}, top-1 {percent(seen.get('top1'))}, "
+        f"top-10 {percent(seen.get('top10'))}",
+        f"- answer gene has no training case: n={unseen.get('n')}, top-1 {percent(unseen.get('top1'))}, "
+        f"top-10 {percent(unseen.get('top10'))}",
         f"- 95% interval (publication bootstrap): top-1 {validation.get('ci95', {}).get('top1')}, "
         f"top-10 {validation.get('ci95', {}).get('top10')}",
         f"- latency per case: p50 {validation.get('latency_ms', {}).get('p50')} ms, "
@@ -177,8 +172,8 @@ def model_card(meta: dict, validation: dict, curves: list[dict], notes: str) -> 
         lines += ["", "## Training",
                   f"Steps: {meta['training_summary'].get('steps')}; kept step {meta['training_summary'].get('best_step')} "
                   f"(best validation {meta.get('training', {}).get('select_on', 'score')}). "
-                  f"Validation top-1 at step 0: {_pct(start.get('val_top1'))}, at the last step: "
-                  f"{_pct(end.get('val_top1'))}. Curves: `training_curves.csv`, `training_curves.png`."]
+                  f"Validation top-1 at step 0: {percent(start.get('val_top1'))}, at the last step: "
+                  f"{percent(end.get('val_top1'))}. Curves: `training_curves.csv`, `training_curves.png`."]
     lines += ["", "## Limits",
               "- Trained and validated on curated published case reports (phenopacket-store), which over-represent "
               "well-described genes and record many excluded features; clinical notes look different.",
@@ -188,40 +183,3 @@ def model_card(meta: dict, validation: dict, curves: list[dict], notes: str) -> 
     if notes:
         lines += ["", notes]
     return "\n".join(lines) + "\n"
-
-
-def add_indexed_cases(model: Path, out: Path, hpo: HPO, tasks: list[Task], source: Path) -> int:
-    """Copies the policy model directory ``model`` to ``out`` with the cases of ``tasks`` (answers,
-    current HPO ids) added to its case index; the network is not retrained. Their genes then count
-    as known, and their cases are compared with new patients and cited as similar cases. Returns
-    the number of cases the new index holds."""
-    from ..rankers.case_index import CaseIndex
-
-    meta = json.loads((model / "config.json").read_text())
-    if meta.get("kind") != "policy":
-        raise ValueError(f"{model} is a {meta.get('kind')} model; only a policy model (the default ranker's "
-                         "kind) has a case index")
-    index = CaseIndex.load(model, hpo)
-    held = set(index.case_ids)
-    ids = Counter(t.id for t in tasks)
-    twice = [i for i, n in ids.items() if n > 1]
-    if twice:
-        raise ValueError(f"{source}: task id {twice[0]} occurs more than once; every case needs its own id")
-    clash = [i for i in ids if i in held]
-    if clash:
-        raise ValueError(f"{len(clash)} of the tasks are already in the case index of {model} (e.g. {clash[0]}); "
-                         "give only new cases")
-    if out.exists() and any(out.iterdir()):
-        raise ValueError(f"{out} exists and is not empty; choose another --out")
-    shutil.copytree(model, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns("checkpoint*"))
-    bigger = index.with_cases(hpo, tasks)
-    bigger.save(out)
-    added = {"file": str(source), "sha256": fingerprint([source]), "cases": len(tasks),
-             "genes": len({t.answer.gene for t in tasks}), "date": time.strftime("%Y-%m-%d", time.gmtime())}
-    meta.setdefault("added_cases", []).append(added)
-    (out / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
-    with open(out / "MODEL_CARD.md", "a", encoding="utf-8") as card:
-        card.write(f"\n## Added cases\n{added['cases']:,} cases of {added['genes']:,} genes from `{source.name}` "
-                   f"(sha256 {added['sha256']}) joined the case index on {added['date']} with `rdrft index`. "
-                   "The network was not retrained; the validation metrics above predate them.\n")
-    return len(bigger.case_ids)

@@ -1,6 +1,6 @@
 """What the notebooks share: the small-settings switch, their task files and trained models.
 
-SPEC: with ``RDRFT_SMALL=1`` every notebook runs top to bottom in small settings (minutes on 2
+docs/SPEC.md: with ``RDRFT_SMALL=1`` every notebook runs top to bottom in small settings (minutes on 2
 CPU cores); without it, in full settings. Notebooks ask this module for sizes, task files and
 models, so none of them decides them on its own and the test suite can run them all quickly.
 """
@@ -120,8 +120,7 @@ def trained_models(names: list[str], current: NotebookSettings | None = None) ->
     with the current settings into the cache, so that models compared side by side were always
     trained alike. A model trained earlier with the same recipe, data and code is reused.
     """
-    from .config import load_config
-    from .training import train
+    from .registry import load_config, train
 
     current = current or settings()
     if all((RECIPES[name].artifact / "config.json").is_file() for name in names):

@@ -17,8 +17,10 @@ BUNDLED_PHENOPACKETS = PACKAGE_DATA / "phenopacket-store" / "phenopackets.tar.xz
 BUNDLED_PHENOPACKETS_COMMIT = "b694d17ec6fd3bccab8a69235f4e13b0b82b7ae5"
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# `make run` and `rdrft train` prepare the bundled corpus here when a config names no other place.
-DEFAULT_DATA_DIR = REPO_ROOT / "data" / "phenopacket-store"
+# `make run` and `rdrft train` prepare the bundled corpus here when a config names no other place
+# (recipes name it relative to the repository, where make and the README's commands run).
+DATA_FOLDER = "data/phenopacket-store"
+DEFAULT_DATA_DIR = REPO_ROOT / DATA_FOLDER
 DEFAULT_MODEL_DIR = REPO_ROOT / "artifacts" / "default-model"
 
 

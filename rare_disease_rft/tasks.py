@@ -1,7 +1,7 @@
 """A task: one patient's phenotypes (present and excluded), sex and age, and the causal gene.
 
 Nothing else about a case goes into a task: titles, cohorts, diseases and variants name the gene.
-The JSON Lines format is fixed by SPEC.md.
+The JSON Lines format is fixed by docs/SPEC.md.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class Task:
 
     def to_json(self) -> dict:
         data = asdict(self)
-        # SPEC field order: id, source, present, excluded, sex, age_years, answer, split
+        # docs/SPEC.md field order: id, source, present, excluded, sex, age_years, answer, split
         return {k: data[k] for k in ("id", "source", "present", "excluded", "sex", "age_years", "answer", "split")}
 
     @classmethod

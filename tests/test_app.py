@@ -11,7 +11,7 @@ import streamlit as st
 from conftest import phenopacket
 from streamlit.testing.v1 import AppTest
 
-import rare_disease_rft.rankers
+import rare_disease_rft.registry
 import rare_disease_rft.resources
 from app.patient import MAX_TERMS, MAX_TEXT_CHARS, MAX_UPLOAD_BYTES
 from app.report import csv_bytes, explanation_markdown, json_bytes
@@ -19,6 +19,7 @@ from rare_disease_rft.cli import main
 from rare_disease_rft.explain import rank_and_explain
 from rare_disease_rft.rankers import Case, Ranking
 from rare_disease_rft.rankers.knowledge import LikelihoodRanker
+from rare_disease_rft.results import RankedGene
 
 APP = Path(__file__).resolve().parent.parent / "app" / "streamlit_app.py"
 BENCHMARK = APP.parent.parent / "results" / "benchmark.json"  # the numbers the sidebar must show
@@ -86,7 +87,7 @@ def term_status(at, term_id):
 
 def expected_genes(hpo, present, excluded=()):
     result = rank_and_explain(LikelihoodRanker(hpo), Case.from_ids(hpo, present, excluded), top=20, hpo=hpo)
-    return [g["gene"] for g in result["genes"]]
+    return [g.gene for g in result.genes]
 
 
 # ------------------------------------------------------------------------------ the page
@@ -294,16 +295,17 @@ def test_new_patient_forgets_everything_entered(open_app):
 
 # ------------------------------------------------------------------------------ downloads
 def test_downloads_hold_the_ranking_and_its_evidence(hpo):
-    case = Case.from_ids(hpo, MARFAN, [SCOLIOSIS])
-    result = rank_and_explain(LikelihoodRanker(hpo), case, top=5, hpo=hpo)
+    case = Case.from_ids(hpo, MARFAN, [SCOLIOSIS], sex="MALE", age_years=15.0)
+    result = rank_and_explain(LikelihoodRanker(hpo), case, top=5, hpo=hpo, notes=["a note"])
     rows = csv_bytes(result).decode().splitlines()
-    assert rows[0] == ("rank,gene,score,matched terms,contradicting excluded terms,unexplained terms,"
+    assert rows[0] == ("id,rank,gene,probability,score,matched terms,contradicting excluded terms,unexplained terms,"
                        "similar published cases")
-    genes = [g["gene"] for g in result["genes"]]
+    genes = [g.gene for g in result.genes]
     fbn1 = genes.index("FBN1")
-    assert rows[1 + fbn1].startswith(f"{fbn1 + 1},FBN1,") and rows[1 + fbn1].endswith("Scoliosis,,")
-    document = json.loads(json_bytes(result, hpo, ["a note"], "MALE", 15.0))
-    assert document["present"][0] == {"id": "HP:0001166", "label": "Arachnodactyly"}
+    assert rows[1 + fbn1].startswith(f",{fbn1 + 1},FBN1,,") and rows[1 + fbn1].endswith("Scoliosis,,")
+    document = json.loads(json_bytes(result))
+    assert document["present"][0] == "HP:0001166"
+    assert document["versions"] == {"model": "likelihood", "kind": "knowledge", "hpo": hpo.version}
     assert [g["gene"] for g in document["genes"]] == genes
     assert document["genes"][fbn1]["explanation"]["contradicting"][0]["id"] == SCOLIOSIS
     assert (document["sex"], document["age_years"], document["notes"]) == ("MALE", 15.0, ["a note"])
@@ -314,11 +316,11 @@ def test_a_gene_known_only_from_cases_is_explained_by_what_its_cases_report(hpo)
              "via": {"id": "HP:0001166", "label": "Arachnodactyly"}}
     explanation = {"gene_annotated": False, "annotations_from": "published cases", "matched": [match],
                    "contradicting": [], "unexplained": [], "similar_cases": []}
-    text = explanation_markdown({"gene": "ARHGAP19", "explanation": explanation}, hpo)
+    text = explanation_markdown(RankedGene(1, "ARHGAP19", 1.0, None, explanation), hpo)
     assert "its published cases in the model's case index stand in" in text
     assert "Arachnodactyly (HP:0001166): reported in its cases; share of its published cases 50%" in text
     unknown = {**explanation, "annotations_from": None, "matched": []}
-    assert "ranked it from other evidence" in explanation_markdown({"gene": "ARHGAP19", "explanation": unknown}, hpo)
+    assert "ranked it from other evidence" in explanation_markdown(RankedGene(1, "ARHGAP19", 1.0, None, unknown), hpo)
 
 
 # ------------------------------------------------------------------------------ models
@@ -371,7 +373,7 @@ def test_an_llm_model_shows_its_reasoning_probabilities_card_and_similar_cases(o
                      "code": {"package": "0.1.0", "git_commit": "abc123"}},
         "validation_metrics": {"n": 100, "top1": 0.5, "top5": 0.6, "top10": 0.7, "mrr": 0.55, "found": 0.9}}))
     (model_dir / "MODEL_CARD.md").write_text("# Model card: stub-llm\n")
-    monkeypatch.setattr(rare_disease_rft.rankers, "load_ranker", lambda model: StubLLM())
+    monkeypatch.setattr(rare_disease_rft.registry, "load_ranker", lambda model: StubLLM())
     at = open_app(str(model_dir), present=",".join(MARFAN))
     sidebar = unescaped(at.sidebar.markdown)
     assert "**stub-llm** (llm)" in sidebar and "base language model: SmolLM2-135M" in sidebar
@@ -387,8 +389,9 @@ def test_an_llm_model_shows_its_reasoning_probabilities_card_and_similar_cases(o
 # ------------------------------------------------------------------------------ `rdrft app`
 @pytest.mark.parametrize("argv, message", [
     (["--port", "0"], "rdrft app: error: --port must be between 1 and 65535, got 0"),
-    (["--model", "no/such/model"], "rdrft app: error: --model no/such/model: not a built-in ranker "
-                                   "(phenomizer, likelihood, default) nor a model directory with a config.json"),
+    (["--model", "no/such/model"], "rdrft app: error: --model no/such/model: model 'no/such/model' is neither a "
+                                   "built-in ranker (phenomizer, likelihood, default) nor a model directory with a "
+                                   "config.json"),
 ])
 def test_rdrft_app_refuses_bad_arguments_before_starting_a_server(capsys, argv, message):
     assert main(["app", *argv]) == 2

@@ -71,15 +71,15 @@ def test_a_clinician_enters_terms_and_gets_ranked_genes(server, page, hpo, tmp_p
         page.get_by_text(f"({term_id}) · from search").wait_for(timeout=10_000)
     clicked = time.perf_counter()
     page.get_by_role("button", name="Rank genes").click()
-    expected = rank_and_explain(LikelihoodRanker(hpo), Case.from_ids(hpo, MARFAN), top=5, hpo=hpo)["genes"]
-    page.get_by_text(f"1. {expected[0]['gene']}", exact=True).wait_for(timeout=30_000)
+    expected = rank_and_explain(LikelihoodRanker(hpo), Case.from_ids(hpo, MARFAN), top=5, hpo=hpo).genes
+    page.get_by_text(f"1. {expected[0].gene}", exact=True).wait_for(timeout=30_000)
     ranking_shown = time.perf_counter() - clicked
     wait_until_idle(page)
 
     for entry in expected:  # the evidence panels' titles, in rank order
-        sync_api.expect(page.get_by_text(f"{entry['rank']}. {entry['gene']}", exact=True)).to_be_visible()
+        sync_api.expect(page.get_by_text(f"{entry.rank}. {entry.gene}", exact=True)).to_be_visible()
     # the table draws on a canvas; its accessible copy is in the DOM
-    assert all(entry["gene"] in page.content() for entry in expected)
+    assert all(entry.gene in page.content() for entry in expected)
     sync_api.expect(page.get_by_text("Research use only: not a diagnostic device.")).to_be_visible()
     screenshot = tmp_path / "app_screenshot.png"
     page.screenshot(path=str(screenshot))

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from rare_disease_rft.explain import explain_gene, rank_and_explain
-from rare_disease_rft.rankers import Case, load_ranker
+from rare_disease_rft.rankers import Case
+from rare_disease_rft.registry import ModelError, load_ranker
 from rare_disease_rft.rankers.knowledge import LikelihoodRanker, LikelihoodSettings, PhenomizerRanker
 
 # Marfan syndrome: arachnodactyly, ectopia lentis, aortic root aneurysm, disproportionate tall stature
@@ -115,13 +116,13 @@ def test_a_gene_without_annotations_explains_nothing(hpo):
 
 def test_rank_and_explain_lists_the_top_genes_with_scores(hpo, likelihood):
     result = rank_and_explain(likelihood, Case(MARFAN), top=3, hpo=hpo)
-    assert [g["rank"] for g in result["genes"]] == [1, 2, 3]
-    assert result["genes"][0]["gene"] == "FBN1"
-    assert result["genes"][0]["score"] == pytest.approx(float(likelihood.rank(Case(MARFAN)).scores[0]))
+    assert [g.rank for g in result.genes] == [1, 2, 3]
+    assert result.genes[0].gene == "FBN1"
+    assert result.genes[0].score == pytest.approx(float(likelihood.rank(Case(MARFAN)).scores[0]))
 
 
 def test_load_ranker_knows_the_built_ins_and_names_them_on_error(tmp_path):
     assert isinstance(load_ranker("phenomizer"), PhenomizerRanker)
     assert isinstance(load_ranker("likelihood"), LikelihoodRanker)
-    with pytest.raises(FileNotFoundError, match="neither a built-in ranker \\(phenomizer, likelihood, default\\)"):
+    with pytest.raises(ModelError, match="neither a built-in ranker \\(phenomizer, likelihood, default\\)"):
         load_ranker(str(tmp_path / "nothing-here"))

@@ -20,8 +20,9 @@ pytest.importorskip("gguf")
 import torch  # noqa: E402
 
 from rare_disease_rft import graders  # noqa: E402
-from rare_disease_rft.config import load_config  # noqa: E402
-from rare_disease_rft.rankers import Case, Ranking, load_ranker  # noqa: E402
+from rare_disease_rft.registry import load_config  # noqa: E402
+from rare_disease_rft.rankers import Case, Ranking  # noqa: E402
+from rare_disease_rft.registry import load_ranker  # noqa: E402
 from rare_disease_rft.resources import REPO_ROOT, cache_dir  # noqa: E402
 
 CONFIGS = REPO_ROOT / "configs"
@@ -268,7 +269,7 @@ def test_two_grpo_steps_change_the_adapter_and_rewards_get_the_answer(tiny_dir, 
         # varies across completions, so GRPO's advantages are not all zero
         return [float(len(c[0]["content"]) % 5) for c in completions]
 
-    monkeypatch.setitem(graders.GRADERS, "spy", spy)
+    monkeypatch.setitem(graders.TEXT_REWARDS, "spy", spy)
     config = tiny_recipe(tiny_dir, task_files, "rewards=[{name: spy}, {name: format, weight: 0.2}]")
     rows = build_rows(hpo, likelihood, read_tasks(task_files / "train.jsonl"), config)
     trainer = build_grpo_trainer(config, tiny_model(tiny_dir), tokenizer, rows, tmp_path / "out", steps=2)
@@ -288,7 +289,7 @@ def test_train_llm_writes_a_model_dir_that_evaluate_and_rank_load(tiny_dir, task
 
     config = tiny_recipe(tiny_dir, task_files, "sft_warmup.enabled=true", "sft_warmup.steps=1",
                          "eval.validation_cases=2", "eval.curve_cases=2", "eval.every_steps=1")
-    out = train_llm(config, tmp_path / "model", max_steps=2)
+    out = train_llm(config, tmp_path / "model", shortlister=load_ranker("likelihood"), max_steps=2)
     meta = json.loads((out / "config.json").read_text())
     assert meta["kind"] == "llm" and meta["model"]["id"] == tiny_dir
     for name in ("adapter_model.safetensors", "adapter_config.json", "training_curves.csv", "training_curves.png",

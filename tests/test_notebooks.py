@@ -21,7 +21,7 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
-import rare_disease_rft.training
+import rare_disease_rft.registry
 from rare_disease_rft import notebooks
 from rare_disease_rft.tasks import read_tasks
 
@@ -68,7 +68,7 @@ def test_trained_artifacts_are_used_only_when_every_compared_model_has_one(tmp_p
         Path(out).mkdir(parents=True)
         (Path(out) / "config.json").write_text("{}")
 
-    monkeypatch.setattr(rare_disease_rft.training, "train", fake_training)
+    monkeypatch.setattr(rare_disease_rft.registry, "train", fake_training)
     artifacts["default"].mkdir()
     (artifacts["default"] / "config.json").write_text("{}")
     assert notebooks.trained_models(["default"], notebooks.SMALL) == {"default": artifacts["default"]}

@@ -8,9 +8,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from rare_disease_rft.config import ConfigError, load_config
+from rare_disease_rft.config import ConfigError
+from rare_disease_rft.registry import load_config
 from rare_disease_rft.explain import explain_gene
-from rare_disease_rft.rankers import Case, load_ranker
+from rare_disease_rft.rankers import Case
+from rare_disease_rft.registry import load_ranker
 from rare_disease_rft.rankers.case_index import CaseIndex
 from rare_disease_rft.rankers.features import FEATURES, FeatureExtractor
 from rare_disease_rft.rankers.policy import PolicyNet, calibrated_probabilities
@@ -206,7 +208,7 @@ def test_the_model_card_counts_the_genes_known_only_from_cases(trained, hpo):
 def test_data_versions_name_the_bundled_archive_by_its_place_in_the_repository(tmp_path):
     from rare_disease_rft.hpo import load_hpo
     from rare_disease_rft.resources import BUNDLED_PHENOPACKETS
-    from rare_disease_rft.training.model_dir import data_versions
+    from rare_disease_rft.model_dir import data_versions
 
     outside = tmp_path / "my-cohort"
     (tmp_path / "train.jsonl").write_text("")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..training.data import DataConfig
+from ..config import DataConfig
 from .models import EMBEDDED_SMOLLM2
 
 

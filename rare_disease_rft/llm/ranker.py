@@ -45,9 +45,9 @@ class LLMRanker(Ranker):
         self.meta = meta or {}
 
     @classmethod
-    def load(cls, folder: str | Path) -> "LLMRanker":
-        """A model directory written by ``rdrft train`` with the ``llm_grpo`` method (base model + LoRA adapter)."""
-        from ..rankers.registry import load_ranker
+    def load(cls, folder: str | Path, shortlister: Ranker) -> "LLMRanker":
+        """A model directory written by ``rdrft train`` with the ``llm_grpo`` method (base model + LoRA
+        adapter); ``shortlister`` is the ranker its ``shortlist.ranker`` names (the registry loads it)."""
         from .models import load_tokenizer
 
         folder = Path(folder)
@@ -59,13 +59,24 @@ class LLMRanker(Ranker):
             model = model.to("cuda")
         genes_file = folder / TRAINING_GENES_FILE
         training_genes = frozenset(json.loads(genes_file.read_text())) if genes_file.is_file() else frozenset()
-        return cls(model, tokenizer, load_ranker(meta["shortlist"]["ranker"]), meta["shortlist"]["size"],
+        return cls(model, tokenizer, shortlister, meta["shortlist"]["size"],
                    PromptConfig(**meta["prompt"]), meta["seed"], meta["eval"]["max_new_tokens"],
                    meta["eval"]["batch_size"], name=meta.get("name") or folder.name,
                    training_genes=training_genes, meta=meta)
 
+    @property
+    def indexed_cases(self) -> frozenset[str]:
+        return self.shortlister.indexed_cases
+
+    def similar_cases(self, case: Case, gene: str, k: int = 3) -> list[dict]:
+        return self.shortlister.similar_cases(case, gene, k)
+
+    def case_annotations(self, gene: str):
+        return self.shortlister.case_annotations(gene)
+
     def messages(self, case: Case, ranking: Ranking) -> list[dict]:
-        evidence = shortlist_evidence(self.hpo, case, make_shortlist(ranking, self.shortlist_size))
+        evidence = shortlist_evidence(self.hpo, case, make_shortlist(ranking, self.shortlist_size),
+                                      self.shortlister.case_annotations)
         return build_messages(self.hpo, case, evidence, self.prompt, self.seed)
 
     @torch.no_grad()

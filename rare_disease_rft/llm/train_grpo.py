@@ -25,14 +25,13 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..evaluate import metrics, rank_cases
+from ..evaluate import metrics, percent, rank_cases
 from ..genes import gene_names
 from ..graders import get_grader
 from ..hpo import HPO, load_hpo
 from ..rankers.base import Case, Ranker
 from ..tasks import Task
-from ..training.data import load_splits
-from ..training.model_dir import write_model_dir
+from ..model_dir import write_model_dir
 from .config import LLMGRPOConfig
 from .prompts import build_messages, make_shortlist, shortlist_evidence
 from .ranker import TRAINING_GENES_FILE, LLMRanker, load_adapter_model
@@ -76,7 +75,7 @@ def weighted_reward(config: LLMGRPOConfig, texts: list[str], answers: list[str],
 # ------------------------------------------------------------------ evaluation
 def evaluate_ranker(ranker: Ranker, tasks: Sequence[Task], config: LLMGRPOConfig, name: str,
                     training_genes: frozenset[str]) -> dict:
-    """SPEC metrics of greedy rankings, plus the weighted reward for an LLM (``reward``)."""
+    """The metrics (docs/SPEC.md) of greedy rankings, plus the weighted reward for an LLM (``reward``)."""
     results, rankings = rank_cases(ranker, tasks, batch_size=config.eval.batch_size)
     out = metrics(name, tasks, results, training_genes, n_boot=200)
     if isinstance(ranker, LLMRanker):
@@ -224,13 +223,15 @@ def reward_trend(history: list[dict], window: int = 10) -> dict:
 
 
 # ------------------------------------------------------------------ the run
-def train_llm(config: LLMGRPOConfig, out: str | Path, max_steps: int | None = None,
+def train_llm(config: LLMGRPOConfig, out: str | Path, shortlister: Ranker, max_steps: int | None = None,
               log: Callable[[str], None] = print) -> Path:
-    """Trains a LoRA adapter with GRPO and writes the model directory ``out``; returns its path."""
+    """Trains a LoRA adapter with GRPO and writes the model directory ``out``; returns its path.
+
+    ``shortlister`` is the ranker ``config.shortlist.ranker`` names (resolved by the registry), whose
+    first genes the model learns to re-rank."""
     import torch
     from transformers import set_seed
 
-    from ..rankers.registry import load_ranker
     from .models import load_model, load_tokenizer
 
     started = time.time()
@@ -243,12 +244,11 @@ def train_llm(config: LLMGRPOConfig, out: str | Path, max_steps: int | None = No
     single_process = int(os.environ.get("WORLD_SIZE", "1")) == 1
 
     hpo = load_hpo()
-    train_tasks, val_tasks = load_splits(config.data)
+    train_tasks, val_tasks = config.data.read()
     train_tasks = sample_tasks(train_tasks, config.train_cases, config.seed)
     # sampled, not the file's first cases: those come from one or two cohorts of the same gene
     val_eval = sample_tasks(val_tasks, config.eval.validation_cases, config.seed)
     val_curve = val_eval[: config.eval.curve_cases]
-    shortlister = load_ranker(config.shortlist.ranker)
     rows = build_rows(hpo, shortlister, train_tasks, config)
     training_genes = frozenset(r["answer"] for r in rows)
     log(f"{len(rows)} training prompts ({time.time() - started:.0f} s); shortlist: {config.shortlist.ranker} "
@@ -330,9 +330,6 @@ def train_llm(config: LLMGRPOConfig, out: str | Path, max_steps: int | None = No
     return out
 
 
-def _pct(value) -> str:
-    return "-" if value is None else f"{100 * value:.1f}%"
-
 
 def card_notes(config: LLMGRPOConfig, report: dict) -> str:
     """What RL changed, measured on the same validation cases, in plain words."""
@@ -356,8 +353,8 @@ def card_notes(config: LLMGRPOConfig, report: dict) -> str:
     ]
     for label, m in rows:
         reward = f"{m['reward']:.3f}" if "reward" in m else "-"
-        lines.append(f"| {label} | {reward} | {_pct(m['format_ok'])} | {_pct(m['top1'])} | {_pct(m['top5'])} | "
-                     f"{_pct(m['top10'])} |")
+        lines.append(f"| {label} | {reward} | {percent(m['format_ok'])} | {percent(m['top1'])} | {percent(m['top5'])} | "
+                     f"{percent(m['top10'])} |")
     lines.append("")
     if trend:
         lines.append(f"Training reward (sampled, weights {[(r.name, r.weight) for r in config.rewards]}): mean "
@@ -366,9 +363,9 @@ def card_notes(config: LLMGRPOConfig, report: dict) -> str:
                      "validation curve).")
     verdict = ("beat" if after["top1"] > order["top1"] else "matched" if after["top1"] == order["top1"] else
                "did not beat")
-    lines.append(f"Top-1: {_pct(before['top1'])} before, {_pct(after['top1'])} after; the model {verdict} the "
-                 f"shortlist's own order ({_pct(order['top1'])}). Format: {_pct(before['format_ok'])} -> "
-                 f"{_pct(after['format_ok'])} parseable. Wall time {report['seconds']:.0f} s "
+    lines.append(f"Top-1: {percent(before['top1'])} before, {percent(after['top1'])} after; the model {verdict} the "
+                 f"shortlist's own order ({percent(order['top1'])}). Format: {percent(before['format_ok'])} -> "
+                 f"{percent(after['format_ok'])} parseable. Wall time {report['seconds']:.0f} s "
                  f"({report['grpo_seconds']:.0f} s of GRPO), {report['torch_threads']} torch threads, load average "
                  f"at the end {report['load_average_at_end']}.")
     lines.append("The kept adapter is the last step's (no selection on validation). Small models copy and shuffle "

@@ -1,6 +1,7 @@
-"""Rankers: one interface (``rank(case) -> Ranking``) for knowledge-based rankers, the RL policy and LLMs."""
+"""Rankers: one interface (``rank(case) -> Ranking``) for knowledge-based rankers, the RL policy and LLMs.
+
+Which ranker a MODEL argument names is the registry's to say (``rare_disease_rft.registry``)."""
 
 from .base import Case, Ranker, Ranking
-from .registry import BUILT_IN, load_ranker, model_folder
 
-__all__ = ["Case", "Ranker", "Ranking", "BUILT_IN", "load_ranker", "model_folder"]
+__all__ = ["Case", "Ranker", "Ranking"]

@@ -7,12 +7,15 @@ app and the LLM shortlist treat them alike (scikit-learn's lesson).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from ..hpo import HPO, PHENOTYPIC_ABNORMALITY, HPOError
 from ..tasks import Task
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,9 @@ class Case:
     excluded: tuple[str, ...] = ()
     sex: str | None = None
     age_years: float | None = None
+    #: the publication whose curated knowledge the ranker must not use (evaluating how a ranker does
+    #: for new patients: a case report's own paper informed HPO's annotations); never shown to a model
+    withheld_publication: str | None = None
 
     @classmethod
     def from_task(cls, task: Task) -> "Case":
@@ -74,7 +80,12 @@ class Ranking:
 
 
 class Ranker:
-    """Base class: subclasses set ``name`` and implement :meth:`rank`."""
+    """Base class: subclasses set ``name`` and implement :meth:`rank`.
+
+    Every hook a caller uses is declared here with a neutral default, so callers never ask which
+    kind of ranker they hold; a ranker that wraps another (an LLM over its shortlist ranker)
+    delegates them.
+    """
 
     name: str = "ranker"
     #: answer genes of the tasks the ranker was trained on (empty for knowledge-based rankers)
@@ -88,6 +99,15 @@ class Ranker:
     def rank_many(self, cases: Sequence[Case]) -> list[Ranking]:
         """Batched ranking; generative rankers override it to batch generation."""
         return [self.rank(case) for case in cases]
+
+    def similar_cases(self, case: Case, gene: str, k: int = 3) -> list[dict]:
+        """The published cases of ``gene`` the ranker holds that are most like the patient (with PMIDs)."""
+        return []
+
+    def case_annotations(self, gene: str) -> "tuple[sp.csr_matrix, sp.csr_matrix] | None":
+        """For a gene HPO does not annotate, what its published cases report, as annotations (closure
+        and direct rows, 1 x terms, with frequencies); None when the ranker knows no such cases."""
+        return None
 
     def describe(self) -> dict:
         """Versions and provenance, for the app's 'about' panel and model cards."""

@@ -9,7 +9,9 @@ terms, and per gene the counts of each term among its cases. Stored as safetenso
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+import shutil
+import time
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Sequence
 
@@ -18,6 +20,7 @@ import scipy.sparse as sp
 from safetensors.numpy import load_file, save_file
 
 from ..hpo import HPO
+from ..resources import fingerprint
 from ..tasks import Task
 from .base import Case
 
@@ -141,3 +144,38 @@ def _unit_vector(hpo: HPO, terms: np.ndarray) -> np.ndarray:
 def vectorise(hpo: HPO, binary: sp.csr_matrix) -> sp.csr_matrix:
     """IC-weighted, unit-length rows: shared rare terms count more than shared common ones."""
     return _normalise_rows(binary @ sp.diags(hpo.information_content.astype(np.float32))).tocsr()
+
+
+def add_indexed_cases(model: Path, out: Path, hpo: HPO, tasks: list[Task], source: Path) -> int:
+    """Copies the policy model directory ``model`` to ``out`` with the cases of ``tasks`` (answers,
+    current HPO ids) added to its case index; the network is not retrained. Their genes then count
+    as known, and their cases are compared with new patients and cited as similar cases. Returns
+    the number of cases the new index holds."""
+    meta = json.loads((model / "config.json").read_text())
+    if meta.get("kind") != "policy":
+        raise ValueError(f"{model} is a {meta.get('kind')} model; only a policy model (the default ranker's "
+                         "kind) has a case index")
+    index = CaseIndex.load(model, hpo)
+    held = set(index.case_ids)
+    ids = Counter(t.id for t in tasks)
+    twice = [i for i, n in ids.items() if n > 1]
+    if twice:
+        raise ValueError(f"{source}: task id {twice[0]} occurs more than once; every case needs its own id")
+    clash = [i for i in ids if i in held]
+    if clash:
+        raise ValueError(f"{len(clash)} of the tasks are already in the case index of {model} (e.g. {clash[0]}); "
+                         "give only new cases")
+    if out.exists() and any(out.iterdir()):
+        raise ValueError(f"{out} exists and is not empty; choose another --out")
+    shutil.copytree(model, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns("checkpoint*"))
+    bigger = index.with_cases(hpo, tasks)
+    bigger.save(out)
+    added = {"file": str(source), "sha256": fingerprint([source]), "cases": len(tasks),
+             "genes": len({t.answer.gene for t in tasks}), "date": time.strftime("%Y-%m-%d", time.gmtime())}
+    meta.setdefault("added_cases", []).append(added)
+    (out / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
+    with open(out / "MODEL_CARD.md", "a", encoding="utf-8") as card:
+        card.write(f"\n## Added cases\n{added['cases']:,} cases of {added['genes']:,} genes from `{source.name}` "
+                   f"(sha256 {added['sha256']}) joined the case index on {added['date']} with `rdrft index`. "
+                   "The network was not retrained; the validation metrics above predate them.\n")
+    return len(bigger.case_ids)

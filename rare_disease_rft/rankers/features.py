@@ -34,6 +34,8 @@ from .base import Case
 from .case_index import CaseIndex
 from .knowledge import LikelihoodRanker, LikelihoodSettings, PhenomizerRanker, TermMatcher, gene_matcher
 
+#: bump when this module changes what it computes (training caches features by it)
+FEATURE_VERSION = 5
 FEATURES = (
     "phenomizer", "phenomizer_gap", "lr_present", "lr_present_gap", "lr_excluded", "exact_share",
     "enrichment", "annotated", "annotation_size",

@@ -140,11 +140,10 @@ class PolicyRanker(Ranker):
         return Ranking(genes, np.concatenate([ordered_scores, tail]), np.concatenate([probabilities, tail_p]))
 
     def case_annotations(self, gene: str) -> tuple[sp.csr_matrix, sp.csr_matrix] | None:
-        """What a gene HPO does not annotate is ranked and explained with: its published cases."""
+        # what a gene HPO does not annotate is ranked and explained with: its published cases
         return self.extractor.case_annotations(gene)
 
     def similar_cases(self, case: Case, gene: str, k: int = 3) -> list[dict]:
-        """The case reports of ``gene`` in the index most similar to the patient, with PMIDs."""
         index = self.extractor.index
         if gene not in index.genes:
             return []

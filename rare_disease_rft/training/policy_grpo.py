@@ -17,7 +17,6 @@ the model that is kept.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import os
@@ -32,20 +31,17 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..config import to_dict
+from ..config import DataConfig, to_dict
 from ..evaluate import calibration_error, evaluate
-from ..graders import get_grader
+from ..graders import rank_score
 from ..hpo import load_hpo
+from ..model_dir import write_model_dir
 from ..rankers.base import Case
 from ..rankers.case_index import CaseIndex
-from ..rankers.features import FEATURES, FeatureExtractor
+from ..rankers.features import FEATURE_VERSION, FEATURES, FeatureExtractor
 from ..rankers.policy import PolicyNet, PolicyRanker, calibrated_probabilities, save_policy
 from ..resources import cache_dir
 from ..tasks import Task
-from .data import DataConfig, load_splits
-from .model_dir import write_model_dir
-
-FEATURE_VERSION = 5  # bump when features.py changes what it computes
 
 
 @dataclass
@@ -177,10 +173,12 @@ def _file_digest(path: str) -> str:
 
 # ------------------------------------------------------------------ objectives
 def reward_table(name: str, params: dict, positions: int) -> torch.Tensor:
-    """Reward of the answer at rank 1..positions, then when absent: from the grader registry."""
-    grader = get_grader(name, **params)
-    rankings = [[f"OTHER{i}" for i in range(1, r)] + ["ANSWER"] for r in range(1, positions + 1)] + [[]]
-    return torch.tensor(grader(rankings, ["ANSWER"] * len(rankings)), dtype=torch.float32)
+    """Reward of the answer at rank 1..positions, then when absent: the registered rank score."""
+    try:
+        score = rank_score(name, **params)
+    except KeyError as err:
+        raise ValueError(f"training.reward: {err.args[0]}") from None
+    return torch.tensor([score(r) for r in range(1, positions + 1)] + [score(None)], dtype=torch.float32)
 
 
 def plackett_luce_log_prob(scores: torch.Tensor, mask: torch.Tensor, picks: torch.Tensor) -> torch.Tensor:
@@ -351,7 +349,7 @@ def train_policy(config: PolicyTrainingConfig, out: str | Path, max_steps: int |
     device = _device(opt_cfg.device)
 
     hpo = load_hpo()
-    train_tasks, val_tasks = load_splits(config.data)
+    train_tasks, val_tasks = config.data.read()
     index = CaseIndex.build(hpo, train_tasks)
     extractor = FeatureExtractor(hpo, index, config.model.shortlist_per_source)
     key = [hpo.version, _file_digest(config.data.train), str(config.model.shortlist_per_source)]

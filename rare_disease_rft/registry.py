@@ -1,0 +1,176 @@
+"""What a model is: the built-in rankers, the training methods, and what a MODEL argument names.
+
+Everything that needs a model asks here: the CLI, the app, the notebooks and the benchmarks.
+
+- a **built-in ranker** needs no training (``phenomizer``, ``likelihood``);
+- a **training method** (a recipe's ``method``) has a config class, a trainer and the ``kind``
+  its model directories carry, whose loader turns such a directory back into a ranker;
+- a **MODEL argument** is a built-in name, ``default`` (the model ``make run`` trains) or a model
+  directory.
+
+Each method's modules are imported only when that method is used, so a recipe for one method
+needs no other's dependencies (the LLM method needs transformers, TRL and PEFT).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from . import resources
+from .config import ConfigError, build_config, read_recipe
+from .rankers.base import Ranker
+
+DEFAULT = "default"
+
+
+class ModelError(ValueError):
+    """A MODEL argument that names no usable model; the message says what to give instead."""
+
+
+def _phenomizer() -> Ranker:
+    from .rankers.knowledge import PhenomizerRanker
+
+    return PhenomizerRanker()
+
+
+def _likelihood() -> Ranker:
+    from .rankers.knowledge import LikelihoodRanker
+
+    return LikelihoodRanker()
+
+
+#: built-in rankers: name -> constructor
+BUILT_IN: dict[str, Callable[[], Ranker]] = {"phenomizer": _phenomizer, "likelihood": _likelihood}
+
+
+@dataclass(frozen=True)
+class Method:
+    """A training method: its recipe's config class, its trainer, and the loader of what it writes."""
+
+    kind: str  # the ``kind`` of the model directories it writes (config.json)
+    config_class: Callable[[], type]
+    train: Callable[..., Path]  # (config, out, max_steps=None) -> model directory
+    load: Callable[[Path], Ranker]
+
+
+def _policy_config() -> type:
+    from .training.policy_grpo import PolicyTrainingConfig
+
+    return PolicyTrainingConfig
+
+
+def _train_policy(config, out, max_steps=None) -> Path:
+    from .training.policy_grpo import train_policy
+
+    return train_policy(config, out, max_steps=max_steps)
+
+
+def _load_policy(folder: Path) -> Ranker:
+    from .rankers.policy import PolicyRanker
+
+    return PolicyRanker.load(folder)
+
+
+def _llm_config() -> type:
+    from .llm.config import LLMGRPOConfig
+
+    return LLMGRPOConfig
+
+
+def _train_llm(config, out, max_steps=None) -> Path:
+    from .llm.train_grpo import train_llm
+
+    # the LLM re-ranks another model's first genes: that model is resolved here, like any MODEL
+    return train_llm(config, out, shortlister=load_ranker(config.shortlist.ranker), max_steps=max_steps)
+
+
+def _load_llm(folder: Path) -> Ranker:
+    from .llm.ranker import LLMRanker
+
+    meta = _read_meta(folder)
+    return LLMRanker.load(folder, shortlister=load_ranker(meta["shortlist"]["ranker"]))
+
+
+#: training methods: a recipe's ``method`` -> what it means
+METHODS: dict[str, Method] = {
+    "policy": Method("policy", _policy_config, _train_policy, _load_policy),
+    "llm_grpo": Method("llm", _llm_config, _train_llm, _load_llm),
+}
+_BY_KIND = {method.kind: method for method in METHODS.values()}
+
+
+# ------------------------------------------------------------------ MODEL arguments
+def model_folder(model: str) -> Path:
+    """The directory a MODEL argument names: ``default`` is the model ``make run`` trains."""
+    # read at call time, so that a changed resources.DEFAULT_MODEL_DIR is honoured everywhere
+    return resources.DEFAULT_MODEL_DIR if model == DEFAULT else Path(model)
+
+
+def is_built_in(model: str) -> bool:
+    return model in BUILT_IN
+
+
+def is_trained(model: str) -> bool:
+    """True when ``model`` names a model directory that exists (``default`` once trained)."""
+    return not is_built_in(model) and (model_folder(model) / "config.json").is_file()
+
+
+def model_names() -> str:
+    """The MODEL arguments there are, for messages."""
+    return f"{', '.join(BUILT_IN)}, {DEFAULT} or a model directory from `rdrft train`"
+
+
+def check_model(model: str) -> None:
+    """Raises :class:`ModelError` unless ``model`` names a built-in ranker or a model directory."""
+    if is_built_in(model) or is_trained(model):
+        return
+    hint = " (run `make run` or `rdrft train --config configs/default.yaml`)" if model == DEFAULT else ""
+    raise ModelError(f"model '{model}' is neither a built-in ranker ({', '.join(BUILT_IN)}, {DEFAULT}) "
+                     f"nor a model directory with a config.json{hint}")
+
+
+def _read_meta(folder: Path) -> dict:
+    path = folder / "config.json"
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ModelError(f"{path} cannot be read as JSON ({type(err).__name__}); is this a model directory?") from None
+    if not isinstance(meta, dict):
+        raise ModelError(f"{path} holds a JSON {type(meta).__name__}, not the settings object a model directory has")
+    return meta
+
+
+def load_ranker(model: str) -> Ranker:
+    """The ranker a MODEL argument names."""
+    if is_built_in(model):
+        return BUILT_IN[model]()
+    check_model(model)
+    folder = model_folder(model)
+    kind = _read_meta(folder).get("kind")
+    if kind not in _BY_KIND:
+        raise ModelError(f"{folder}/config.json names an unknown model kind '{kind}' "
+                         f"(expected {' or '.join(_BY_KIND)})")
+    return _BY_KIND[kind].load(folder)
+
+
+# ------------------------------------------------------------------ recipes and training
+def method(name: Any) -> Method:
+    if name not in METHODS:
+        raise ConfigError(f"unknown method '{name}'; choose one of {', '.join(METHODS)}")
+    return METHODS[name]
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None):
+    """The dataclass config of a YAML recipe (its ``method`` says which), with ``key=value`` overrides."""
+    data = read_recipe(path, overrides)
+    if data.get("method") is None:
+        raise ConfigError(f"{path}: no 'method' (one of {', '.join(METHODS)})")
+    return build_config(method(data["method"]).config_class(), data)
+
+
+def train(config, out: str | Path, max_steps: int | None = None) -> Path:
+    """Trains the model a loaded recipe names (its ``method``) into the model directory ``out``."""
+    return method(config.method).train(config, Path(out), max_steps=max_steps)

@@ -1,0 +1,143 @@
+"""A ranking with its evidence, typed, and the writers every output goes through.
+
+:class:`PatientRanking` is what ranking one patient gives: the ranked genes, each with its score,
+calibrated probability (where the model has them) and explanation, the notes on the input, and the
+versions of model and knowledge. It has one JSON shape (:meth:`PatientRanking.to_json`); the CLI,
+the app's downloads and batch outputs all write it through the writers here:
+
+- JSON: one document (one patient) or JSON Lines (one patient a line);
+- TSV/CSV: one row per patient and ranked gene, for spreadsheets.
+
+Every writer writes to a temporary file beside the target and moves it into place at the end, so
+a failed run never leaves a half-written or emptied output.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from .resources import atomic_write_bytes
+
+
+@dataclass
+class RankedGene:
+    rank: int  # 1-based position in the ranking
+    gene: str
+    score: float | None
+    probability: float | None  # calibrated probability that this gene is the answer, if the model has one
+    #: matched / contradicting / unexplained terms, similar cases (see ``explain.explain_gene``)
+    explanation: dict
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class PatientRanking:
+    model: str
+    present: list[str]
+    excluded: list[str]
+    genes: list[RankedGene]
+    #: what became of the input: mapped ids, terms given both ways, terms outside the phenotype branch
+    notes: list[str] = field(default_factory=list)
+    #: generated reasoning (LLM rankers), and whether their answer parsed
+    text: str | None = None
+    format_ok: bool = True
+    #: ``{"model": name, "kind": knowledge, policy or llm, "hpo": release}``
+    versions: dict = field(default_factory=dict)
+    sex: str | None = None
+    age_years: float | None = None
+    #: the patient's own id and where it came from (batch ranking: ``{"file": "path[!member]"}``)
+    id: str | None = None
+    source: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        """The one JSON shape of a ranking (``rdrft rank --json``, batch JSON Lines, the app's download)."""
+        return {
+            "id": self.id,
+            "source": self.source,
+            "model": self.model,
+            "versions": self.versions,
+            "present": self.present,
+            "excluded": self.excluded,
+            "sex": self.sex,
+            "age_years": self.age_years,
+            "genes": [g.to_json() for g in self.genes],
+            "text": self.text,
+            "format_ok": self.format_ok,
+            "notes": self.notes,
+        }
+
+
+def _labels(terms: list[dict]) -> str:
+    return "; ".join(t["label"] for t in terms)
+
+
+#: the columns of the table writers (and of the app's table)
+TABLE_COLUMNS = ("id", "rank", "gene", "probability", "score", "matched terms", "contradicting excluded terms",
+                 "unexplained terms", "similar published cases")
+
+
+def table_rows(ranking: PatientRanking) -> list[dict]:
+    """One row per ranked gene, in :data:`TABLE_COLUMNS`."""
+    return [{
+        "id": ranking.id or "",
+        "rank": g.rank,
+        "gene": g.gene,
+        "probability": g.probability,
+        "score": g.score,
+        "matched terms": _labels(g.explanation["matched"]),
+        "contradicting excluded terms": _labels(g.explanation["contradicting"]),
+        "unexplained terms": _labels(g.explanation["unexplained"]),
+        "similar published cases": "; ".join(c["pmid"] for c in g.explanation.get("similar_cases", [])),
+    } for g in ranking.genes]
+
+
+def json_text(ranking: PatientRanking) -> str:
+    return json.dumps(ranking.to_json(), indent=2, ensure_ascii=False) + "\n"
+
+
+def jsonl_text(rankings: Iterable[PatientRanking]) -> str:
+    return "".join(json.dumps(r.to_json(), ensure_ascii=False) + "\n" for r in rankings)
+
+
+def table_text(rankings: Iterable[PatientRanking], delimiter: str = "\t") -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(TABLE_COLUMNS), delimiter=delimiter, lineterminator="\n")
+    writer.writeheader()
+    for ranking in rankings:
+        writer.writerows(table_rows(ranking))
+    return buffer.getvalue()
+
+
+#: output formats by file suffix
+FORMATS = {".json": "json", ".jsonl": "jsonl", ".tsv": "tsv", ".csv": "csv"}
+
+
+def output_format(path: str | Path) -> str:
+    """The format a file name asks for; a :class:`ValueError` names the suffixes there are."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise ValueError(f"{path}: unknown output format '{suffix or '(none)'}'; end the name with "
+                         f"{', '.join(FORMATS)}")
+    return FORMATS[suffix]
+
+
+def write_rankings(rankings: list[PatientRanking], path: str | Path) -> None:
+    """Writes rankings in the format the file name says (``.json`` takes exactly one), atomically."""
+    kind = output_format(path)
+    if kind == "json":
+        if len(rankings) != 1:
+            raise ValueError(f"{path}: a .json file holds one patient's ranking, not {len(rankings)}; "
+                             "use .jsonl, .tsv or .csv for many")
+        text = json_text(rankings[0])
+    elif kind == "jsonl":
+        text = jsonl_text(rankings)
+    else:
+        text = table_text(rankings, "\t" if kind == "tsv" else ",")
+    atomic_write_bytes(Path(path), text.encode("utf-8"))
