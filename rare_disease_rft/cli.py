@@ -18,7 +18,7 @@ class UsageError(Exception):
 
 
 def _cmd_prepare_phenopackets(args: argparse.Namespace) -> None:
-    from data_prep.phenopackets import prepare_phenopackets
+    from .inputs.phenopackets import prepare_phenopackets
 
     sources = args.sources or [str(BUNDLED_PHENOPACKETS)]
     for source in sources:
@@ -178,7 +178,7 @@ def _check_inputs(inputs: list[str]) -> None:
 
 
 def _cmd_concepts(args: argparse.Namespace) -> None:
-    from data_prep.texts import write_concepts
+    from .inputs.texts import write_concepts
 
     _check_inputs(args.inputs)
     written, errors = write_concepts(args.inputs, args.jsonl, case_report=args.case_report)

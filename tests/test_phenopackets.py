@@ -5,7 +5,7 @@ import zipfile
 import pytest
 
 from conftest import phenopacket, with_pmid, write_json
-from data_prep.phenopackets import age_in_years, convert_sources, prepare_phenopackets
+from rare_disease_rft.inputs.phenopackets import age_in_years, convert_sources, prepare_phenopackets
 from rare_disease_rft.tasks import read_tasks
 
 
@@ -67,7 +67,7 @@ def test_skips_are_reported_with_reasons_and_never_stop_the_run(tmp_path, hpo):
     assert reasons["1.json"] == "no causal gene in the interpretations"
     assert reasons["2.json"].startswith("no present phenotype")
     assert reasons["3.json"] == "2 causal genes; a task has one answer"
-    assert reasons["4.json"].startswith("not valid JSON: Expecting property name")
+    assert reasons["4.json"].startswith("not valid JSON (Expecting property name")
 
 
 def test_reads_zip_and_tar_archives(tmp_path, hpo):

@@ -1,4 +1,5 @@
-"""GA4GH phenopacket v2 JSON -> tasks. Only phenotypes, sex and age reach a task.
+"""GA4GH phenopacket v2 JSON -> a :class:`Patient`, and -> tasks. Only phenotypes, sex and age
+reach a task.
 
 Sources may be single files, folders (searched recursively) or ``.tar.xz``/``.tar.gz``/``.zip``
 archives. A file that cannot be used is listed in the report with the reason; it never stops the
@@ -18,19 +19,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from rare_disease_rft.genes import gene_names
-from rare_disease_rft.hpo import HPO, load_hpo
-from rare_disease_rft.tasks import SEXES, Answer, Task
-
-from .prepare import write_task_set
-from .split import DEFAULT_SEED
+from ..genes import gene_names
+from ..hpo import HPO, load_hpo
+from ..tasks import SEXES, Answer, Task
+from .patient import Patient
+from data_prep.prepare import write_task_set
+from data_prep.split import DEFAULT_SEED
 
 ARCHIVE_SUFFIXES = (".tar.xz", ".txz", ".tar.gz", ".tgz", ".zip")
 _DURATION = re.compile(r"^P(?:(\d+(?:\.\d+)?)Y)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)W)?(?:(\d+(?:\.\d+)?)D)?")
 
 
 @dataclass
-class Document:
+class PhenopacketFile:
     """One file's bytes and where it came from (``origin`` is for the report, never the task)."""
 
     origin: str  # path, or archive path + "!" + member
@@ -50,7 +51,7 @@ class ConversionReport:
         self.skipped.append({"file": origin, "reason": reason})
 
 
-def iter_documents(source: str | Path) -> Iterator[Document]:
+def iter_phenopacket_files(source: str | Path) -> Iterator[PhenopacketFile]:
     """Yields every ``.json`` file of a file, folder or archive source, in a stable order."""
     source = Path(source)
     name = source.name
@@ -58,21 +59,21 @@ def iter_documents(source: str | Path) -> Iterator[Document]:
         raise FileNotFoundError(f"{source} does not exist")
     if source.is_dir():
         for n, path in enumerate(sorted(p for p in source.rglob("*.json") if p.is_file()), 1):
-            yield Document(str(path), f"{name}:{n}", path.read_bytes())
+            yield PhenopacketFile(str(path), f"{name}:{n}", path.read_bytes())
     elif source.name.lower().endswith((".tar.xz", ".txz", ".tar.gz", ".tgz")):
         with tarfile.open(source, "r:*") as archive:
             members = sorted((m for m in archive.getmembers() if m.isfile() and m.name.endswith(".json")),
                              key=lambda m: m.name)
             for n, member in enumerate(members, 1):
                 handle = archive.extractfile(member)
-                yield Document(f"{source}!{member.name}", f"{name}:{n}", handle.read() if handle else b"")
+                yield PhenopacketFile(f"{source}!{member.name}", f"{name}:{n}", handle.read() if handle else b"")
     elif source.name.lower().endswith(".zip"):
         with zipfile.ZipFile(source) as archive:
             names = sorted(n for n in archive.namelist() if n.endswith(".json"))
             for n, member in enumerate(names, 1):
-                yield Document(f"{source}!{member}", f"{name}:{n}", archive.read(member))
+                yield PhenopacketFile(f"{source}!{member}", f"{name}:{n}", archive.read(member))
     elif source.suffix.lower() == ".json":
-        yield Document(str(source), f"{name}:1", source.read_bytes())
+        yield PhenopacketFile(str(source), f"{name}:1", source.read_bytes())
     else:
         raise ValueError(
             f"{source}: not a phenopacket source; give a .json file, a folder, or a {'/'.join(ARCHIVE_SUFFIXES)} archive"
@@ -113,21 +114,48 @@ def publication(packet: dict) -> str | None:
     return None
 
 
-@dataclass
-class Patient:
-    """What a phenopacket says about the patient: the only part that may reach a task."""
-
-    present: list[str]
-    excluded: list[str]
-    sex: str | None
-    age_years: float | None
+class PhenopacketError(ValueError):
+    """Why one file cannot be read as a phenopacket; the message is the reason, as reports and the app say it."""
 
 
-def read_patient(packet: dict, hpo: HPO, report: ConversionReport) -> Patient:
-    """Present and excluded terms (current ids; mapped and unknown ids counted in ``report``),
-    sex and age at the last encounter. Needs no diagnosis: also for undiagnosed patients."""
+# why a phenopacket cannot be used, as the converter's report and the app say it
+NOT_A_PHENOPACKET = "not a phenopacket: no 'subject' or 'phenotypicFeatures'"
+NO_PRESENT_PHENOTYPE = "no present phenotype (only excluded or unknown terms)"
+WRONG_TYPE = "does not follow the phenopacket v2 schema (a field has the wrong type)"
+
+
+def is_phenopacket(packet) -> bool:
+    """A JSON object with a subject or phenotypic features (what every converter step needs)."""
+    return isinstance(packet, dict) and ("phenotypicFeatures" in packet or "subject" in packet)
+
+
+def load_phenopacket(data: bytes) -> dict:
+    """A file's bytes -> the phenopacket's JSON object; :class:`PhenopacketError` with the reason if not one."""
+    try:
+        packet = json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as err:
+        raise PhenopacketError(f"not UTF-8 text (byte 0x{data[err.start]:02x} at offset {err.start})") from None
+    except json.JSONDecodeError as err:
+        raise PhenopacketError(f"not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})") from None
+    if not is_phenopacket(packet):
+        raise PhenopacketError(NOT_A_PHENOPACKET)
+    return packet
+
+
+def read_patient(packet: dict, hpo: HPO, report: ConversionReport | None = None) -> Patient:
+    """Present and excluded terms (current ids; how given ids were mapped, or why left out, in the
+    notes and counted in ``report``), sex and age at the last encounter. Needs no diagnosis: also for
+    undiagnosed patients. :class:`PhenopacketError` if a field has the wrong JSON type."""
+    try:
+        return _read_patient(packet, hpo, report if report is not None else ConversionReport())
+    except (AttributeError, TypeError, ValueError):  # a field of the wrong JSON type somewhere inside
+        raise PhenopacketError(WRONG_TYPE) from None
+
+
+def _read_patient(packet: dict, hpo: HPO, report: ConversionReport) -> Patient:
     present: list[str] = []
     excluded: list[str] = []
+    notes: list[str] = []
     for feature in packet.get("phenotypicFeatures") or []:
         given = ((feature or {}).get("type") or {}).get("id")
         if not given:
@@ -135,9 +163,11 @@ def read_patient(packet: dict, hpo: HPO, report: ConversionReport) -> Patient:
         res = hpo.resolve(given)
         if res.id is None:
             report.unknown_terms[given] += 1
+            notes.append(f"Left out: {res.note}")
             continue
         if res.note and res.id != given:
             report.mapped_terms[f"{given} -> {res.id}"] += 1
+            notes.append(res.note)
         target = excluded if feature.get("excluded") else present
         if res.id not in target:
             target.append(res.id)
@@ -148,45 +178,37 @@ def read_patient(packet: dict, hpo: HPO, report: ConversionReport) -> Patient:
     subject = packet.get("subject") or {}
     sex = subject.get("sex")
     age = ((subject.get("timeAtLastEncounter") or {}).get("age") or {}).get("iso8601duration")
-    return Patient(present, excluded, sex if sex in SEXES else None, age_in_years(age) if age else None)
+    return Patient(present, excluded, sex if sex in SEXES else None, age_in_years(age) if age else None,
+                   list(dict.fromkeys(notes)))
 
 
-# why a phenopacket cannot be used, as the converter's report and the app say it
-NOT_A_PHENOPACKET = "not a phenopacket: no 'subject' or 'phenotypicFeatures'"
-NO_PRESENT_PHENOTYPE = "no present phenotype (only excluded or unknown terms)"
-
-
-def is_phenopacket(packet) -> bool:
-    """A JSON object with a subject or phenotypic features (what every converter step needs)."""
-    return isinstance(packet, dict) and ("phenotypicFeatures" in packet or "subject" in packet)
-
-
-def convert(doc: Document, hpo: HPO, report: ConversionReport) -> Task | None:
+def convert(file: PhenopacketFile, hpo: HPO, report: ConversionReport) -> Task | None:
     """One phenopacket -> a task, or None with the reason recorded in ``report``."""
     try:
-        packet = json.loads(doc.data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        report.skip(doc.origin, f"not valid JSON: {err}")
-        return None
-    if not is_phenopacket(packet):
-        report.skip(doc.origin, NOT_A_PHENOPACKET)
+        packet = load_phenopacket(file.data)
+    except PhenopacketError as err:
+        report.skip(file.origin, str(err))
         return None
     genes = causal_genes(packet)
     if not genes:
-        report.skip(doc.origin, "no causal gene in the interpretations")
+        report.skip(file.origin, "no causal gene in the interpretations")
         return None
     names = gene_names()
     approved = {names.normalise(symbol): hgnc for symbol, hgnc in genes}
     if len(approved) > 1:
-        report.skip(doc.origin, f"{len(approved)} causal genes; a task has one answer")
+        report.skip(file.origin, f"{len(approved)} causal genes; a task has one answer")
         return None
-    patient = read_patient(packet, hpo, report)
+    try:
+        patient = read_patient(packet, hpo, report)
+    except PhenopacketError as err:
+        report.skip(file.origin, str(err))
+        return None
     if not patient.present:
-        report.skip(doc.origin, NO_PRESENT_PHENOTYPE)
+        report.skip(file.origin, NO_PRESENT_PHENOTYPE)
         return None
     pmid = publication(packet)
     if pmid is None:
-        report.skip(doc.origin, "no PMID in metaData.externalReferences; cannot split by publication")
+        report.skip(file.origin, "no PMID in metaData.externalReferences; cannot split by publication")
         return None
     symbol, hgnc = next(iter(approved.items()))
     gene = names.get(symbol)
@@ -197,8 +219,8 @@ def convert(doc: Document, hpo: HPO, report: ConversionReport) -> Task | None:
         sex=patient.sex,
         age_years=patient.age_years,
         answer=Answer(symbol, gene.hgnc_id if gene else (hgnc or None)),
-        source={"kind": "phenopacket", "pmid": pmid, "file": doc.locator,
-                "_order": str(packet.get("id") or doc.origin)},
+        source={"kind": "phenopacket", "pmid": pmid, "file": file.locator,
+                "_order": str(packet.get("id") or file.origin)},
     )
 
 
@@ -207,9 +229,9 @@ def convert_sources(sources: list[str | Path], hpo: HPO) -> tuple[list[Task], Co
     report = ConversionReport()
     tasks: list[Task] = []
     for source in sources:
-        for doc in iter_documents(source):
+        for file in iter_phenopacket_files(source):
             report.files += 1
-            task = convert(doc, hpo, report)
+            task = convert(file, hpo, report)
             if task is not None:
                 tasks.append(task)
     by_pmid: dict[str, list[Task]] = defaultdict(list)
