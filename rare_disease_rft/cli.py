@@ -18,7 +18,7 @@ class UsageError(Exception):
 
 
 def _cmd_prepare_phenopackets(args: argparse.Namespace) -> None:
-    from .inputs.phenopackets import prepare_phenopackets
+    from data_prep.phenopackets import prepare_phenopackets
 
     sources = args.sources or [str(BUNDLED_PHENOPACKETS)]
     for source in sources:

@@ -72,7 +72,7 @@ def full_task_files() -> dict[str, Path]:
     """The bundled case reports' split files, prepared on first use (a few seconds)."""
     files = {name: DEFAULT_DATA_DIR / f"{name}.jsonl" for name in SPLITS}
     if not all(path.is_file() for path in files.values()):
-        from .inputs.phenopackets import prepare_phenopackets
+        from data_prep.phenopackets import prepare_phenopackets
 
         prepare_phenopackets([BUNDLED_PHENOPACKETS], DEFAULT_DATA_DIR)
     return files

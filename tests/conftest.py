@@ -60,7 +60,7 @@ def write_json(path, data):
 @pytest.fixture(scope="session")
 def bundled_task_dir(tmp_path_factory, hpo):
     """The bundled phenopacket-store archive prepared once per session (about 3 s)."""
-    from rare_disease_rft.inputs.phenopackets import prepare_phenopackets
+    from data_prep.phenopackets import prepare_phenopackets
     from rare_disease_rft.resources import BUNDLED_PHENOPACKETS
 
     out = tmp_path_factory.mktemp("bundled")

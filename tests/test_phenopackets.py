@@ -5,7 +5,8 @@ import zipfile
 import pytest
 
 from conftest import phenopacket, with_pmid, write_json
-from rare_disease_rft.inputs.phenopackets import age_in_years, convert_sources, prepare_phenopackets
+from data_prep.phenopackets import prepare_phenopackets
+from rare_disease_rft.inputs.phenopackets import age_in_years, convert_sources
 from rare_disease_rft.tasks import read_tasks
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 import tarfile
-import time
 import zipfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -20,11 +19,9 @@ from pathlib import Path
 from typing import Iterator
 
 from ..genes import gene_names
-from ..hpo import HPO, load_hpo
+from ..hpo import HPO
 from ..tasks import SEXES, Answer, Task
 from .patient import Patient
-from data_prep.prepare import write_task_set
-from data_prep.split import DEFAULT_SEED
 
 ARCHIVE_SUFFIXES = (".tar.xz", ".txz", ".tar.gz", ".tgz", ".zip")
 _DURATION = re.compile(r"^P(?:(\d+(?:\.\d+)?)Y)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)W)?(?:(\d+(?:\.\d+)?)D)?")
@@ -245,32 +242,3 @@ def convert_sources(sources: list[str | Path], hpo: HPO) -> tuple[list[Task], Co
         task.source.pop("_order")
     tasks.sort(key=lambda t: (t.pmid, int(t.id.rsplit("_", 1)[1])))
     return tasks, report
-
-
-def prepare_phenopackets(
-    sources: list[str | Path], out: str | Path, split: bool = True, seed: int = DEFAULT_SEED, hpo: HPO | None = None
-) -> dict:
-    """``rdrft prepare phenopackets``: converts, splits by publication, writes files and report."""
-    started = time.perf_counter()
-    hpo = hpo or load_hpo()
-    tasks, report = convert_sources(sources, hpo)
-    reasons = Counter(s["reason"] if not s["reason"].startswith("not valid JSON") else "not valid JSON"
-                      for s in report.skipped)
-    return write_task_set(
-        out,
-        tasks,
-        {
-            "sources": [str(s) for s in sources],
-            "hpo_version": hpo.version,
-            "files_read": report.files,
-            "skipped_count": len(report.skipped),
-            "skipped_by_reason": dict(reasons.most_common()),
-            "terms_mapped_to_current_id": dict(report.mapped_terms.most_common()),
-            "terms_unknown_to_hpo_release_dropped": dict(report.unknown_terms.most_common()),
-            "terms_both_present_and_excluded_kept_present": report.present_and_excluded,
-            "seconds": round(time.perf_counter() - started, 2),
-            "skipped": report.skipped,
-        },
-        split=split,
-        seed=seed,
-    )

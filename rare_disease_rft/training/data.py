@@ -31,7 +31,7 @@ def ensure_prepared(data: DataConfig) -> None:
             f"task file {missing[0]} does not exist, and only files named train/validation/test.jsonl in one "
             "folder can be prepared automatically; run `rdrft prepare phenopackets --out DIR` first"
         )
-    from ..inputs.phenopackets import prepare_phenopackets
+    from data_prep.phenopackets import prepare_phenopackets
 
     source = data.prepare_from or str(BUNDLED_PHENOPACKETS)
     print(f"preparing {folders.pop()} from {source} (task files were missing)")
