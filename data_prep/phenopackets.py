@@ -1,7 +1,11 @@
 """``rdrft prepare phenopackets``: phenopackets -> a task set split by publication.
 
-Reading a phenopacket is the input layer's (:mod:`rare_disease_rft.inputs.phenopackets`); this
-stage writes the converted tasks, their split and the report.
+Reading a phenopacket is the input layer's (:mod:`rare_disease_rft.inputs.phenopackets`, whose
+docstring gives the rule for task ids and ``source.file``); this stage writes the converted tasks,
+their split and the report. A task set holds diagnosed patients only (one causal gene each):
+undiagnosed phenopackets are reported as skipped here, and ranked by the ranking path, which reads
+phenopackets itself. Phenopackets without a PMID are converted with ``split=False`` only, since
+the split is by publication. Tasks are ordered by PMID, then id, whatever the layout of the files.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ def prepare_phenopackets(
     """``rdrft prepare phenopackets``: converts, splits by publication, writes files and report."""
     started = time.perf_counter()
     hpo = hpo or load_hpo()
-    tasks, report = convert_sources(sources, hpo)
+    tasks, report = convert_sources(sources, hpo, require_pmid=split)
+    tasks.sort(key=lambda t: (t.pmid or "", t.id))
     reasons = Counter(s["reason"] if not s["reason"].startswith("not valid JSON") else "not valid JSON"
                       for s in report.skipped)
     return write_task_set(

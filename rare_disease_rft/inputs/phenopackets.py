@@ -1,10 +1,32 @@
-"""GA4GH phenopacket v2 JSON -> a :class:`Patient`, and -> tasks. Only phenotypes, sex and age
-reach a task.
+"""GA4GH phenopackets (schema v2, and v1) -> a :class:`Patient`, and -> tasks. Only phenotypes,
+sex and age reach a task.
 
 Sources may be single files, folders (searched recursively) or ``.tar.xz``/``.tar.gz``/``.zip``
 archives. A file that cannot be used is listed in the report with the reason; it never stops the
-run. The task id and ``source.file`` are built so that they cannot name the gene: phenopacket ids,
-subject ids and folder names often do.
+run.
+
+What is read
+    Phenotypic features (``type.id``; excluded when ``excluded``, v2, or ``negated``, v1, is true),
+    mapped to current HPO ids; ``subject.sex``; the age at the last encounter
+    (``subject.timeAtLastEncounter.age.iso8601duration``, v2, or ``subject.ageAtCollection.age``,
+    v1). The causal gene: v2 interpretations' genomic interpretations (a GeneDescriptor ``gene``,
+    or a variant's ``geneContext``) not REJECTED or UNCERTAIN_SIGNIFICANCE; in v1, the top-level
+    ``genes``. A gene named by an HGNC, Ensembl or NCBI gene id (``valueId``, ``id``,
+    ``alternateIds``) or by an approved, previous or alias symbol maps to its approved HGNC symbol.
+    The publication: the PMID in ``metaData.externalReferences``. A phenopacket without a gene
+    (undiagnosed) or without a PMID is still a task for ranking (:func:`convert_sources` with
+    ``require_answer``/``require_pmid`` False); a training set needs both.
+
+Ids and files
+    A task's ``id`` is the phenopacket's own ``id`` (the file's stem when it has none), made unique
+    within a run by a suffix (``_2``, ``_3``, ... in reading order), and ``source.file`` names the
+    real file: the path as given, with ``archive!member`` for a member of an archive. So a result
+    can be joined back to its patient. In phenopacket-store both often name the gene (ids such as
+    ``PMID_36322151_KDM2B_1``, folders named by gene); that is harmless only because no model ever
+    reads them: a ranker sees a ``Case`` (present, excluded, sex, age: ``Case.from_task``), LLM
+    prompts are built from the Case, and the case index and calibration group cases by PMID. Keep it
+    so: nothing that scores or trains may read ``task.id`` or ``task.source`` (pinned by
+    ``tests/test_phenopackets.py``).
 """
 
 from __future__ import annotations
@@ -13,7 +35,7 @@ import json
 import re
 import tarfile
 import zipfile
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -29,11 +51,15 @@ _DURATION = re.compile(r"^P(?:(\d+(?:\.\d+)?)Y)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\
 
 @dataclass
 class PhenopacketFile:
-    """One file's bytes and where it came from (``origin`` is for the report, never the task)."""
+    """One file's bytes and where it came from: the path as given, or archive path + "!" + member."""
 
-    origin: str  # path, or archive path + "!" + member
-    locator: str  # "<source name>:<ordinal>", gene-free, stored in the task's source.file
+    origin: str
     data: bytes
+
+    @property
+    def stem(self) -> str:
+        """The file name without folders and ``.json``: a phenopacket's id when it has none."""
+        return Path(self.origin.rsplit("!", 1)[-1]).stem
 
 
 @dataclass
@@ -51,26 +77,25 @@ class ConversionReport:
 def iter_phenopacket_files(source: str | Path) -> Iterator[PhenopacketFile]:
     """Yields every ``.json`` file of a file, folder or archive source, in a stable order."""
     source = Path(source)
-    name = source.name
     if not source.exists():
         raise FileNotFoundError(f"{source} does not exist")
     if source.is_dir():
-        for n, path in enumerate(sorted(p for p in source.rglob("*.json") if p.is_file()), 1):
-            yield PhenopacketFile(str(path), f"{name}:{n}", path.read_bytes())
+        for path in sorted(p for p in source.rglob("*.json") if p.is_file()):
+            yield PhenopacketFile(str(path), path.read_bytes())
     elif source.name.lower().endswith((".tar.xz", ".txz", ".tar.gz", ".tgz")):
         with tarfile.open(source, "r:*") as archive:
             members = sorted((m for m in archive.getmembers() if m.isfile() and m.name.endswith(".json")),
                              key=lambda m: m.name)
-            for n, member in enumerate(members, 1):
+            for member in members:
                 handle = archive.extractfile(member)
-                yield PhenopacketFile(f"{source}!{member.name}", f"{name}:{n}", handle.read() if handle else b"")
+                yield PhenopacketFile(f"{source}!{member.name}", handle.read() if handle else b"")
     elif source.name.lower().endswith(".zip"):
         with zipfile.ZipFile(source) as archive:
             names = sorted(n for n in archive.namelist() if n.endswith(".json"))
-            for n, member in enumerate(names, 1):
-                yield PhenopacketFile(f"{source}!{member}", f"{name}:{n}", archive.read(member))
+            for member in names:
+                yield PhenopacketFile(f"{source}!{member}", archive.read(member))
     elif source.suffix.lower() == ".json":
-        yield PhenopacketFile(str(source), f"{name}:1", source.read_bytes())
+        yield PhenopacketFile(str(source), source.read_bytes())
     else:
         raise ValueError(
             f"{source}: not a phenopacket source; give a .json file, a folder, or a {'/'.join(ARCHIVE_SUFFIXES)} archive"
@@ -86,20 +111,47 @@ def age_in_years(duration: str) -> float | None:
     return round(years + months / 12 + weeks * 7 / 365.25 + days / 365.25, 3)
 
 
-def causal_genes(packet: dict) -> list[tuple[str, str]]:
-    """``(symbol, HGNC id)`` of every causal gene named by the interpretations, deduplicated."""
-    genes: dict[str, str] = {}
-    for interpretation in packet.get("interpretations") or []:
+def causal_genes(packet: dict) -> list[Answer]:
+    """Every causal gene the phenopacket names (v2 interpretations, else v1 ``genes``), as approved
+    HGNC symbols, deduplicated; a symbol the HGNC table does not know is kept upper-cased. A gene
+    given only by an id the table does not know is left out."""
+    genes: dict[str, Answer] = {}
+    for descriptor in _gene_descriptors(packet):
+        answer = _answer(descriptor)
+        if answer is not None:
+            genes.setdefault(answer.gene, answer)
+    return list(genes.values())
+
+
+def _gene_descriptors(packet: dict) -> Iterator[dict]:
+    interpretations = packet.get("interpretations") or []
+    for interpretation in interpretations:
         diagnosis = interpretation.get("diagnosis") or {}
         for gi in diagnosis.get("genomicInterpretations") or []:
             if gi.get("interpretationStatus") in ("REJECTED", "UNCERTAIN_SIGNIFICANCE"):
                 continue
-            context = gi.get("gene") or (
+            descriptor = gi.get("gene") or (
                 ((gi.get("variantInterpretation") or {}).get("variationDescriptor") or {}).get("geneContext")
             )
-            if context and context.get("symbol"):
-                genes.setdefault(context["symbol"], context.get("valueId") or "")
-    return list(genes.items())
+            if descriptor:
+                yield descriptor
+    if not interpretations:  # schema v1: the genes of the patient's diagnosis, at the top level
+        yield from packet.get("genes") or []
+
+
+def _answer(descriptor: dict) -> Answer | None:
+    """A GeneDescriptor (v2: ``valueId``, ``symbol``, ``alternateIds``) or a v1 Gene (``id``,
+    ``symbol``, ``alternateIds``) -> the approved symbol and HGNC id."""
+    names = gene_names()
+    symbol = str(descriptor.get("symbol") or "").strip()
+    given_id = str(descriptor.get("valueId") or descriptor.get("id") or "").strip()
+    for identifier in (given_id, symbol, *(descriptor.get("alternateIds") or [])):
+        gene = names.lookup(identifier)
+        if gene is not None:
+            return Answer(gene.symbol, gene.hgnc_id)
+    if symbol:
+        return Answer(symbol.upper(), given_id if given_id.upper().startswith("HGNC:") else None)
+    return None
 
 
 def publication(packet: dict) -> str | None:
@@ -165,7 +217,7 @@ def _read_patient(packet: dict, hpo: HPO, report: ConversionReport) -> Patient:
         if res.note and res.id != given:
             report.mapped_terms[f"{given} -> {res.id}"] += 1
             notes.append(res.note)
-        target = excluded if feature.get("excluded") else present
+        target = excluded if feature.get("excluded") or feature.get("negated") else present
         if res.id not in target:
             target.append(res.id)
     both = [t for t in excluded if t in present]
@@ -174,28 +226,28 @@ def _read_patient(packet: dict, hpo: HPO, report: ConversionReport) -> Patient:
         excluded = [t for t in excluded if t not in present]
     subject = packet.get("subject") or {}
     sex = subject.get("sex")
-    age = ((subject.get("timeAtLastEncounter") or {}).get("age") or {}).get("iso8601duration")
+    age = (((subject.get("timeAtLastEncounter") or {}).get("age") or {}).get("iso8601duration")
+           or (subject.get("ageAtCollection") or {}).get("age"))  # v1
     return Patient(present, excluded, sex if sex in SEXES else None, age_in_years(age) if age else None,
                    list(dict.fromkeys(notes)))
 
 
-def convert(file: PhenopacketFile, hpo: HPO, report: ConversionReport) -> Task | None:
-    """One phenopacket -> a task, or None with the reason recorded in ``report``."""
+NO_CAUSAL_GENE = "no causal gene in the interpretations"
+NO_PMID = "no PMID in metaData.externalReferences; cannot split by publication (--no-split converts it)"
+
+
+def convert(file: PhenopacketFile, hpo: HPO, report: ConversionReport, require_answer: bool = True,
+            require_pmid: bool = True) -> Task | None:
+    """One phenopacket -> a task (id: the phenopacket's own, made unique by :func:`convert_sources`),
+    or None with the reason recorded in ``report``. Without ``require_answer`` an undiagnosed patient,
+    or one with several causal genes, is a task with no answer."""
     try:
         packet = load_phenopacket(file.data)
-    except PhenopacketError as err:
-        report.skip(file.origin, str(err))
-        return None
-    genes = causal_genes(packet)
-    if not genes:
-        report.skip(file.origin, "no causal gene in the interpretations")
-        return None
-    names = gene_names()
-    approved = {names.normalise(symbol): hgnc for symbol, hgnc in genes}
-    if len(approved) > 1:
-        report.skip(file.origin, f"{len(approved)} causal genes; a task has one answer")
-        return None
-    try:
+        genes = causal_genes(packet)
+        if require_answer and not genes:
+            raise PhenopacketError(NO_CAUSAL_GENE)
+        if require_answer and len(genes) > 1:
+            raise PhenopacketError(f"{len(genes)} causal genes; a task has one answer")
         patient = read_patient(packet, hpo, report)
     except PhenopacketError as err:
         report.skip(file.origin, str(err))
@@ -204,41 +256,38 @@ def convert(file: PhenopacketFile, hpo: HPO, report: ConversionReport) -> Task |
         report.skip(file.origin, NO_PRESENT_PHENOTYPE)
         return None
     pmid = publication(packet)
-    if pmid is None:
-        report.skip(file.origin, "no PMID in metaData.externalReferences; cannot split by publication")
+    if require_pmid and pmid is None:
+        report.skip(file.origin, NO_PMID)
         return None
-    symbol, hgnc = next(iter(approved.items()))
-    gene = names.get(symbol)
+    own_id = packet.get("id")
     return Task(
-        id="",  # assigned once all cases of the publication are known
+        id=own_id.strip() if isinstance(own_id, str) and own_id.strip() else file.stem,
         present=patient.present,
         excluded=patient.excluded,
         sex=patient.sex,
         age_years=patient.age_years,
-        answer=Answer(symbol, gene.hgnc_id if gene else (hgnc or None)),
-        source={"kind": "phenopacket", "pmid": pmid, "file": file.locator,
-                "_order": str(packet.get("id") or file.origin)},
+        answer=genes[0] if len(genes) == 1 else None,
+        source={"kind": "phenopacket", **({"pmid": pmid} if pmid else {}), "file": file.origin},
     )
 
 
-def convert_sources(sources: list[str | Path], hpo: HPO) -> tuple[list[Task], ConversionReport]:
-    """Converts every phenopacket of the sources; ids are ``PMID_<pmid>_<n>``, stable across runs."""
+def convert_sources(sources: list[str | Path], hpo: HPO, require_answer: bool = True,
+                    require_pmid: bool = True) -> tuple[list[Task], ConversionReport]:
+    """Converts every phenopacket of the sources, in reading order; ids unique (module docstring)."""
     report = ConversionReport()
     tasks: list[Task] = []
     for source in sources:
         for file in iter_phenopacket_files(source):
             report.files += 1
-            task = convert(file, hpo, report)
+            task = convert(file, hpo, report, require_answer, require_pmid)
             if task is not None:
                 tasks.append(task)
-    by_pmid: dict[str, list[Task]] = defaultdict(list)
+    taken: set[str] = set()
     for task in tasks:
-        by_pmid[task.pmid].append(task)
-    for pmid, group in by_pmid.items():
-        group.sort(key=lambda t: t.source["_order"])
-        for n, task in enumerate(group, 1):
-            task.id = f"{pmid.replace(':', '_')}_{n}"
-    for task in tasks:
-        task.source.pop("_order")
-    tasks.sort(key=lambda t: (t.pmid, int(t.id.rsplit("_", 1)[1])))
+        unique, n = task.id, 1
+        while unique in taken:
+            n += 1
+            unique = f"{task.id}_{n}"
+        task.id = unique
+        taken.add(unique)
     return tasks, report
