@@ -1,22 +1,22 @@
 """What the clinician has said about the patient, from any of the app's inputs.
 
-Plain Python (no Streamlit), so the page only lays things out. Every input path ends in
-:meth:`Patient.add`, which maps obsolete and alternative ids (with a note) and names the ids it
+Plain Python (no Streamlit), so the page only lays things out. Reading a text or a phenopacket is
+the input layer's (:mod:`rare_disease_rft.inputs`); this adds the page's limits and messages.
+Every input path ends in :meth:`PatientEntry.add`, which maps obsolete and alternative ids (with a note) and names the ids it
 cannot use; anything else a user can get wrong raises :class:`InputError` with the message the
 page shows. Nothing here writes or logs patient data.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from data_prep.case_reports import sex_and_age
-from data_prep.concepts import ConceptRecognizer
-from data_prep.phenopackets import (NO_PRESENT_PHENOTYPE, NOT_A_PHENOPACKET, ConversionReport, is_phenopacket,
-                                    read_patient)
 from rare_disease_rft.hpo import HPO
+from rare_disease_rft.inputs.concepts import ConceptRecognizer
+from rare_disease_rft.inputs.patient import Patient
+from rare_disease_rft.inputs.phenopackets import NO_PRESENT_PHENOTYPE, PhenopacketError, load_phenopacket, read_patient
+from rare_disease_rft.inputs.texts import patient_from_text
 from rare_disease_rft.rankers import Case
 
 PRESENT, EXCLUDED = "present", "excluded"
@@ -27,8 +27,6 @@ MAX_UPLOAD_MB = 1
 MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 1_000_000
 # More terms than any case report lists; keeps a crafted link from making the page crawl.
 MAX_TERMS = 300
-# Characters of the pasted text shown either side of a recognised mention.
-EVIDENCE_CONTEXT = 40
 
 
 class InputError(ValueError):
@@ -45,7 +43,9 @@ class PatientTerm:
 
 
 @dataclass
-class Patient:
+class PatientEntry:
+    """The patient as entered on the page: the editable list of terms, sex and age being ranked."""
+
     terms: dict[str, PatientTerm] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # how given ids were mapped to current terms
     sex: str | None = None
@@ -99,71 +99,26 @@ def link_ids(query_params: Mapping[str, str]) -> tuple[list[str], list[str]]:
 
 
 # ------------------------------------------------------------------------------ pasted text
-@dataclass(frozen=True)
-class TextReading:
-    present: list[str]
-    excluded: list[str]
-    evidence: dict[str, str]  # term id -> the words around its first mention
-    sex: str | None
-    age_years: float | None
-
-
-def read_text(recognizer: ConceptRecognizer, text: str, case_report: bool) -> TextReading:
+def read_text(recognizer: ConceptRecognizer, text: str, case_report: bool) -> Patient:
     """The present and excluded terms of a clinical note or article, with where each was read."""
     if not text.strip():
         raise InputError("Paste a clinical note or an abstract first: the text box is empty.")
     if len(text) > MAX_TEXT_CHARS:
         raise InputError(f"The text is {len(text):,} characters long; the limit is {MAX_TEXT_CHARS:,}. "
                          "Paste the case description only (for an article: its case report section).")
-    mentions = recognizer.annotate(text, case_report=case_report)
-    # as in training data: a term the text both states and negates counts as present
-    present = list(dict.fromkeys(m.id for m in mentions if not m.excluded))
-    excluded = [t for t in dict.fromkeys(m.id for m in mentions if m.excluded) if t not in present]
-    evidence: dict[str, str] = {}
-    for m in mentions:
-        if m.id not in evidence:
-            start, end = max(0, m.start - EVIDENCE_CONTEXT), m.end + EVIDENCE_CONTEXT
-            snippet = f"{'…' if start else ''}{text[start:m.start]}“{m.text}”{text[m.end:end]}" \
-                      f"{'…' if end < len(text) else ''}"
-            evidence[m.id] = " ".join(snippet.split())
-    sex, age = sex_and_age(text)
-    return TextReading(present, excluded, evidence, sex, age)
+    return patient_from_text(text, recognizer, case_report)
 
 
 # ------------------------------------------------------------------------------ phenopackets
-@dataclass(frozen=True)
-class PhenopacketReading:
-    present: list[str]
-    excluded: list[str]
-    sex: str | None
-    age_years: float | None
-    notes: list[str]  # ids mapped to current terms, or dropped as unknown to this HPO release
-
-
-def read_phenopacket(data: bytes, hpo: HPO) -> PhenopacketReading:
-    """A GA4GH phenopacket v2 (JSON) of one patient -> its terms, sex and age."""
+def read_phenopacket(data: bytes, hpo: HPO) -> Patient:
+    """A GA4GH phenopacket (JSON) of one patient -> its terms, sex and age, with notes on mapped ids."""
     if len(data) > MAX_UPLOAD_BYTES:
         raise InputError(f"The file is {len(data) / 1e6:.1f} MB; a phenopacket of one patient is a few kB, "
                          f"and the limit is {MAX_UPLOAD_MB} MB.")
     try:
-        packet = json.loads(data.decode("utf-8-sig"))
-    except UnicodeDecodeError:
-        raise InputError("The file is not UTF-8 text; upload a phenopacket JSON file.") from None
-    except json.JSONDecodeError as err:
-        raise InputError(f"The file is not valid JSON ({err.msg} at line {err.lineno}, column {err.colno}); "
-                         "upload a phenopacket JSON file.") from None
-    if not isinstance(packet, dict) or not isinstance(packet.get("phenotypicFeatures", []), list):
-        raise InputError("The file is JSON but not a phenopacket: expected an object with a "
-                         "'phenotypicFeatures' list.")
-    if not is_phenopacket(packet):
-        raise InputError(f"This phenopacket cannot be used: {NOT_A_PHENOPACKET}.")
-    report = ConversionReport()
-    try:
-        patient = read_patient(packet, hpo, report)
-    except (AttributeError, TypeError, ValueError):  # a field of the wrong JSON type somewhere inside
-        raise InputError("The file does not follow the phenopacket v2 schema (a field has the wrong type).") from None
+        patient = read_patient(load_phenopacket(data), hpo)
+    except PhenopacketError as err:
+        raise InputError(f"This file cannot be used: {err}. Upload a GA4GH phenopacket (JSON).") from None
     if not patient.present:
         raise InputError(f"This phenopacket cannot be used: {NO_PRESENT_PHENOTYPE}.")
-    notes = [hpo.resolve(mapping.split(" -> ")[0]).note for mapping in report.mapped_terms]
-    notes += [f"Left out: {hpo.resolve(term_id).note}" for term_id in report.unknown_terms]
-    return PhenopacketReading(patient.present, patient.excluded, patient.sex, patient.age_years, notes)
+    return patient

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.patient import (EXCLUDED, MAX_TEXT_CHARS, MAX_UPLOAD_MB, PRESENT, InputError, Patient, link_ids,
+from app.patient import (EXCLUDED, MAX_TEXT_CHARS, MAX_UPLOAD_MB, PRESENT, InputError, PatientEntry, link_ids,
                          read_phenopacket, read_text)
 from app.report import csv_bytes, explanation_markdown, json_bytes, markdown_escape, model_facts, table
-from data_prep.concepts import ConceptRecognizer
 from rare_disease_rft.explain import rank_and_explain
 from rare_disease_rft.genes import gene_names
 from rare_disease_rft.hpo import HPO, HPOError, load_hpo, normalise_id
+from rare_disease_rft.inputs.concepts import ConceptRecognizer
 from rare_disease_rft.rankers import Ranker
 from rare_disease_rft.registry import DEFAULT, is_built_in, is_trained, load_ranker, model_folder
 
@@ -103,7 +103,7 @@ def flip_term(term_id: str) -> None:
 
 def new_patient() -> None:
     """Forgets everything entered, for the next patient at a shared computer."""
-    st.session_state.patient = Patient()
+    st.session_state.patient = PatientEntry()
     st.session_state.update(search="", note_text="", sex=None, age=None)
     reset_ranking()
 
@@ -121,7 +121,7 @@ def add_terms(hpo: HPO, ids: list[str], status: str, source: str, evidence: dict
 
 
 def rank(hpo: HPO, model: str) -> None:
-    patient: Patient = st.session_state.patient
+    patient: PatientEntry = st.session_state.patient
     try:
         case = patient.case(hpo)
     except HPOError as err:
@@ -239,7 +239,7 @@ def open_deep_link(hpo: HPO, model: str) -> None:
 
 # ------------------------------------------------------------------------------ the patient
 def term_list() -> None:
-    patient: Patient = st.session_state.patient
+    patient: PatientEntry = st.session_state.patient
     st.subheader(f"Patient's terms ({len(patient.ids(PRESENT))} present, {len(patient.ids(EXCLUDED))} excluded)")
     if not patient.terms:
         st.caption("None yet: search, paste a note or upload a phenopacket above.")
@@ -265,7 +265,7 @@ def term_list() -> None:
 # ------------------------------------------------------------------------------ results
 def results(hpo: HPO) -> None:
     result = st.session_state.result
-    patient: Patient = st.session_state.patient
+    patient: PatientEntry = st.session_state.patient
     st.subheader("Ranked genes")
     st.caption(f"Model **{markdown_escape(result.model)}** · {len(result.present)} present and "
                f"{len(result.excluded)} excluded terms · ranked in {1000 * st.session_state.ranked_in:.0f} ms")
@@ -335,7 +335,7 @@ def main() -> None:
     hpo = knowledge_base()
     model, model_dir, note = choose_model(os.environ.get(MODEL_ENV, "default"))
     if "patient" not in st.session_state:
-        st.session_state.patient = Patient()
+        st.session_state.patient = PatientEntry()
         st.session_state.result = None
         open_deep_link(hpo, model)
 

@@ -31,8 +31,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from data_prep.concepts import ConceptRecognizer  # noqa: E402
 from rare_disease_rft.hpo import HPO, load_hpo  # noqa: E402
+from rare_disease_rft.inputs.concepts import ConceptRecognizer  # noqa: E402
 from rare_disease_rft.resources import BUNDLED_HPO, find_text_file, open_text  # noqa: E402
 
 CORPUS = REPO / "benchmarks" / "data" / "hpo-concept-recognition" / "jax-case-reports.tar.xz"

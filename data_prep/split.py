@@ -57,7 +57,7 @@ def summarise(tasks: list[Task]) -> dict:
         genes = {t.answer.gene for t in group}
         out[name] = {
             "cases": len(group),
-            "publications": len({t.pmid for t in group}),
+            "publications": len({t.pmid for t in group if t.pmid}),
             "genes": len(genes),
             "mean_present_terms": round(sum(len(t.present) for t in group) / len(group), 2),
             "mean_excluded_terms": round(sum(len(t.excluded) for t in group) / len(group), 2),

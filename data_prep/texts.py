@@ -1,4 +1,4 @@
-"""Free-text case reports -> HPO concepts (``rdrft concepts``) and -> tasks (``rdrft prepare texts``).
+"""Free-text case reports -> tasks (``rdrft prepare texts``); reading the texts is the input layer's.
 
 Only HPO ids found by the recogniser reach a task, so gene names, variants and titles in the text
 cannot: the answer comes from a separate table of document id -> gene symbol. Documents without
@@ -12,76 +12,20 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import re
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Iterator
 
 from rare_disease_rft.genes import gene_names
 from rare_disease_rft.hpo import HPO, load_hpo
+from rare_disease_rft.inputs.concepts import ConceptRecognizer
+from rare_disease_rft.inputs.documents import Document, DocumentError
+from rare_disease_rft.inputs.texts import patient_from_text, read_documents
 from rare_disease_rft.tasks import Answer, Task
 
-from .case_reports import sex_and_age
-from .concepts import ConceptRecognizer
-from .documents import Document, DocumentError, text_document
 from .prepare import write_task_set
-from .pubmed import is_medline, is_pubmed_xml, read_medline, read_pubmed_xml
 from .split import DEFAULT_SEED
-
-
-def read_documents(inputs: list[str | Path]) -> Iterator[Document | DocumentError]:
-    """Every document of the inputs, in order (folders: their ``.txt`` files sorted by path)."""
-    for given in inputs:
-        path = Path(given)
-        if path.is_dir():
-            files = sorted(p for p in path.rglob("*.txt") if p.is_file())
-            if not files:
-                yield DocumentError(str(path), None, "folder holds no .txt files")
-            for file in files:
-                yield from _read_file(file)
-        elif path.is_file():
-            yield from _read_file(path)
-        else:
-            yield DocumentError(str(path), None, "no such file or folder")
-
-
-def _read_file(path: Path) -> Iterator[Document | DocumentError]:
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        yield DocumentError(str(path), None, f"cannot be read: {err.strerror or err}")
-        return
-    if is_pubmed_xml(data):
-        yield from read_pubmed_xml(data, str(path))
-    elif is_medline(data):
-        yield from read_medline(data, str(path))
-    elif path.suffix.lower() == ".xml":
-        yield DocumentError(str(path), None, "XML but not a PubmedArticleSet (PubMed efetch retmode=xml)")
-    else:
-        yield text_document(data, path)
-
-
-def write_concepts(
-    inputs: list[str | Path], out: str | Path, case_report: bool = False, recognizer: ConceptRecognizer | None = None
-) -> tuple[int, list[DocumentError]]:
-    """``rdrft concepts``: one JSON line per readable document; returns (lines written, errors)."""
-    recognizer = recognizer or ConceptRecognizer.default()
-    errors: list[DocumentError] = []
-    written = 0
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", encoding="utf-8") as handle:
-        for item in read_documents(inputs):
-            if isinstance(item, DocumentError):
-                errors.append(item)
-                continue
-            mentions = recognizer.annotate(item.text, case_report=case_report)
-            line = {"doc": item.id, "concepts": [m.to_json() for m in mentions]}
-            handle.write(json.dumps(line, ensure_ascii=False) + "\n")
-            written += 1
-    return written, errors
 
 
 # ------------------------------------------------------------------------------ answers
@@ -125,18 +69,15 @@ def document_task(doc: Document, gene: str, recognizer: ConceptRecognizer) -> tu
     approved = names.get(gene)
     if approved is None:
         return None, f"answer gene '{gene}' is not an HGNC symbol, alias or previous symbol"
-    mentions = recognizer.annotate(doc.text, case_report=True)
-    present = list(dict.fromkeys(m.id for m in mentions if not m.excluded))
-    excluded = [t for t in dict.fromkeys(m.id for m in mentions if m.excluded) if t not in present]
-    if not present:
+    patient = patient_from_text(doc.text, recognizer, case_report=True)
+    if not patient.present:
         return None, "no present phenotype found in the text" + (
-            f" ({len(excluded)} excluded only)" if excluded else "")
+            f" ({len(patient.excluded)} excluded only)" if patient.excluded else "")
     source = {"kind": "case_report_text"}
     if doc.pmid:
         source["pmid"] = f"PMID:{doc.pmid}"
-    sex, age = sex_and_age(doc.text)
-    return Task(id="", present=present, excluded=excluded, sex=sex, age_years=age,
-                answer=Answer(approved.symbol, approved.hgnc_id), source=source), None
+    return Task(id="", present=patient.present, excluded=patient.excluded, sex=patient.sex,
+                age_years=patient.age_years, answer=Answer(approved.symbol, approved.hgnc_id), source=source), None
 
 
 def prepare_texts(

@@ -179,7 +179,7 @@ def _check_inputs(inputs: list[str]) -> None:
 
 
 def _cmd_concepts(args: argparse.Namespace) -> None:
-    from data_prep.texts import write_concepts
+    from .inputs.texts import write_concepts
 
     _check_inputs(args.inputs)
     written, errors = write_concepts(args.inputs, args.jsonl, case_report=args.case_report)

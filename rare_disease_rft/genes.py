@@ -1,16 +1,22 @@
 """Gene nomenclature: one approved HGNC symbol for every symbol, alias and previous symbol.
 
 Sources disagree on gene names (HPO annotations of one year, case reports of another), so every
-comparison of genes goes through :func:`GeneNames.approved`.
+comparison of genes goes through :func:`GeneNames.approved`; a gene named by an id (HGNC,
+Ensembl, NCBI) is found with :func:`GeneNames.lookup`.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from .resources import BUNDLED_HGNC, open_text
+
+# CURIE prefixes of NCBI gene ids as phenopackets and annotation files write them
+_NCBI_PREFIXES = ("NCBIGENE", "ENTREZ", "ENTREZGENE", "GENEID")
+_ENSEMBL_GENE = re.compile(r"^(?:ENSEMBL:)?(ENSG\d{11})(?:\.\d+)?$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -19,16 +25,18 @@ class Gene:
     hgnc_id: str
     name: str
     entrez_id: str
+    ensembl_id: str
     omim_id: str
 
 
 class GeneNames:
-    """HGNC nomenclature: approved symbols, their HGNC, NCBI and OMIM ids, aliases, previous symbols."""
+    """HGNC nomenclature: approved symbols, their HGNC, NCBI, Ensembl and OMIM ids, aliases, previous symbols."""
 
     def __init__(self, genes: list[Gene], synonyms: dict[str, str]):
         self._by_symbol = {g.symbol.upper(): g for g in genes}
         self._by_hgnc = {g.hgnc_id: g for g in genes}
         self._by_entrez = {g.entrez_id: g for g in genes if g.entrez_id}
+        self._by_ensembl = {g.ensembl_id: g for g in genes if g.ensembl_id}
         # alias or previous symbol (upper case) -> approved symbol; approved symbols win
         self._synonyms = synonyms
 
@@ -50,6 +58,7 @@ class GeneNames:
                     hgnc_id=row[col["hgnc_id"]],
                     name=row[col["name"]],
                     entrez_id=row[col["entrez_id"]],
+                    ensembl_id=row[col["ensembl_gene_id"]],
                     omim_id=row[col["omim_id"]].split("|")[0],
                 )
                 genes.append(gene)
@@ -89,6 +98,21 @@ class GeneNames:
 
     def by_entrez(self, entrez_id: str) -> Gene | None:
         return self._by_entrez.get(str(entrez_id))
+
+    def lookup(self, identifier: str | None) -> Gene | None:
+        """The gene named by a symbol (approved, alias or previous), an HGNC id (``HGNC:11444``), an
+        Ensembl gene id (``ENSG00000136854``, ``ENSEMBL:`` prefix and version allowed) or an NCBI
+        gene id (``NCBIGene:6812``, ``Entrez:6812``); None if the bundled HGNC table has none."""
+        text = (identifier or "").strip()
+        prefix, _, local = text.partition(":")
+        if prefix.upper() == "HGNC":
+            return self._by_hgnc.get(f"HGNC:{local.strip()}")
+        if prefix.upper() in _NCBI_PREFIXES:
+            return self._by_entrez.get(local.strip())
+        ensembl = _ENSEMBL_GENE.match(text)
+        if ensembl:
+            return self._by_ensembl.get(ensembl.group(1).upper())
+        return self.get(text)
 
     def __len__(self) -> int:
         return len(self._by_symbol)

@@ -233,16 +233,16 @@ def test_a_phenopacket_of_an_undiagnosed_patient_is_read(open_app, hpo):
 
 
 @pytest.mark.parametrize("data, message", [
-    (b"{not json", "The file is not valid JSON (Expecting property name enclosed in double quotes at line 1, "
-                   "column 2)"),
-    (b"\xff\xfe\x00garbage", "The file is not UTF-8 text"),
-    (b"[1, 2]", "The file is JSON but not a phenopacket"),
-    (json.dumps({"id": "x"}).encode(), "This phenopacket cannot be used: not a phenopacket: no 'subject' or "
+    (b"{not json", "This file cannot be used: not valid JSON (Expecting property name enclosed in double quotes "
+                   "at line 1, column 2)"),
+    (b"\xff\xfe\x00garbage", "This file cannot be used: not UTF-8 text (byte 0xff at offset 0)"),
+    (b"[1, 2]", "This file cannot be used: not a phenopacket"),
+    (json.dumps({"id": "x"}).encode(), "This file cannot be used: not a phenopacket: no 'subject' or "
                                        "'phenotypicFeatures'."),
     (json.dumps({"subject": {"id": "x"}, "phenotypicFeatures": [{"type": {"id": "HP:9999999"}}]}).encode(),
      "This phenopacket cannot be used: no present phenotype (only excluded or unknown terms)."),
     (json.dumps({"subject": "x", "phenotypicFeatures": [{"type": {"id": "HP:0001250"}}]}).encode(),
-     "The file does not follow the phenopacket v2 schema"),
+     "This file cannot be used: does not follow the phenopacket v2 schema"),
     (b" " * (MAX_UPLOAD_BYTES + 1), "the limit is 1 MB"),
 ])
 def test_a_malformed_upload_gives_a_clear_message(open_app, data, message):

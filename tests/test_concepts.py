@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from data_prep.case_reports import heading_kind, patient_spans
-from data_prep.concepts import ConceptRecognizer, Mention, build_index, normalise_word
+from rare_disease_rft.inputs.case_reports import heading_kind, patient_spans
+from rare_disease_rft.inputs.concepts import ConceptRecognizer, Mention, build_index, normalise_word
 
 
 @pytest.fixture(scope="module")

@@ -1,35 +1,68 @@
+import dataclasses
 import json
+import shutil
 import tarfile
 import zipfile
+from pathlib import Path
 
 import pytest
 
 from conftest import phenopacket, with_pmid, write_json
-from data_prep.phenopackets import age_in_years, convert_sources, prepare_phenopackets
+from data_prep.phenopackets import prepare_phenopackets
+from rare_disease_rft.cli import main
+from rare_disease_rft.inputs.phenopackets import age_in_years, convert_sources
+from rare_disease_rft.rankers import Case
 from rare_disease_rft.tasks import read_tasks
+
+FIXTURES = Path(__file__).parent / "fixtures" / "phenopackets"
 
 
 def test_converts_present_excluded_sex_age_and_gene(tmp_path, hpo):
-    write_json(tmp_path / "STXBP1" / "case.json", phenopacket())
+    path = write_json(tmp_path / "STXBP1" / "case.json", phenopacket())
     tasks, report = convert_sources([tmp_path], hpo)
     assert len(tasks) == 1 and not report.skipped
     task = tasks[0]
-    assert task.id == "PMID_111_1"
+    assert task.id == "PMID_111_STX_1"  # the phenopacket's own id
     assert task.present == ["HP:0001250", "HP:0001263"]
     assert task.excluded == ["HP:0000252"]
     assert (task.sex, task.age_years) == ("FEMALE", 4.5)
     assert (task.answer.gene, task.answer.hgnc) == ("STXBP1", "HGNC:11444")
-    assert task.source == {"kind": "phenopacket", "pmid": "PMID:111", "file": f"{tmp_path.name}:1"}
+    assert task.source == {"kind": "phenopacket", "pmid": "PMID:111", "file": str(path)}
 
 
-def test_nothing_that_names_the_gene_reaches_the_task(tmp_path, hpo):
+def test_nothing_that_names_the_gene_reaches_what_a_ranker_sees(tmp_path, hpo):
     write_json(tmp_path / "STXBP1" / "PMID_111_STX_1.json", phenopacket())
     tasks, _ = convert_sources([tmp_path], hpo)
     data = tasks[0].to_json()
+    # the id and the file name the patient's file (and here the gene): for people and joins only
+    assert "STX" in data.pop("id") and "STXBP1" in data.pop("source")["file"]
     data.pop("answer")
     text = json.dumps(data)
     for leak in ("STX", "OMIM", "encephalopathy", "c1501", "related disorders"):
         assert leak not in text
+    # a ranker, a trainer and an LLM prompt see a Case: terms, sex and age, never the id or the file
+    # (and, to evaluate as for a new patient, which paper's curated knowledge to withhold: unset here)
+    assert [f.name for f in dataclasses.fields(Case)] == ["present", "excluded", "sex", "age_years",
+                                                          "withheld_publication"]
+    renamed = dataclasses.replace(tasks[0], id="neutral", source={"kind": "phenopacket", "file": "x.json"})
+    assert Case.from_task(renamed) == Case.from_task(tasks[0])
+    assert Case.from_task(tasks[0]).withheld_publication is None
+
+
+def test_a_task_set_split_by_publication_names_no_gene_in_ids_or_files(tmp_path, hpo):
+    from data_prep.phenopackets import prepare_phenopackets
+
+    for n, pmid in enumerate((111, 111, 222, 333, 444, 555, 666, 777)):
+        write_json(tmp_path / "in" / "STXBP1" / f"PMID_{pmid}_STX_{n}.json",
+                   with_pmid(phenopacket(id=f"PMID_{pmid}_STX_{n}"), pmid))
+    prepare_phenopackets([tmp_path / "in"], tmp_path / "out", hpo=hpo)
+    tasks = read_tasks(tmp_path / "out" / "tasks.jsonl")
+    assert [t.id for t in tasks][:3] == ["PMID_111_1", "PMID_111_2", "PMID_222_1"]
+    assert [t.source["file"] for t in tasks][:3] == ["in:1", "in:2", "in:3"]
+    assert not any("STX" in json.dumps(t.to_json()["source"]) + t.id for t in tasks)
+    # a lab's own patients, converted to be ranked, keep their own ids and files
+    prepare_phenopackets([tmp_path / "in"], tmp_path / "own", split=False, hpo=hpo)
+    assert read_tasks(tmp_path / "own" / "tasks.jsonl")[0].id == "PMID_111_STX_0"
 
 
 def test_obsolete_term_is_mapped_and_reported(tmp_path, hpo):
@@ -67,7 +100,7 @@ def test_skips_are_reported_with_reasons_and_never_stop_the_run(tmp_path, hpo):
     assert reasons["1.json"] == "no causal gene in the interpretations"
     assert reasons["2.json"].startswith("no present phenotype")
     assert reasons["3.json"] == "2 causal genes; a task has one answer"
-    assert reasons["4.json"].startswith("not valid JSON: Expecting property name")
+    assert reasons["4.json"].startswith("not valid JSON (Expecting property name")
 
 
 def test_reads_zip_and_tar_archives(tmp_path, hpo):
@@ -78,7 +111,11 @@ def test_reads_zip_and_tar_archives(tmp_path, hpo):
     with tarfile.open(tmp_path / "p.tar.gz", "w:gz") as t:
         t.add(src, arcname="c.json")
     tasks, _ = convert_sources([tmp_path / "p.zip", tmp_path / "p.tar.gz"], hpo)
-    assert sorted(t.id for t in tasks) == ["PMID_111_1", "PMID_5_1", "PMID_7_1"]
+    # three files with one phenopacket id: unique by a suffix, in reading order; files name the member
+    assert [(t.id, t.pmid, t.source["file"]) for t in tasks] == [
+        ("PMID_111_STX_1", "PMID:111", f"{tmp_path / 'p.zip'}!x/a.json"),
+        ("PMID_111_STX_1_2", "PMID:5", f"{tmp_path / 'p.zip'}!x/b.json"),
+        ("PMID_111_STX_1_3", "PMID:7", f"{tmp_path / 'p.tar.gz'}!c.json")]
 
 
 def test_unsupported_source_is_a_clear_error(tmp_path, hpo):
@@ -113,3 +150,82 @@ def test_prepare_writes_split_files_and_report(tmp_path, hpo):
     # a second run gives the same files
     prepare_phenopackets([src], tmp_path / "again", hpo=hpo)
     assert (tmp_path / "again" / "test.jsonl").read_text() == (tmp_path / "out" / "test.jsonl").read_text()
+
+
+# ------------------------------------------------------------------------------ as users have them
+def test_a_schema_v1_phenopacket_is_read(hpo):
+    """v1: ``negated``, ``subject.ageAtCollection``, the gene in the top-level ``genes`` (NCBI id)."""
+    tasks, report = convert_sources([FIXTURES / "v1_ncbi_gene.json"], hpo)
+    assert not report.skipped
+    task = tasks[0]
+    assert task.id == "family-7-proband" and task.pmid == "PMID:222"
+    assert task.present == ["HP:0001166", "HP:0001083"] and task.excluded == ["HP:0002650"]
+    assert (task.sex, task.age_years) == ("MALE", 7.0)
+    assert (task.answer.gene, task.answer.hgnc) == ("FBN1", "HGNC:3603")
+
+
+@pytest.mark.parametrize("gene", [
+    {"valueId": "HGNC:3603", "symbol": "FBN1"},
+    {"valueId": "HGNC:3603"},  # no symbol
+    {"valueId": "ensembl:ENSG00000166147", "symbol": "FBN1"},
+    {"valueId": "ENSG00000166147.19"},  # an Ensembl id with its version
+    {"valueId": "NCBIGene:2200"},
+    {"valueId": "Entrez:2200", "symbol": "FBN1"},
+    {"symbol": "MFS1"},  # a previous symbol
+    {"valueId": "HGNC:99999999", "symbol": "mfs1"},  # an unknown id, a previous symbol in lower case
+    {"valueId": "OMIM:134797", "symbol": "x", "alternateIds": ["NCBIGene:2200"]},
+])
+def test_a_gene_descriptor_by_any_id_or_symbol_maps_to_the_approved_symbol(tmp_path, hpo, gene):
+    packet = phenopacket()
+    packet["interpretations"][0]["diagnosis"]["genomicInterpretations"] = [
+        {"subjectOrBiosampleId": "STX_1", "interpretationStatus": "CAUSATIVE", "gene": gene}]
+    write_json(tmp_path / "a.json", packet)
+    tasks, report = convert_sources([tmp_path], hpo)
+    assert not report.skipped
+    assert (tasks[0].answer.gene, tasks[0].answer.hgnc) == ("FBN1", "HGNC:3603")
+
+
+def test_a_variant_gene_context_by_ensembl_id_maps_too(hpo):
+    tasks, _ = convert_sources([FIXTURES / "v2_gene_descriptor_ensembl.json"], hpo)
+    assert (tasks[0].id, tasks[0].answer.gene, tasks[0].answer.hgnc) == ("clinic-0042", "STXBP1", "HGNC:11444")
+
+
+def test_no_pmid_is_converted_without_a_split_and_skipped_with_one(tmp_path, hpo):
+    source = [FIXTURES / "v2_no_pmid.json"]
+    tasks, report = convert_sources(source, hpo, require_pmid=False)
+    assert [(t.id, t.pmid, t.answer.gene) for t in tasks] == [("clinic-0043", None, "STXBP1")]
+    assert tasks[0].source == {"kind": "phenopacket", "file": str(source[0])}
+    _, report = convert_sources(source, hpo)
+    assert report.skipped[0]["reason"].startswith("no PMID in metaData.externalReferences; cannot split")
+
+
+def test_an_undiagnosed_patient_is_a_task_without_answer_for_ranking_and_left_out_of_task_sets(tmp_path, hpo):
+    source = [FIXTURES / "v2_undiagnosed.json"]
+    tasks, report = convert_sources(source, hpo, require_answer=False, require_pmid=False)
+    assert [(t.id, t.answer, t.present, t.excluded) for t in tasks] == [
+        ("clinic-0044", None, ["HP:0001250", "HP:0001263"], ["HP:0000252"])]
+    report = prepare_phenopackets(source, tmp_path / "out", split=False, hpo=hpo)
+    assert report["tasks"] == 0 and report["skipped"][0]["reason"] == "no causal gene in the interpretations"
+
+
+def test_prepare_no_split_converts_in_house_phenopackets_keyed_by_their_ids(tmp_path):
+    folder = tmp_path / "clinic"
+    shutil.copytree(FIXTURES, folder)
+    assert main(["prepare", "phenopackets", str(folder), "--out", str(tmp_path / "out"), "--no-split"]) == 0
+    tasks = read_tasks(tmp_path / "out" / "tasks.jsonl")
+    # ordered by PMID (none first), then id
+    assert [(t.id, t.pmid, t.answer.gene, t.source["file"]) for t in tasks] == [
+        ("clinic-0043", None, "STXBP1", str(folder / "v2_no_pmid.json")),
+        ("family-7-proband", "PMID:222", "FBN1", str(folder / "v1_ncbi_gene.json")),
+        ("clinic-0042", "PMID:333", "STXBP1", str(folder / "v2_gene_descriptor_ensembl.json"))]
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["skipped_by_reason"] == {"no causal gene in the interpretations": 1}
+    assert report["splits"]["all"]["publications"] == 2  # a task without a PMID is no paper
+
+
+def test_a_phenopacket_without_an_id_is_named_by_its_file(tmp_path, hpo):
+    packet = phenopacket()
+    del packet["id"]
+    write_json(tmp_path / "patient 7.json", packet)
+    tasks, _ = convert_sources([tmp_path], hpo)
+    assert tasks[0].id == "patient 7"

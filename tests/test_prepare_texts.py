@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from data_prep.case_reports import sex_and_age
-from data_prep.texts import document_key, prepare_texts, read_answers, read_documents
+from data_prep.texts import document_key, prepare_texts, read_answers
 from rare_disease_rft.cli import main
+from rare_disease_rft.inputs.case_reports import sex_and_age
+from rare_disease_rft.inputs.texts import read_documents
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TEXTS = FIXTURES / "texts"

@@ -9,9 +9,9 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from data_prep import pubmed
-from data_prep.documents import Document, DocumentError
-from data_prep.pubmed import RateLimiter, fetch_pubmed, read_medline, read_pubmed_xml
+from rare_disease_rft.inputs import pubmed
+from rare_disease_rft.inputs.documents import Document, DocumentError
+from rare_disease_rft.inputs.pubmed import RateLimiter, fetch_pubmed, read_medline, read_pubmed_xml
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pubmed"
 EFETCH_XML = (FIXTURES / "efetch_pubmed.xml").read_bytes()

@@ -1,4 +1,4 @@
-"""Which parts of a case report are about the patient (the rules are described in data_prep.concepts).
+"""Which parts of a case report are about the patient (the rules are described in .concepts).
 
 A document is read as paragraphs (lines). The first is the title. A short line without a final
 full stop that names a known section ("2. Case Report", "DISCUSSION", "Materials and methods")

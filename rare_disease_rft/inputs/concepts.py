@@ -49,7 +49,7 @@ Who is meant (``case_report=True``)
     Full-text case reports name many phenotypes the patient does not have: the introduction
     describes the disease, the discussion compares with published patients, family history and
     differential diagnosis mention relatives and other conditions. In case-report mode a mention
-    is kept only where the text is about the patient (``data_prep.case_reports``):
+    is kept only where the text is about the patient (``.case_reports``):
       * the title is kept (it names this patient's findings);
       * sections are recognised by their headings ("2. Case Report", "DISCUSSION", "Methods") and
         by the labels of structured abstracts ("CASE PRESENTATION: ..."); a paragraph outside any
@@ -111,9 +111,8 @@ import unicodedata
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from rare_disease_rft.hpo import HPO, PHENOTYPIC_ABNORMALITY, load_hpo
-from rare_disease_rft.resources import atomic_write_bytes, cache_dir, fingerprint
-
+from ..hpo import HPO, PHENOTYPIC_ABNORMALITY, load_hpo
+from ..resources import atomic_write_bytes, cache_dir, fingerprint
 from .case_reports import about_patient
 from .sentences import sentences
 
