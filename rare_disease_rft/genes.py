@@ -20,15 +20,17 @@ class Gene:
     name: str
     entrez_id: str
     omim_id: str
+    ensembl_id: str
 
 
 class GeneNames:
-    """HGNC nomenclature: approved symbols, their HGNC, NCBI and OMIM ids, aliases, previous symbols."""
+    """HGNC nomenclature: approved symbols, their HGNC, NCBI, OMIM and Ensembl ids, aliases, previous symbols."""
 
     def __init__(self, genes: list[Gene], synonyms: dict[str, str]):
         self._by_symbol = {g.symbol.upper(): g for g in genes}
         self._by_hgnc = {g.hgnc_id: g for g in genes}
         self._by_entrez = {g.entrez_id: g for g in genes if g.entrez_id}
+        self._by_ensembl = {g.ensembl_id: g for g in genes if g.ensembl_id}
         # alias or previous symbol (upper case) -> approved symbol; approved symbols win
         self._synonyms = synonyms
 
@@ -51,6 +53,7 @@ class GeneNames:
                     name=row[col["name"]],
                     entrez_id=row[col["entrez_id"]],
                     omim_id=row[col["omim_id"]].split("|")[0],
+                    ensembl_id=row[col["ensembl_gene_id"]],
                 )
                 genes.append(gene)
                 for field, table in (("prev_symbol", previous), ("alias_symbol", aliases)):
@@ -89,6 +92,10 @@ class GeneNames:
 
     def by_entrez(self, entrez_id: str) -> Gene | None:
         return self._by_entrez.get(str(entrez_id))
+
+    def by_ensembl(self, ensembl_id: str) -> Gene | None:
+        """The gene of an Ensembl gene id (``ENSG00000144285``; a version suffix ``.12`` is ignored)."""
+        return self._by_ensembl.get(ensembl_id.split(".")[0])
 
     def __len__(self) -> int:
         return len(self._by_symbol)
