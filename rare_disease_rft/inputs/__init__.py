@@ -1,0 +1,1 @@
+"""The input layer: every reader of what users hand us (phenopackets, texts, candidate genes)."""
