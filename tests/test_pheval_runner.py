@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import tarfile
-import tomllib
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -59,7 +58,9 @@ def pick_phenopackets(out: Path) -> list[str]:
 def plugin_pythonpath(tmp_path: Path) -> str:
     """This checkout first; and where the installed metadata predates the entry point (an editable
     install made before pyproject.toml declared it), a dist-info declaring it as pyproject does."""
-    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]["pheval.plugins"]
+    section = (ROOT / "pyproject.toml").read_text().split('[project.entry-points."pheval.plugins"]\n', 1)[1]
+    declared = dict(line.replace('"', "").split(" = ") for line in section.split("\n\n")[0].splitlines()
+                    if line and not line.startswith("#"))
     paths = [str(ROOT)]
     if not any(ep.name == RUNNER for ep in entry_points(group="pheval.plugins")):
         info = tmp_path / "entry_point" / "rare_disease_rft_pheval_plugin-0.dist-info"
