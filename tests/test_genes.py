@@ -13,3 +13,10 @@ def test_previous_symbols_and_aliases_map_to_approved():
     assert names.by_entrez("2200").symbol == "FBN1"
     assert names.by_hgnc("HGNC:3603").symbol == "FBN1"
     assert names.by_hgnc("HGNC:0") is None
+
+
+def test_ensembl_gene_ids_map_to_approved():
+    names = gene_names()
+    assert names.lookup("ENSG00000144285").symbol == "SCN1A"
+    assert names.lookup("ENSG00000167548.17").symbol == "KMT2D"  # versioned, as VEP writes them
+    assert names.lookup("ENSG00000000000") is None
