@@ -299,10 +299,10 @@ def test_downloads_hold_the_ranking_and_its_evidence(hpo):
     result = rank_and_explain(LikelihoodRanker(hpo), case, top=5, hpo=hpo, notes=["a note"])
     rows = csv_bytes(result).decode().splitlines()
     assert rows[0] == ("id,rank,gene,probability,score,matched terms,contradicting excluded terms,unexplained terms,"
-                       "similar published cases")
+                       "similar published cases,variants,note")
     genes = [g.gene for g in result.genes]
     fbn1 = genes.index("FBN1")
-    assert rows[1 + fbn1].startswith(f",{fbn1 + 1},FBN1,,") and rows[1 + fbn1].endswith("Scoliosis,,")
+    assert rows[1 + fbn1].startswith(f",{fbn1 + 1},FBN1,,") and rows[1 + fbn1].endswith("Scoliosis,,,,")
     document = json.loads(json_bytes(result))
     assert document["present"][0] == "HP:0001166"
     assert document["versions"] == {"model": "likelihood", "kind": "knowledge", "hpo": hpo.version}
