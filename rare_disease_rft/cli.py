@@ -376,13 +376,29 @@ def build_parser() -> argparse.ArgumentParser:
     app.add_argument("--model", default="default", help=model_help + " (default: default)")
     app.add_argument("--port", type=int, default=8501, metavar="N", help="port (default 8501)")
     app.set_defaults(func=_cmd_app)
+    _add_hpo_option(parser)
     return parser
+
+
+def _add_hpo_option(parser: argparse.ArgumentParser) -> None:
+    """``--hpo DIR`` on every command (each reads the knowledge base: term ids, annotations)."""
+    subcommands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subcommands:
+        parser.add_argument("--hpo", metavar="DIR", help="HPO release folder (default: RDRFT_HPO_DIR, else the "
+                            "bundled release): hp.obo, phenotype.hpoa and genes_to_phenotype.txt or genes_to_disease.txt")
+    for action in subcommands:
+        for command in dict.fromkeys(action.choices.values()):
+            _add_hpo_option(command)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.hpo:
+            from .hpo import use_release
+
+            use_release(args.hpo)
         result = args.func(args)
     except (UsageError, FileNotFoundError, ValueError, KeyError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
