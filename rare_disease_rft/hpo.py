@@ -185,7 +185,8 @@ class HPO:
         if (cached / "meta.json").is_file():
             with np.load(cached / "arrays.npz") as npz:
                 arrays = {k: npz[k] for k in npz.files}
-            return cls(arrays, json.loads((cached / "meta.json").read_text()))
+            # the same files in another folder share the cache: the source is where they are now
+            return cls(arrays, {**json.loads((cached / "meta.json").read_text()), "source": str(files.folder)})
         arrays, meta = _build(files)
         cached.mkdir(parents=True, exist_ok=True)
         np.savez(cached / "arrays.tmp.npz", **arrays)

@@ -36,6 +36,14 @@ def cache_dir(*parts: str) -> Path:
     return path
 
 
+def data_home(*parts: str) -> Path:
+    """A folder for data the user adds (``RDRFT_DATA`` overrides), e.g. updated HPO releases."""
+    root = os.environ.get("RDRFT_DATA") or os.path.join(
+        os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share"), "rare-disease-rft"
+    )
+    return Path(root, *parts)
+
+
 def find_text_file(folder: Path, name: str) -> Path:
     """``name`` in ``folder``, plain or compressed (.xz, .gz); a clear error when absent."""
     for suffix in ("", ".xz", ".gz"):

@@ -4,65 +4,12 @@ import math
 
 import numpy as np
 import pytest
+from conftest import hpoa_row, write_hpo_release
 
 from rare_disease_rft.hpo import HPO
 from rare_disease_rft.hpo_release import (build_gene_phenotypes, read_annotations, read_gene_diseases,
                                           read_gene_phenotypes, read_obo, release_files)
 from rare_disease_rft.resources import BUNDLED_HPO
-
-OBO = """format-version: 1.2
-data-version: hp/releases/2099-01-01
-
-[Term]
-id: HP:0000001
-name: All
-
-[Term]
-id: HP:0000118
-name: Phenotypic abnormality
-is_a: HP:0000001 ! All
-
-[Term]
-id: HP:0000005
-name: Mode of inheritance
-is_a: HP:0000001 ! All
-
-[Term]
-id: HP:0000002
-name: Tall
-alt_id: HP:0000099
-is_a: HP:0000118
-
-[Term]
-id: HP:0000003
-name: Very tall
-is_a: HP:0000002
-
-[Term]
-id: HP:0000010
-name: Short
-is_a: HP:0000118
-"""
-HPOA_HEADER = ("database_id\tdisease_name\tqualifier\thpo_id\treference\tevidence\tonset\tfrequency\tsex\tmodifier"
-               "\taspect\tbiocuration\n")
-
-
-def hpoa_row(disease, term, reference, frequency="", qualifier="", name=None):
-    return (f"{disease}\t{name or 'Disease ' + disease}\t{qualifier}\t{term}\t{reference}\tPCS\t\t{frequency}"
-            "\t\t\tP\tHPO:someone[2099-01-01]\n")
-
-
-def write_release(folder, hpoa_rows, g2d_rows):
-    """A built-form release: hp.obo, phenotype.hpoa (rows as from hpoa_row), genes_to_disease.txt."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "hp.obo").write_text(OBO)
-    (folder / "phenotype.hpoa").write_text("#description: \"HPO annotations\"\n#version: 2099-01-01\n"
-                                          + HPOA_HEADER + "".join(hpoa_rows))
-    (folder / "genes_to_disease.txt").write_text(
-        "ncbi_gene_id\tgene_symbol\tassociation_type\tdisease_id\tsource\n"
-        + "".join(f"NCBIGene:{ncbi}\t{symbol}\tMENDELIAN\t{disease}\tmim2gene\n" for ncbi, symbol, disease in g2d_rows))
-    return folder
-
 
 TALL = [
     hpoa_row("OMIM:1", "HP:0000003", "PMID:10", "3/4"),
@@ -75,7 +22,7 @@ TALL = [
 
 
 def test_builds_one_row_per_gene_term_disease_with_the_last_frequency_and_references(tmp_path):
-    folder = write_release(tmp_path, TALL, [(2200, "FBN1", "OMIM:1"), (4000, "LMNA", "OMIM:1"),
+    folder = write_hpo_release(tmp_path, TALL, [(2200, "FBN1", "OMIM:1"), (4000, "LMNA", "OMIM:1"),
                                             (4000, "LMNA", "OMIM:2"), (17, "ABC", "OMIM:9")])
     files = release_files(folder)
     names = {t["id"]: t["name"] for t in read_obo(files.ontology)["terms"]}
@@ -93,7 +40,7 @@ def test_builds_one_row_per_gene_term_disease_with_the_last_frequency_and_refere
 
 
 def test_a_built_release_loads_as_a_knowledge_base(tmp_path):
-    folder = write_release(tmp_path, TALL, [(2200, "FBN1", "OMIM:1"), (4000, "LMNA", "OMIM:1"),
+    folder = write_hpo_release(tmp_path, TALL, [(2200, "FBN1", "OMIM:1"), (4000, "LMNA", "OMIM:1"),
                                             (4000, "LMNA", "OMIM:2")])
     kb = HPO.load(folder)
     assert kb.version == "2099-01-01"
@@ -111,7 +58,7 @@ def test_a_built_release_loads_as_a_knowledge_base(tmp_path):
 
 
 def test_a_folder_needs_one_of_the_two_gene_tables(tmp_path):
-    write_release(tmp_path, TALL, [])
+    write_hpo_release(tmp_path, TALL, [])
     (tmp_path / "genes_to_disease.txt").unlink()
     with pytest.raises(FileNotFoundError, match="holds neither genes_to_phenotype.txt nor genes_to_disease.txt"):
         release_files(tmp_path)
@@ -165,7 +112,7 @@ def test_every_command_takes_hpo_dir(tmp_path, monkeypatch, capsys):
     from rare_disease_rft.cli import build_parser, main
 
     monkeypatch.setenv("RDRFT_HPO_DIR", str(BUNDLED_HPO))  # --hpo sets it; monkeypatch restores it after the test
-    folder = write_release(tmp_path / "release", TALL, [(2200, "FBN1", "OMIM:1"), (4000, "LMNA", "OMIM:2")])
+    folder = write_hpo_release(tmp_path / "release", TALL, [(2200, "FBN1", "OMIM:1"), (4000, "LMNA", "OMIM:2")])
     assert main(["rank", "--model", "likelihood", "--hpo", str(folder), "--present", "HP:0000099", "--json"]) == 0
     genes = [g["gene"] for g in json.loads(capsys.readouterr().out)["genes"]]
     assert genes == ["LMNA", "FBN1"]  # LMNA's disease is Tall very frequently, FBN1's at an unstated frequency
@@ -175,3 +122,14 @@ def test_every_command_takes_hpo_dir(tmp_path, monkeypatch, capsys):
                  ["evaluate", "--model", "m", "--tasks", "t"], ["benchmark", "--models", "m", "--tasks", "t"],
                  ["index", "--tasks", "t", "--out", "o"], ["app"], ["prepare", "texts", "a", "--answers", "b", "--out", "o"]):
         assert build_parser().parse_args(argv + ["--hpo", "DIR"]).hpo == "DIR"
+
+
+def test_the_bundled_2026_release_builds_the_table_hpo_would_ship():
+    files = release_files(BUNDLED_HPO.parent / "2026-06-06")
+    assert files.gene_phenotypes is None  # HPO shipped none usable: it is built
+    names = {t["id"]: t["name"] for t in read_obo(files.ontology)["terms"]}
+    built = build_gene_phenotypes(read_gene_diseases(files.gene_diseases), read_annotations(files.annotations), names)
+    # the counts measured when the release was collected (its README)
+    assert len(built) == len({tuple(r[:6]) for r in built}) == 331_338
+    assert len({r.ncbi_gene_id for r in built}) == 5_271
+    assert len({(r.ncbi_gene_id, r.disease_id) for r in built}) == 12_651
