@@ -349,6 +349,23 @@ def _cmd_index(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}: the case index of {args.model} with {len(tasks)} more cases ({total:,} in all)")
 
 
+def _cmd_knowledge_update(args: argparse.Namespace) -> int:
+    from .hpo import load_hpo
+    from .hpo_update import format_changes, update_release
+
+    update = update_release(args.source, args.into, current=load_hpo(), force=args.force, allow_older=args.allow_older)
+    for problem in update.checked.problems:
+        print(f"rdrft knowledge update: {problem}", file=sys.stderr)
+    if update.folder is None:
+        print(f"rdrft knowledge update: {len(update.checked.errors)} errors; nothing was written", file=sys.stderr)
+        return 2
+    print(f"wrote HPO release {update.checked.version} to {update.folder}")
+    print(format_changes(update.changes))
+    print(f"use it with --hpo {update.folder} (or RDRFT_HPO_DIR={update.folder}); models trained on another "
+          "release need retraining on it (rdrft train --config configs/default.yaml --hpo DIR)")
+    return 0
+
+
 def _cmd_app(args: argparse.Namespace) -> None:
     import os
 
@@ -490,13 +507,47 @@ def build_parser() -> argparse.ArgumentParser:
     app.add_argument("--model", default="default", help=model_help + " (default: default)")
     app.add_argument("--port", type=int, default=8501, metavar="N", help="port (default 8501)")
     app.set_defaults(func=_cmd_app)
+
+    knowledge = sub.add_parser("knowledge", help="the HPO knowledge base: update it from new release files")
+    knowledge_sub = knowledge.add_subparsers(dest="action", required=True, metavar="ACTION")
+    update = knowledge_sub.add_parser(
+        "update", help="check new HPO release files and write them as a release folder",
+        description="Checks the HPO release files in SOURCE_DIR (hp.obo, phenotype.hpoa, genes_to_disease.txt or "
+        "genes_to_phenotype.txt; plain, .xz or .gz): empty or cut-off files, column counts, disease counts against "
+        "phenotype.hpoa's header, terms hp.obo does not know, genes HGNC does not know, a release older than the "
+        "current one. Prints one line per problem; on an error writes nothing and exits 2. Otherwise writes the "
+        "files xz-compressed with a README (provenance, checksums, license) to --into, through a temporary folder "
+        "and a rename, and prints what changed against the current release (--hpo, RDRFT_HPO_DIR or the bundled "
+        "one): terms, genes, diseases, annotations. The default release is not changed: use the folder with --hpo.")
+    update.add_argument("source", metavar="SOURCE_DIR", help="folder with the new release files")
+    update.add_argument("--into", metavar="DIR",
+                        help="release folder to write (default: ~/.local/share/rare-disease-rft/hpo/VERSION)")
+    update.add_argument("--force", action="store_true", help="replace DIR if it exists (a bundled release included)")
+    update.add_argument("--allow-older", action="store_true", help="accept a release older than the current one")
+    update.set_defaults(func=_cmd_knowledge_update)
+    _add_hpo_option(parser)
     return parser
+
+
+def _add_hpo_option(parser: argparse.ArgumentParser) -> None:
+    """``--hpo DIR`` on every command (each reads the knowledge base: term ids, annotations)."""
+    subcommands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subcommands:
+        parser.add_argument("--hpo", metavar="DIR", help="HPO release folder (default: RDRFT_HPO_DIR, else the "
+                            "bundled release): hp.obo, phenotype.hpoa and genes_to_phenotype.txt or genes_to_disease.txt")
+    for action in subcommands:
+        for command in dict.fromkeys(action.choices.values()):
+            _add_hpo_option(command)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.hpo:
+            from .hpo import use_release
+
+            use_release(args.hpo)
         result = args.func(args)
     except (UsageError, FileNotFoundError, ValueError, KeyError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
