@@ -144,21 +144,14 @@ def test_the_column_cache_keeps_the_most_recently_used_columns_within_its_bytes(
     from rare_disease_rft.rankers.knowledge import ColumnCache
 
     cache = ColumnCache(max_bytes=3 * 400)  # three columns of 100 float32
-    computed = []
-
-    def column(key):
-        def compute():
-            computed.append(key)
-            return np.full(100, key, dtype=np.float32)
-        return compute
-
-    for key in (1, 2, 3, 1, 4):  # 1 was used again, so 2 is the one dropped for 4
-        cache.get((key,), column(key))
-    assert computed == [1, 2, 3, 4] and len(cache) == 3 and cache.bytes == 1200
-    cache.get((2,), column(2))
-    assert computed[-1] == 2 and cache.get((1,), column(1))[0] == 1.0 and computed.count(1) == 1
+    for key in (1, 2, 3):
+        cache.put((key,), np.full(100, key, dtype=np.float32))
+    assert cache.get((1,))[0] == 1.0  # 1 was used again, so 2 is the one dropped for 4
+    cache.put((4,), np.full(100, 4, dtype=np.float32))
+    assert cache.get((2,)) is None and len(cache) == 3 and cache.bytes == 1200
+    assert [cache.get((key,))[0] for key in (1, 3, 4)] == [1.0, 3.0, 4.0]
     with pytest.raises(ValueError):
-        cache.get((1,), column(1))[0] = 5.0  # read-only: every later caller shares it
+        cache.get((1,))[0] = 5.0  # read-only: every later caller shares it
 
 
 def test_a_matcher_that_keeps_no_columns_scores_exactly_as_one_that_does(hpo):
@@ -170,4 +163,4 @@ def test_a_matcher_that_keeps_no_columns_scores_exactly_as_one_that_does(hpo):
     cached.likelihood_ratio(terms[:3], 0.1, 0.001)  # some columns computed before, some not
     for method, args in (("best_match", ()), ("likelihood_ratio", (0.1, 0.001)), ("frequency", ())):
         assert np.array_equal(getattr(cached, method)(terms, *args), getattr(forgetful, method)(terms, *args))
-    assert len(forgetful.columns) == 1 and len(cached.columns) == 3 * len(terms)
+    assert len(forgetful.columns) == 0 and len(cached.columns) == 3 * len(terms)

@@ -43,21 +43,22 @@ class ColumnCache:
         self._columns: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple, compute: Callable[[], np.ndarray]) -> np.ndarray:
+    def get(self, key: tuple) -> np.ndarray | None:
         with self._lock:
             column = self._columns.get(key)
             if column is not None:
                 self._columns.move_to_end(key)
-                return column
-        column = compute()
+            return column
+
+    def put(self, key: tuple, column: np.ndarray) -> None:
         column.flags.writeable = False  # shared by every later caller
         with self._lock:
-            if key not in self._columns:
-                self._columns[key] = column
-                self.bytes += column.nbytes
-            while self.bytes > self.max_bytes and len(self._columns) > 1:
+            if key in self._columns:
+                return
+            self._columns[key] = column
+            self.bytes += column.nbytes
+            while self.bytes > self.max_bytes and self._columns:
                 self.bytes -= self._columns.popitem(last=False)[1].nbytes
-        return column
 
     def __len__(self) -> int:
         return len(self._columns)
@@ -65,15 +66,12 @@ class ColumnCache:
 
 def dense_columns(matrix: sp.csc_matrix, columns: np.ndarray) -> np.ndarray:
     """``matrix[:, columns].toarray()`` (Fortran order, as scipy gives it) read straight from the
-    CSC arrays: scipy's fancy column slice costs more than the arithmetic on the few columns a
-    term needs. The order matters to whoever sums along rows: it decides the rounding."""
-    starts, ends = matrix.indptr[columns], matrix.indptr[np.asarray(columns) + 1]
-    lengths = ends - starts
+    CSC arrays, without scipy's fancy-indexing overhead. The order matters to whoever sums along
+    rows: it decides the rounding."""
     out = np.zeros((matrix.shape[0], len(columns)), dtype=matrix.dtype, order="F")
-    total = int(lengths.sum())
-    if total:
-        offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(total)
-        out[matrix.indices[offsets], np.repeat(np.arange(len(columns)), lengths)] = matrix.data[offsets]
+    indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
+    for j, c in enumerate(columns):
+        out[indices[indptr[c] : indptr[c + 1]], j] = data[indptr[c] : indptr[c + 1]]
     return out
 
 
@@ -82,7 +80,8 @@ class TermMatcher:
 
     Each patient term's columns (its best match, likelihood ratio and frequency against every
     row) do not depend on the patient: they are computed once and kept in a bounded
-    :class:`ColumnCache`, and a patient's matrix is its terms' columns side by side.
+    :class:`ColumnCache`, and a patient's matrix is its terms' columns side by side. The terms
+    not kept yet are computed together, as their ancestors overlap.
     """
 
     def __init__(self, hpo: HPO, closure: sp.csr_matrix, direct: sp.csr_matrix, background: np.ndarray | None = None,
@@ -103,26 +102,39 @@ class TermMatcher:
         self.background = background
         self.columns = ColumnCache(cache_bytes)
 
-    def _matrix(self, term_ids: list[str], key: tuple, column: Callable[[int], np.ndarray], order: str = "C") -> np.ndarray:
-        """rows x terms, each term's column from the cache or ``column(term index)``. The memory
-        order is each method's since before the cache: it decides how sums along rows round."""
-        out = np.empty((self.n_rows, len(term_ids)), dtype=np.float32, order=order)
-        index = self.hpo.index
-        for j, term in enumerate(term_ids):
-            q = index[term]
-            out[:, j] = self.columns.get((*key, q), functools.partial(column, q))
+    def _matrix(self, term_ids: list[str], key: tuple, compute: Callable[[list[int]], list[np.ndarray]],
+                order: str = "C") -> np.ndarray:
+        """rows x terms, each term's column from the cache or, for the terms it lacks, from
+        ``compute(their indices)``. The memory order is each method's since before the cache: it
+        decides how sums along rows round."""
+        terms = [self.hpo.index[t] for t in term_ids]
+        found = {q: self.columns.get((*key, q)) for q in terms}
+        missing = [q for q, column in found.items() if column is None]
+        if missing:
+            for q, column in zip(missing, compute(missing)):
+                found[q] = column
+                self.columns.put((*key, q), column)
+        out = np.empty((self.n_rows, len(terms)), dtype=np.float32, order=order)
+        for j, q in enumerate(terms):
+            out[:, j] = found[q]
         return out
+
+    def _ancestor_blocks(self, terms: list[int], matrices: list[sp.csc_matrix]):
+        """The ancestors of each term, their union, and each matrix's dense rows x union block."""
+        lists = [self.hpo.ancestor_indices(q) for q in terms]
+        union = np.unique(np.concatenate(lists))
+        return lists, union, [dense_columns(m, union) for m in matrices]
 
     def best_match(self, term_ids: list[str]) -> np.ndarray:
         """rows x len(term_ids): for each term q, the highest IC of an ancestor c of q (q included)
         that the row is annotated with (directly or through a descendant): Resnik similarity of q
         and the row's closest annotation."""
-        return self._matrix(term_ids, ("best_match",), self._best_match_column)
+        return self._matrix(term_ids, ("best_match",), self._best_match_columns)
 
-    def _best_match_column(self, q: int) -> np.ndarray:
-        anc = self.hpo.ancestor_indices(q)
-        block = (dense_columns(self.closure, anc) > 0) * self.hpo.information_content[anc].astype(np.float32)
-        return block.max(axis=1)
+    def _best_match_columns(self, terms: list[int]) -> list[np.ndarray]:
+        lists, union, (block,) = self._ancestor_blocks(terms, [self.closure])
+        block = (block > 0) * self.hpo.information_content[union].astype(np.float32)
+        return [block[:, np.searchsorted(union, anc)].max(axis=1) for anc in lists]
 
     def likelihood_ratio(self, term_ids: list[str], near_miss: float, noise: float) -> np.ndarray:
         """rows x terms: P(q | row) / P(q | background) for present terms ``q``.
@@ -133,27 +145,31 @@ class TermMatcher:
         Never below ``noise`` / B(q): any term may be reported by chance.
         """
         return self._matrix(term_ids, ("likelihood_ratio", near_miss, noise),
-                            functools.partial(self._likelihood_ratio_column, near_miss=near_miss, noise=noise))
+                            functools.partial(self._likelihood_ratio_columns, near_miss=near_miss, noise=noise))
 
-    def _likelihood_ratio_column(self, q: int, near_miss: float, noise: float) -> np.ndarray:
-        anc = self.hpo.ancestor_indices(q)
-        own = int(np.flatnonzero(anc == q)[0])
-        inverse = 1.0 / self.background[anc]
-        closure = dense_columns(self.closure, anc) * inverse
-        direct = dense_columns(self.direct, anc) * inverse
-        return np.maximum.reduce([
-            closure[:, own],
-            direct.max(axis=1),
-            near_miss * closure.max(axis=1),
-            np.full(self.n_rows, noise * inverse[own], dtype=np.float32),
-        ])
+    def _likelihood_ratio_columns(self, terms: list[int], near_miss: float, noise: float) -> list[np.ndarray]:
+        lists, union, (closure, direct) = self._ancestor_blocks(terms, [self.closure, self.direct])
+        inverse = 1.0 / self.background[union]
+        closure *= inverse
+        direct *= inverse
+        columns = []
+        for q, anc in zip(terms, lists):
+            cols = np.searchsorted(union, anc)
+            own = np.searchsorted(union, q)
+            columns.append(np.maximum.reduce([
+                closure[:, own],
+                direct[:, cols].max(axis=1),
+                near_miss * closure[:, cols].max(axis=1),
+                np.full(self.n_rows, noise * inverse[own], dtype=np.float32),
+            ]))
+        return columns
 
     def frequency(self, term_ids: list[str]) -> np.ndarray:
         """rows x terms: the propagated annotation frequency of each term (0 if unannotated)."""
-        return self._matrix(term_ids, ("frequency",), self._frequency_column, order="F")
+        return self._matrix(term_ids, ("frequency",), self._frequency_columns, order="F")
 
-    def _frequency_column(self, q: int) -> np.ndarray:
-        return dense_columns(self.closure, np.array([q]))[:, 0]
+    def _frequency_columns(self, terms: list[int]) -> list[np.ndarray]:
+        return list(dense_columns(self.closure, terms).T)
 
 
 class GeneOrder:
