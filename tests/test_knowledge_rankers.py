@@ -126,3 +126,42 @@ def test_load_ranker_knows_the_built_ins_and_names_them_on_error(tmp_path):
     assert isinstance(load_ranker("likelihood"), LikelihoodRanker)
     with pytest.raises(ModelError, match="neither a built-in ranker \\(phenomizer, likelihood, default\\)"):
         load_ranker(str(tmp_path / "nothing-here"))
+
+
+def test_dense_columns_is_scipys_column_slice_in_its_memory_order():
+    import scipy.sparse as sp
+
+    from rare_disease_rft.rankers.knowledge import dense_columns
+
+    matrix = sp.random(50, 30, density=0.2, format="csc", dtype=np.float32, random_state=0)
+    matrix.data[matrix.indptr[4]] = 0.0  # an explicit zero stays a zero
+    columns = np.array([4, 0, 29, 4, 7])
+    got, expected = dense_columns(matrix, columns), matrix[:, columns].toarray()
+    assert np.array_equal(got, expected) and got.flags.f_contiguous == expected.flags.f_contiguous
+    assert dense_columns(matrix, np.array([], dtype=np.int64)).shape == (50, 0)
+
+
+def test_the_column_cache_keeps_the_most_recently_used_columns_within_its_bytes():
+    from rare_disease_rft.rankers.knowledge import ColumnCache
+
+    cache = ColumnCache(max_bytes=3 * 400)  # three columns of 100 float32
+    for key in (1, 2, 3):
+        cache.put((key,), np.full(100, key, dtype=np.float32))
+    assert cache.get((1,))[0] == 1.0  # 1 was used again, so 2 is the one dropped for 4
+    cache.put((4,), np.full(100, 4, dtype=np.float32))
+    assert cache.get((2,)) is None and len(cache) == 3 and cache.bytes == 1200
+    assert [cache.get((key,))[0] for key in (1, 3, 4)] == [1.0, 3.0, 4.0]
+    with pytest.raises(ValueError):
+        cache.get((1,))[0] = 5.0  # read-only: every later caller shares it
+
+
+def test_a_matcher_that_keeps_no_columns_scores_exactly_as_one_that_does(hpo):
+    from rare_disease_rft.rankers.knowledge import TermMatcher
+
+    cached = TermMatcher(hpo, hpo.disease_closure, hpo.disease_terms)
+    forgetful = TermMatcher(hpo, hpo.disease_closure, hpo.disease_terms, cache_bytes=0)
+    terms = list(MARFAN + NF1)
+    cached.likelihood_ratio(terms[:3], 0.1, 0.001)  # some columns computed before, some not
+    for method, args in (("best_match", ()), ("likelihood_ratio", (0.1, 0.001)), ("frequency", ())):
+        assert np.array_equal(getattr(cached, method)(terms, *args), getattr(forgetful, method)(terms, *args))
+    assert len(forgetful.columns) == 0 and len(cached.columns) == 3 * len(terms)

@@ -138,7 +138,7 @@ class FeatureExtractor:
         matcher, enrichment, counts = self._case_only_matcher(weight) if left_out_here else self._case_only_all
         present = list(case.present)
         values = {
-            "phenomizer": matcher.best_match(present, self.hpo.information_content).mean(axis=1),
+            "phenomizer": matcher.best_match(present).mean(axis=1),
             "lr_present": self.likelihood.present_log_lr(case, matcher).sum(axis=1),
             "lr_excluded": (self.likelihood.excluded_log_lr(case, matcher).sum(axis=1) if case.excluded
                             else np.zeros(len(counts))),
