@@ -48,7 +48,9 @@ def markdown_escape(text: str) -> str:
 def table(result: PatientRanking) -> pd.DataFrame:
     """One row per ranked gene: the page's table and chart (the CSV download's rows)."""
     frame = pd.DataFrame(table_rows(result), columns=list(TABLE_COLUMNS)).drop(columns="id")
-    return frame.drop(columns="probability") if frame["probability"].isna().all() else frame
+    # columns that say nothing for this ranking: no probabilities, no candidate genes
+    empty = [c for c in ("probability", "variants", "note") if frame[c].isna().all() or (frame[c] == "").all()]
+    return frame.drop(columns=empty)
 
 
 def csv_bytes(result: PatientRanking) -> bytes:

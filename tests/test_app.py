@@ -396,3 +396,30 @@ def test_an_llm_model_shows_its_reasoning_probabilities_card_and_similar_cases(o
 def test_rdrft_app_refuses_bad_arguments_before_starting_a_server(capsys, argv, message):
     assert main(["app", *argv]) == 2
     assert capsys.readouterr().err.strip() == message
+
+
+def test_candidate_genes_from_a_list_restrict_the_ranking_and_unknown_ones_come_last(open_app):
+    at = open_app(present=",".join(MARFAN))
+    at.text_area(key="gene_list").set_value("TGFBR2, FBN1\nNOTAGENE1").run()
+    at.button(key="use_candidates").click().run()
+    assert not at.exception, at.exception
+    assert "Ranking only 3 candidate genes" in " ".join(s.value for s in at.success)
+    rank(at)
+    assert ranked_genes(at) == ["FBN1", "TGFBR2", "NOTAGENE1"]
+    assert "not in the knowledge base" in ranking_row(at, "NOTAGENE1")["note"]
+    at.button(key="clear_candidates").click().run()
+    rank(at)
+    assert len(ranked_genes(at)) == 20
+
+
+def test_a_vcf_upload_gives_its_genes_as_candidates_and_leaves_no_file_behind(tmp_path, monkeypatch):
+    import types
+
+    import app.streamlit_app as page  # noqa: F401  (the page's functions, outside a running page)
+
+    monkeypatch.setattr(page.tempfile, "tempdir", str(tmp_path))
+    vcf = Path(__file__).parent / "fixtures" / "vcf" / "vep.vcf"
+    upload = types.SimpleNamespace(name="proband.vcf", getvalue=vcf.read_bytes)
+    found = page.read_candidates("", upload)
+    assert found.source == "proband.vcf" and {"SCN1A", "STXBP1", "CDKL5"} <= set(found.symbols())
+    assert list(tmp_path.iterdir()) == []
