@@ -114,11 +114,15 @@ class _Collector:
         self.result = Candidates(source)
         self.names = names
         self._by_gene: dict[str, Candidate] = {}
+        self._by_name: dict[tuple[str, str], Candidate] = {}  # a VCF names one gene in many records
         self._noted: set[str] = set()
 
     def add(self, name: str, gene_id: str = "") -> Candidate:
         """The candidate a name (symbol, alias, previous symbol, HGNC or Ensembl id) stands for;
         ``gene_id`` (an annotation's Ensembl id) is used where the name is missing or unknown."""
+        known = self._by_name.get((name, gene_id))
+        if known is not None:
+            return known
         gene = self._lookup(name) or (self._lookup(gene_id) if gene_id else None)
         label = name or gene_id
         if gene is None:
@@ -136,6 +140,7 @@ class _Collector:
             self.result.genes.append(candidate)
         if label not in candidate.given:
             candidate.given.append(label)
+        self._by_name[(name, gene_id)] = candidate
         return candidate
 
     def _lookup(self, name: str):
@@ -371,10 +376,15 @@ def _read_record(record, fmt: AnnotationFormat, sample: str | None, allowed: tup
         return
     counts["not carried"] += len(alts) - len(carried & set(range(1, len(alts) + 1)))
     counts["below impact"] += len(low - best.keys())
+    # two names of one gene (an alias and its symbol) in one record: the allele once, most severe
+    per_gene: dict[tuple[str, str], tuple[int, Variant, Candidate]] = {}
     for severity, variant, given in best.values():
         candidate = collect.add(*given)
-        if variant not in candidate.variants:
-            candidate.variants.append(variant)
+        key = (candidate.gene, variant.alt)
+        if key not in per_gene or severity < per_gene[key][0]:
+            per_gene[key] = (severity, variant, candidate)
+    for _, variant, candidate in per_gene.values():
+        candidate.variants.append(variant)
 
 
 def _malformed_line(path: Path, good_records: int, err: Exception) -> str:
