@@ -48,14 +48,21 @@ class RunnerSettings:
 
     model: str = "default"
     batch_size: int = 32
+    #: ``tied`` (default): tied scores stay tied and PhEval ranks them at the worst place of their tie,
+    #: as it does for every other tool, so comparisons are fair; ``ranker_order``: ties are broken in
+    #: the ranker's order (alphabetical), reproducing the ranks ``rdrft benchmark`` grades
+    ties: str = "tied"
 
     @classmethod
     def from_options(cls, options, input_dir: Path) -> "RunnerSettings":
         options = dict(options or {})
-        unknown = sorted(set(options) - {"model", "batch_size"})
+        unknown = sorted(set(options) - {"model", "batch_size", "ties"})
         if unknown:
             raise ValueError(f"{input_dir}/config.yaml: unknown tool_specific_configuration_options "
-                             f"{', '.join(unknown)} (known: model, batch_size)")
+                             f"{', '.join(unknown)} (known: model, batch_size, ties)")
+        ties = str(options.get("ties") or cls.ties)
+        if ties not in ("tied", "ranker_order"):
+            raise ValueError(f"{input_dir}/config.yaml: ties must be tied or ranker_order, got {ties!r}")
         model = str(options.get("model") or cls.model)
         # a model directory may be given relative to the input dir, where PhEval keeps a tool's data
         if (input_dir / model / "config.json").is_file():
@@ -63,28 +70,29 @@ class RunnerSettings:
         batch_size = options.get("batch_size", cls.batch_size)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"{input_dir}/config.yaml: batch_size must be a positive integer, got {batch_size!r}")
-        return cls(model, batch_size)
+        return cls(model, batch_size, ties)
 
 
-def pheval_scores(scores: np.ndarray) -> np.ndarray:
-    """The ranker's scores as float64, strictly decreasing in the ranker's order.
+def pheval_scores(scores: np.ndarray, break_ties: bool = False) -> np.ndarray:
+    """The ranker's scores as float64; genes without a score below every scored one.
 
-    PhEval gives tied genes the worst rank of their tie; our rankers break ties alphabetically, and
-    that order is the one ``rdrft rank`` prints and ``rdrft benchmark`` grades. So each tied score
-    steps one float64 ulp below the previous one: the values stay the ranker's to 15 digits and
-    PhEval's ranks are ours.
+    PhEval gives tied genes the worst rank of their tie. With ``break_ties`` each tied score steps
+    one float64 ulp below the previous one, so PhEval's ranks are the ranker's order (the values
+    stay the ranker's to 15 digits): the ranks ``rdrft benchmark`` grades.
     """
     out = np.asarray(scores, dtype=np.float64).copy()
     finite = np.isfinite(out)
     if not finite.all():  # no score at all: below every scored gene
         out[~finite] = (out[finite].min() if finite.any() else 0.0) - 1.0
+    if not break_ties:
+        return out
     for i in range(1, len(out)):
         if out[i] >= out[i - 1]:
             out[i] = np.nextafter(out[i - 1], -np.inf)
     return out
 
 
-def gene_result(ranking: Ranking) -> pl.DataFrame:
+def gene_result(ranking: Ranking, break_ties: bool = False) -> pl.DataFrame:
     """A ranking as PhEval's gene result columns (gene_symbol, gene_identifier = HGNC id, score)."""
     names = gene_names()
     identifiers = []
@@ -95,7 +103,7 @@ def gene_result(ranking: Ranking) -> pl.DataFrame:
         "rank": np.arange(1, len(ranking.genes) + 1),
         "gene_symbol": [str(g) for g in ranking.genes],
         "gene_identifier": identifiers,
-        "score": pheval_scores(ranking.scores),
+        "score": pheval_scores(ranking.scores, break_ties),
     }, schema={"rank": pl.Int64, "gene_symbol": pl.String, "gene_identifier": pl.String, "score": pl.Float64})
 
 
@@ -115,7 +123,8 @@ def read_case(path: Path, hpo) -> Case:
     return Case(tuple(patient.present), tuple(patient.excluded), patient.sex, patient.age_years)
 
 
-def rank_corpus(ranker: Ranker, phenopacket_dir: Path, out_dir: Path, batch_size: int = 32) -> dict:
+def rank_corpus(ranker: Ranker, phenopacket_dir: Path, out_dir: Path, batch_size: int = 32,
+                break_ties: bool = False) -> dict:
     """Ranks every ``*.json`` phenopacket of ``phenopacket_dir`` into ``out_dir/<stem>.tsv``;
     returns ``{"ranked": n, "skipped": [{"file", "reason"}]}`` (a bad file never stops the run)."""
     hpo = load_hpo()
@@ -131,7 +140,7 @@ def rank_corpus(ranker: Ranker, phenopacket_dir: Path, out_dir: Path, batch_size
     for start in range(0, len(cases), batch_size):
         batch = cases[start : start + batch_size]
         for (path, _), ranking in zip(batch, ranker.rank_many([case for _, case in batch])):
-            gene_result(ranking).write_csv(out_dir / f"{path.stem}.tsv", separator="\t")
+            gene_result(ranking, break_ties).write_csv(out_dir / f"{path.stem}.tsv", separator="\t")
     return {"ranked": len(cases), "skipped": skipped}
 
 
@@ -160,7 +169,8 @@ class RdrftPhEvalRunner(PhEvalRunner):
         self.ranker = load_ranker(self.settings.model)
 
     def run(self) -> None:
-        report = rank_corpus(self.ranker, self.phenopacket_dir, self.raw_results_dir, self.settings.batch_size)
+        report = rank_corpus(self.ranker, self.phenopacket_dir, self.raw_results_dir, self.settings.batch_size,
+                             break_ties=self.settings.ties == "ranker_order")
         for skip in report["skipped"]:
             logger.warning(f"skipped {skip['file']}: {skip['reason']}")
         logger.info(f"{self.ranker.name}: {report['ranked']} phenopackets ranked, {len(report['skipped'])} skipped")

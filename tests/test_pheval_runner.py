@@ -80,7 +80,9 @@ def run(command: list[str], env: dict, cwd: Path) -> subprocess.CompletedProcess
 
 def test_pheval_scores_keep_the_rankers_order_through_ties():
     scores = np.array([3.5, 2.0, 2.0, 2.0, 1.0, -np.inf], dtype=np.float32)
-    out = pheval_scores(scores)
+    tied = pheval_scores(scores)  # the default: ties stay ties (PhEval's rule for every tool)
+    assert list(tied[:5]) == [3.5, 2.0, 2.0, 2.0, 1.0] and tied[5] == 0.0
+    out = pheval_scores(scores, break_ties=True)
     assert out.dtype == np.float64 and np.all(np.diff(out) < 0)
     assert out[:5] == pytest.approx([3.5, 2.0, 2.0, 2.0, 1.0], rel=1e-12)
     assert out[5] == 0.0  # no score: below every scored gene
@@ -90,11 +92,13 @@ def test_pheval_scores_keep_the_rankers_order_through_ties():
 
 
 def test_runner_settings_from_the_config(tmp_path):
-    assert RunnerSettings.from_options(None, tmp_path) == RunnerSettings("default", 32)
+    assert RunnerSettings.from_options(None, tmp_path) == RunnerSettings("default", 32, "tied")
     (tmp_path / "models" / "mine").mkdir(parents=True)
     (tmp_path / "models" / "mine" / "config.json").write_text("{}")
     settings = RunnerSettings.from_options({"model": "models/mine", "batch_size": 8}, tmp_path)
-    assert settings == RunnerSettings(str(tmp_path / "models" / "mine"), 8)
+    assert settings == RunnerSettings(str(tmp_path / "models" / "mine"), 8, "tied")
+    with pytest.raises(ValueError, match="ties must be tied or ranker_order"):
+        RunnerSettings.from_options({"ties": "best"}, tmp_path)
     with pytest.raises(ValueError, match="unknown tool_specific_configuration_options modle"):
         RunnerSettings.from_options({"modle": "phenomizer"}, tmp_path)
     with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
@@ -108,7 +112,8 @@ def test_pheval_run_and_benchmark_agree_with_rdrft_benchmark(tmp_path):
     input_dir.mkdir()
     (input_dir / "config.yaml").write_text(
         "tool: rare-disease-rft\ntool_version: 0.1.0\nvariant_analysis: false\ngene_analysis: true\n"
-        "disease_analysis: false\ntool_specific_configuration_options:\n  model: phenomizer\n")
+        "disease_analysis: false\ntool_specific_configuration_options:\n  model: phenomizer\n"
+        "  ties: ranker_order\n")  # the ranks rdrft benchmark grades
     results.mkdir()
     env = {**os.environ, "PYTHONPATH": plugin_pythonpath(tmp_path)}
     run([str(BIN / "pheval"), "run", "--input-dir", str(input_dir), "--testdata-dir", str(corpus),
