@@ -81,6 +81,25 @@ def explain_gene(hpo: HPO, case: Case, gene: str, case_annotations: Annotations 
             "matched": matched, "contradicting": contradicting, "unexplained": unexplained}
 
 
+def matched_diseases(hpo: HPO, gene: str, matched: list[dict], limit: int = 3) -> list[dict]:
+    """The gene's diseases whose annotations match the patient, best first: id (OMIM/ORPHA), name,
+    modes of inheritance, and how many of the matched terms each disease's annotations explain."""
+    g = hpo.gene_index.get(gene)
+    if g is None or not matched:
+        return []
+    shared = [hpo.index[m["shared_ancestor"]["id"]] for m in matched]
+    found = []
+    for d in hpo.gene_diseases[g].indices:
+        row = hpo.disease_closure[d]
+        n = int(np.isin(shared, row.indices).sum())
+        if n:
+            found.append((n, hpo.disease_ids[d], d))
+    found.sort(key=lambda item: (-item[0], item[1]))
+    return [{"id": disease_id, "name": hpo.disease_names[d], "matched_terms": n,
+             "inheritance": [hpo.name(t) for t in hpo.disease_inheritance[d]]}
+            for n, disease_id, d in found[:limit]]
+
+
 def rank_and_explain(ranker: Ranker, case: Case, top: int = 10, hpo: HPO | None = None,
                      notes: list[str] | None = None, candidates: Candidates | None = None) -> PatientRanking:
     """The ranking's first ``top`` genes, each with its score, probability and explanation;
@@ -105,6 +124,7 @@ def explain_ranking(ranker: Ranker, case: Case, ranking: Ranking, top: int, hpo:
                            "similar_cases": [], "not_ranked": unranked[gene]}
         else:
             explanation = explain_gene(hpo, case, gene, ranker.case_annotations)
+            explanation["diseases"] = matched_diseases(hpo, gene, explanation["matched"])
             explanation["similar_cases"] = ranker.similar_cases(case, gene)
         candidate = candidates.get(gene) if candidates is not None else None
         if candidate is not None:

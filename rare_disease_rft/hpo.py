@@ -26,6 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .genes import GeneNames, gene_names
+from . import hpo_release as _release
 from .hpo_release import ReleaseFiles, gene_phenotypes, read_annotations, read_obo, release_files
 from .resources import BUNDLED_HPO, atomic_write_bytes, cache_dir, fingerprint
 
@@ -41,7 +42,7 @@ FREQUENCY_TERMS = {
 }
 # Used where an annotation states no frequency (a third of them); "Frequent" is the middle class.
 UNKNOWN_FREQUENCY = 0.5
-_CACHE_FORMAT = 6
+_CACHE_FORMAT = 7
 _ID = re.compile(r"^\s*HP[:_](\d{7})\s*$", re.IGNORECASE)
 
 
@@ -130,6 +131,7 @@ class HPO:
         self.disease_names: list[str] = meta["disease_names"]
         #: publications the disease annotations cite: their case reports informed the annotations
         self.cited_pmids: frozenset[str] = frozenset(meta["cited_pmids"])
+        self.disease_inheritance: list[list[str]] = meta["disease_inheritance"]
         self._alternative: dict[str, str] = meta["alternative"]
         self._obsolete: dict[str, str | None] = meta["obsolete"]
         self.index: dict[str, int] = {t: i for i, t in enumerate(self.ids)}
@@ -180,7 +182,9 @@ class HPO:
     def load(cls, folder: str | Path | None = None) -> "HPO":
         """Loads the release in ``folder`` (default: ``RDRFT_HPO_DIR`` or the bundled one)."""
         files = release_files(release_folder(folder))
-        key = f"v{_CACHE_FORMAT}-{fingerprint(files.used)}"
+        # the cache follows the release files and the code that builds it (sessions of different
+        # code share one cache folder)
+        key = f"v{_CACHE_FORMAT}-{fingerprint(files.used + [Path(__file__), Path(_release.__file__)])}"
         cached = cache_dir("hpo") / key
         if (cached / "meta.json").is_file():
             with np.load(cached / "arrays.npz") as npz:
@@ -530,9 +534,14 @@ def _build(files: ReleaseFiles) -> tuple[dict, dict]:
     # withholding one publication's knowledge recomputes a disease's annotations from
     rows: list[tuple[int, int, int, float]] = []  # disease, term, annotated id (its digits), frequency
     row_refs: list[tuple[str, ...]] = []
+    inheritance: dict[str, list[str]] = {}
     for a in annotations:
         if a.disease_name:
             disease_names.setdefault(a.disease_id, a.disease_name)
+        if a.aspect == "I" and not a.qualifier and a.hpo_id in index:
+            modes = inheritance.setdefault(a.disease_id, [])
+            if a.hpo_id not in modes:
+                modes.append(a.hpo_id)
         cited.update(ref for ref in a.references if ref.startswith("PMID:"))
         d = disease_index.get(a.disease_id)
         t = current_index(a.hpo_id) if d is not None else None
@@ -578,6 +587,8 @@ def _build(files: ReleaseFiles) -> tuple[dict, dict]:
         "gene_ncbi": gene_ncbi,
         "disease_ids": disease_ids,
         "disease_names": [disease_names.get(d, d) for d in disease_ids],
+        #: modes of inheritance (HPO ids) per disease, as phenotype.hpoa states them
+        "disease_inheritance": [inheritance.get(d, []) for d in disease_ids],
         "cited_pmids": sorted(cited),
         "references": references,
     }

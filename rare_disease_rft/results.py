@@ -79,7 +79,7 @@ def _labels(terms: list[dict]) -> str:
 
 
 #: the columns of the table writers (and of the app's table)
-TABLE_COLUMNS = ("id", "rank", "gene", "probability", "score", "matched terms", "contradicting excluded terms",
+TABLE_COLUMNS = ("id", "rank", "gene", "probability", "score", "diseases", "matched terms", "contradicting excluded terms",
                  "unexplained terms", "similar published cases", "variants", "note")
 
 
@@ -91,6 +91,7 @@ def table_rows(ranking: PatientRanking) -> list[dict]:
         "gene": g.gene,
         "probability": g.probability,
         "score": g.score,
+        "diseases": "; ".join(_disease_text(d) for d in g.explanation.get("diseases", [])),
         "matched terms": _labels(g.explanation["matched"]),
         "contradicting excluded terms": _labels(g.explanation["contradicting"]),
         "unexplained terms": _labels(g.explanation["unexplained"]),
@@ -98,6 +99,11 @@ def table_rows(ranking: PatientRanking) -> list[dict]:
         "variants": "; ".join(_variant_text(v) for v in g.explanation.get("variants", [])),
         "note": g.explanation.get("not_ranked", ""),
     } for g in ranking.genes]
+
+
+def _disease_text(disease: dict) -> str:
+    modes = ", ".join(disease["inheritance"])
+    return f"{disease['id']} {disease['name']}" + (f" ({modes})" if modes else "")
 
 
 def _variant_text(variant: dict) -> str:

@@ -298,11 +298,11 @@ def test_downloads_hold_the_ranking_and_its_evidence(hpo):
     case = Case.from_ids(hpo, MARFAN, [SCOLIOSIS], sex="MALE", age_years=15.0)
     result = rank_and_explain(LikelihoodRanker(hpo), case, top=5, hpo=hpo, notes=["a note"])
     rows = csv_bytes(result).decode().splitlines()
-    assert rows[0] == ("id,rank,gene,probability,score,matched terms,contradicting excluded terms,unexplained terms,"
-                       "similar published cases,variants,note")
+    assert rows[0] == ("id,rank,gene,probability,score,diseases,matched terms,contradicting excluded terms,"
+                       "unexplained terms,similar published cases,variants,note")
     genes = [g.gene for g in result.genes]
     fbn1 = genes.index("FBN1")
-    assert rows[1 + fbn1].startswith(f",{fbn1 + 1},FBN1,,") and rows[1 + fbn1].endswith("Scoliosis,,,,")
+    assert rows[1 + fbn1].startswith(f",{fbn1 + 1},FBN1,,") and "OMIM:154700 Marfan syndrome" in rows[1 + fbn1] and rows[1 + fbn1].endswith("Scoliosis,,,,")
     document = json.loads(json_bytes(result))
     assert document["present"][0] == "HP:0001166"
     assert document["versions"] == {"model": "likelihood", "kind": "knowledge", "hpo": hpo.version}
@@ -423,3 +423,10 @@ def test_a_vcf_upload_gives_its_genes_as_candidates_and_leaves_no_file_behind(tm
     found = page.read_candidates("", upload)
     assert found.source == "proband.vcf" and {"SCN1A", "STXBP1", "CDKL5"} <= set(found.symbols())
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_evidence_names_the_diseases_that_match_with_their_inheritance(open_app):
+    at = open_app(present=",".join(MARFAN))
+    panel = unescaped(next(e for e in at.expander if e.label.endswith(". FBN1")).markdown)
+    assert "**Diseases of the gene whose annotations match**" in panel
+    assert "Marfan syndrome ([OMIM:154700](https://www.omim.org/entry/154700)), autosomal dominant inheritance" in panel

@@ -56,7 +56,7 @@ def test_rank_json_maps_an_obsolete_id_and_says_so_on_stderr(capsys):
     assert result["notes"] == [note]
     assert [g["rank"] for g in result["genes"]] == [1, 2]
     assert set(result["genes"][0]["explanation"]) == {"gene_annotated", "annotations_from", "matched",
-                                                      "contradicting", "unexplained", "similar_cases"}
+                                                      "contradicting", "unexplained", "diseases", "similar_cases"}
 
 
 def test_rank_text_mode_reports_the_obsolete_id_too(capsys):
