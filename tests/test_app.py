@@ -242,7 +242,7 @@ def test_a_phenopacket_of_an_undiagnosed_patient_is_read(open_app, hpo):
     (json.dumps({"subject": {"id": "x"}, "phenotypicFeatures": [{"type": {"id": "HP:9999999"}}]}).encode(),
      "This phenopacket cannot be used: no present phenotype (only excluded or unknown terms)."),
     (json.dumps({"subject": "x", "phenotypicFeatures": [{"type": {"id": "HP:0001250"}}]}).encode(),
-     "This file cannot be used: does not follow the phenopacket v2 schema"),
+     "This file cannot be used: does not follow the phenopacket schema: subject is a string, expected an object."),
     (b" " * (MAX_UPLOAD_BYTES + 1), "the limit is 1 MB"),
 ])
 def test_a_malformed_upload_gives_a_clear_message(open_app, data, message):
