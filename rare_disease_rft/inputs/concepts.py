@@ -129,7 +129,7 @@ from pathlib import Path
 
 from ..hpo import HPO, PHENOTYPIC_ABNORMALITY, load_hpo
 from ..resources import atomic_write_bytes, cache_dir, fingerprint
-from .case_reports import about_patient
+from .case_reports import KIN, about_patient
 from .sentences import sentences
 
 _INDEX_FORMAT = 1
@@ -383,37 +383,24 @@ def _negated_spans(text: str, start: int, end: int, taken: bytearray) -> list[tu
 
 
 # ---------------------------------------------------------------------------------- relatives
-_KIN = (r"(?:grand)?(?:mother|father|parent)s?|mom|dad|uncles?|aunts?|cousins?|nieces?|nephews?|relatives?|"
-        r"(?:(?:his|her|their)\s+(?:(?:older|younger|elder|big|little|twin|half)[- ]?)?)(?:sisters?|brothers?|"
-        r"siblings?|sibs?|twin)")
-# a relative: "Mother has hypotonia", "family history of deafness", "maternal diabetes" (the lookahead
-# on the first letters only makes the scan fast: most places in a text start no such word)
-_RELATIVE = re.compile(rf"\b(?=[fmpgduacnrht])(?:family history|maternal|paternal|{_KIN})\b", re.IGNORECASE)
-# ... named after the finding: "hypotonia was also noted in her mother"
-_AFTER_THE_FINDING = re.compile(r"\b(?:in|of|by)\s+(?:(?:his|her|their|the|both|a)\s+)?$", re.IGNORECASE)
-# a relative who tells of the patient's findings, or a pregnancy that is the patient's prenatal history
+_THE = r"(?:(?:his|her|their|the)\s+)?"
+# the relative is named after the finding: "hypotonia was also noted in her mother"
+_AFTER_THE_FINDING = re.compile(rf"\b(?:in|of|by)\s+{_THE}(?:both\s+|a\s+)?$", re.IGNORECASE)
+# ... only tells of the patient's findings, or is the mother whose pregnancy is the patient's prenatal history
 _INFORMANT = re.compile(
     r"\s+(?:(?:also|again|first|later|then)\s+)?(?:reports?|reported|states?|stated|notes?|noted|noticed|"
     r"describes?|described|says|said|denies|denied|observed|recalls?|recalled|brought|feels|felt|thinks|believes|"
     r"(?:is|was|were|are) (?:concerned|worried)|mentions?|mentioned|complains?|complained)\b"
-    r"|['’]s\s+(?:pregnancy|gestation|age)|\s+(?:pregnancy|gestation|age)\b",
-    re.IGNORECASE,
-)
-# the relative shares the finding with the patient ("this patient and his younger brother exhibited
-# hearing loss", "in the mother and daughter") or is only compared with ("similar to her brother")
-_WITH_PATIENT_BEFORE = re.compile(
-    r"(?:\b(?:he|she|they|patients?|proband|child|children|boy|girl|siblings|sibs|brothers|sisters|twins|"
-    r"individuals|cases)\s+and|\b(?:similar to|like|than|unlike|as in))\s+(?:(?:his|her|their|the)\s+)?$",
-    re.IGNORECASE,
-)
-_WITH_PATIENT_AFTER = re.compile(
-    r"\s+and\s+(?:(?:his|her|their|the)\s+)?(?:daughter|son|child|patient|proband|boy|girl)\b", re.IGNORECASE)
-# where the patient is named again (the scope of a relative ends there), unless "the mother of the patient"
-_PATIENT_AGAIN = re.compile(
-    r"(?<!of )\b(?:he|she|the (?:patient|proband|child|boy|girl|infant|baby|index case)|our patient|"
-    r"(?:his|her|their) (?:son|daughter|child|baby))\b",
-    re.IGNORECASE,
-)
+    r"|['’]s\s+(?:pregnancy|gestation|age)|\s+(?:pregnancy|gestation|age)\b", re.IGNORECASE)
+# ... shares the finding with the patient ("this patient and his younger brother exhibited hearing
+# loss", "in the mother and daughter") or is only compared with ("similar to her brother")
+_SHARED_BEFORE = re.compile(rf"(?:\b(?:he|she|they|patients?|proband|child|children|boy|girl|siblings|sibs|"
+                            rf"brothers|sisters|twins|individuals|cases)\s+and|\b(?:similar to|like|than|unlike|"
+                            rf"as in))\s+{_THE}$", re.IGNORECASE)
+_SHARED_AFTER = re.compile(rf"\s+and\s+{_THE}(?:daughter|son|child|patient|proband|boy|girl)\b", re.IGNORECASE)
+# where the patient is named again, ending the relative's scope (not in "the mother of the patient")
+_PATIENT_AGAIN = re.compile(r"(?<!of )\b(?:he|she|our patient|the (?:patient|proband|child|boy|girl|infant|baby|"
+                            r"index case)|(?:his|her|their) (?:son|daughter|child|baby))\b", re.IGNORECASE)
 # a clause boundary: ", and" joins clauses ("the boy had seizures, and hypotonia was found in his father")
 _RELATIVE_BREAK = re.compile(
     r"\b(?:but|however|although|though|whereas|while|whilst|yet|except)\b|;|,\s+(?:and|or|then)\b", re.IGNORECASE)
@@ -424,7 +411,7 @@ def _relative_spans(text: str) -> list[tuple[int, int]]:
     relative named before them to the end of the clause or the next mention of the patient, and
     back from one named after them ("... in her mother") to the clause start or the patient."""
     relatives = [(m, not _AFTER_THE_FINDING.search(text, max(0, m.start() - 16), m.start()))
-                 for m in _RELATIVE.finditer(text) if not _shared_with_patient(text, m)]
+                 for m in KIN.finditer(text) if not _shared_with_patient(text, m)]
     relatives = [(m, before) for m, before in relatives if not (before and _INFORMANT.match(text, m.end()))]
     if not relatives:
         return []
@@ -443,8 +430,8 @@ def _relative_spans(text: str) -> list[tuple[int, int]]:
 
 
 def _shared_with_patient(text: str, relative: re.Match) -> bool:
-    return bool(_WITH_PATIENT_BEFORE.search(text, max(0, relative.start() - 40), relative.start())
-                or _WITH_PATIENT_AFTER.match(text, relative.end()))
+    return bool(_SHARED_BEFORE.search(text, max(0, relative.start() - 40), relative.start())
+                or _SHARED_AFTER.match(text, relative.end()))
 
 
 def _mark_relatives(text: str, mentions: list[Mention]) -> list[Mention]:

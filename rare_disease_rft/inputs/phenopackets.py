@@ -123,9 +123,8 @@ def check_source(source: str | Path) -> None:
     if not source.exists():
         raise FileNotFoundError(f"{source} does not exist")
     if not (source.is_dir() or source.name.lower().endswith((*ARCHIVE_SUFFIXES, ".json"))):
-        raise ValueError(
-            f"{source}: not a phenopacket source; give a .json file, a folder, or a {'/'.join(ARCHIVE_SUFFIXES)} archive"
-        )
+        raise ValueError(f"{source}: not a phenopacket source; give a .json file, a folder, or a "
+                         f"{'/'.join(ARCHIVE_SUFFIXES)} archive")
 
 
 def iter_phenopacket_files(source: str | Path) -> Iterator[PhenopacketFile]:
@@ -313,7 +312,8 @@ def _gene_descriptors(packet: dict) -> Iterator[tuple[str, dict]]:
     interpretations = list(_objects(packet.get("interpretations"), "interpretations"))
     for where, interpretation in interpretations:
         diagnosis = _object(interpretation, "diagnosis", where)
-        for gi_where, gi in _objects(diagnosis.get("genomicInterpretations"), f"{where}.diagnosis.genomicInterpretations"):
+        found = _objects(diagnosis.get("genomicInterpretations"), f"{where}.diagnosis.genomicInterpretations")
+        for gi_where, gi in found:
             if _string(gi, "interpretationStatus", gi_where) in ("REJECTED", "UNCERTAIN_SIGNIFICANCE"):
                 continue
             gene = _object(gi, "gene", gi_where)
