@@ -189,8 +189,11 @@ def paste_input(hpo: HPO) -> None:
     except InputError as err:
         st.error(str(err))
         return
+    for note in reading.notes:  # findings the text states of relatives, left out
+        st.info(note)
     if not reading.present and not reading.excluded:
-        st.warning("No HPO term was recognised in the text. Describe findings in clinical words "
+        st.warning(("No finding of the patient's was recognised in the text, only of relatives. " if reading.notes
+                    else "No HPO term was recognised in the text. ") + "Describe findings in clinical words "
                    "(e.g. “seizures”, “hypotonia”) or search for the terms instead.")
         return
     add_terms(hpo, reading.present, PRESENT, "text", reading.evidence)

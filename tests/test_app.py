@@ -207,6 +207,19 @@ def test_an_empty_paste_or_one_without_findings_says_so(open_app):
     assert "No HPO term was recognised in the text" in at.main.warning[-1].value
 
 
+def test_a_relatives_finding_in_pasted_text_is_left_out_with_a_note(open_app):
+    at = open_app()
+    at.text_area(key="note_text").set_value("She denies hypotonia. Mother has hypotonia. Family history of deafness.")
+    at.button(key="find_terms").click().run()
+    assert term_status(at, "HP:0001252") == "excluded"  # her denial stands against her mother's hypotonia
+    assert "status_HP:0000365" not in [r.key for r in at.radio]
+    assert "Hearing impairment (HP:0000365) is stated of a relative, not the patient: left out" in values(at.main.info)
+    at = open_app()
+    at.text_area(key="note_text").set_value("Her father has scoliosis.")
+    at.button(key="find_terms").click().run()
+    assert "No finding of the patient's was recognised in the text, only of relatives" in at.main.warning[-1].value
+
+
 # ------------------------------------------------------------------------------ phenopackets
 def upload(at, data: bytes, name="patient.json"):
     at.file_uploader(key="phenopacket").set_value((name, data, "application/json")).run()
@@ -242,7 +255,7 @@ def test_a_phenopacket_of_an_undiagnosed_patient_is_read(open_app, hpo):
     (json.dumps({"subject": {"id": "x"}, "phenotypicFeatures": [{"type": {"id": "HP:9999999"}}]}).encode(),
      "This phenopacket cannot be used: no present phenotype (only excluded or unknown terms)."),
     (json.dumps({"subject": "x", "phenotypicFeatures": [{"type": {"id": "HP:0001250"}}]}).encode(),
-     "This file cannot be used: does not follow the phenopacket v2 schema"),
+     "This file cannot be used: does not follow the phenopacket schema: subject is a string, expected an object."),
     (b" " * (MAX_UPLOAD_BYTES + 1), "the limit is 1 MB"),
 ])
 def test_a_malformed_upload_gives_a_clear_message(open_app, data, message):
