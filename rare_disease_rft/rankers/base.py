@@ -23,6 +23,9 @@ class Case:
     excluded: tuple[str, ...] = ()
     sex: str | None = None
     age_years: float | None = None
+    #: the publication whose curated knowledge the ranker must not use (evaluation of new
+    #: patients); never shown to a model
+    withheld_publication: str | None = None
 
     @classmethod
     def from_task(cls, task: Task) -> "Case":
