@@ -6,7 +6,9 @@
 by a hash of the files) and loads that cache in well under a second afterwards. The bundled
 default is named in :mod:`rare_disease_rft.resources` (``BUNDLED_HPO_RELEASE``).
 
-Every annotation keeps the references it was curated from (:meth:`HPO.references`).
+Every annotation keeps the references it was curated from (:meth:`HPO.references`), so that the
+knowledge of one publication can be withheld (:meth:`HPO.without_publication`) when a case from
+that publication is ranked: what a new patient's ranking would have had to go on.
 
 Terms are addressed by id everywhere in the public API; internally they are row/column indices
 of sparse matrices so that rankers can score every gene at once.
@@ -19,6 +21,7 @@ import json
 import math
 import os
 import re
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +46,9 @@ FREQUENCY_TERMS = {
 # Used where an annotation states no frequency (a third of them); "Frequent" is the middle class.
 UNKNOWN_FREQUENCY = 0.5
 _CACHE_FORMAT = 7
+# publications whose withheld rows are kept per process: a split has a few hundred, cases come
+# paper by paper, and each entry is a handful of sparse rows
+WITHHELD_CACHE_SIZE = 1024
 _ID = re.compile(r"^\s*HP[:_](\d{7})\s*$", re.IGNORECASE)
 
 
@@ -115,6 +121,37 @@ class GeneAnnotation:
     references: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class AnnotationRows:
+    """Some rows of an annotation view (diseases or genes x terms), recomputed: which rows, their
+    direct annotations (frequency, NaN where unstated) and their closure (as in
+    :attr:`HPO.gene_closure`)."""
+
+    rows: np.ndarray
+    direct: sp.csr_matrix
+    closure: sp.csr_matrix
+
+
+@dataclass(frozen=True)
+class WithheldKnowledge:
+    """The knowledge base without what one publication is the only source of: every annotation
+    row (of ``phenotype.hpoa``) whose only reference it is dropped, and the disease and gene rows
+    that changed recomputed from their other annotation rows.
+
+    Information content and background frequencies are not recomputed: one paper changes the
+    annotations of a handful of the ~5,000 genes, which moves a term's gene count by about one,
+    and a term only that paper annotated keeps the floor count of one gene (``gene_frequency``).
+    Rebuilding them would mean rebuilding every matrix for every case, to move scores in the
+    third decimal.
+    """
+
+    publication: str
+    #: (disease, term) annotations gone entirely: the publication was their only source
+    annotations: tuple[tuple[str, str], ...]
+    diseases: AnnotationRows
+    genes: AnnotationRows  # the genes of those diseases
+
+
 class HPO:
     """One HPO release with its gene annotations. Build with :meth:`load`."""
 
@@ -172,6 +209,7 @@ class HPO:
             (np.ones(len(arrays["annotation_refs_indices"]), bool), arrays["annotation_refs_indices"],
              arrays["annotation_refs_indptr"]), shape=(len(self._row_disease), len(meta["references"])))
         self._references: list[str] = meta["references"]
+        self._withheld: OrderedDict[str, WithheldKnowledge | None] = OrderedDict()
         # (lower-cased text, text, term index, is the label): labels first, then synonyms
         self._search_keys = [(name.lower(), name, i, True) for i, name in enumerate(self.names)] + [
             (syn.lower(), syn, i, False) for i, syns in enumerate(self.synonyms) for syn in syns
@@ -344,9 +382,25 @@ class HPO:
         counts = np.bincount(self._row_disease, minlength=len(self.disease_ids))
         return order, np.concatenate([[0], np.cumsum(counts)])
 
+    @functools.cached_property
+    def _genes_of_disease(self) -> sp.csc_matrix:
+        """genes x diseases by column: a disease's genes are a slice."""
+        return self.gene_diseases.tocsc()
+
     def _disease_rows(self, d: int) -> np.ndarray:
         order, bounds = self._rows_of_disease
         return order[bounds[d] : bounds[d + 1]]
+
+    @functools.cached_property
+    def _rows_citing_only(self) -> dict[str, np.ndarray]:
+        """reference -> the annotation rows that cite it and nothing else."""
+        refs = self._row_refs
+        single = np.flatnonzero(np.diff(refs.indptr) == 1)
+        ref_of = refs.indices[refs.indptr[single]]
+        order = np.argsort(ref_of, kind="stable")
+        ref_of, single = ref_of[order], single[order]
+        starts = np.flatnonzero(np.diff(ref_of, prepend=-1))
+        return {self._references[ref_of[a]]: single[a:b] for a, b in zip(starts, [*starts[1:], len(single)])}
 
     def _row_references(self, rows: np.ndarray) -> tuple[str, ...]:
         found = dict.fromkeys(self._references[j] for r in rows for j in self._row_refs.indices[
@@ -362,6 +416,70 @@ class HPO:
         t = self.index[self.term(term_id).id]
         rows = self._disease_rows(d)
         return self._row_references(rows[self._row_term[rows] == t])
+
+    def without_publication(self, publication: str) -> WithheldKnowledge | None:
+        """The annotations that change when ``publication`` (a reference as ``phenotype.hpoa``
+        writes it, e.g. ``PMID:31675180``) is withheld; None when it is the only reference of no
+        annotation row. Kept for the last :data:`WITHHELD_CACHE_SIZE` publications asked."""
+        if publication in self._withheld:
+            self._withheld.move_to_end(publication)
+            return self._withheld[publication]
+        dropped = self._rows_citing_only.get(publication)
+        withheld = None if dropped is None else self._withhold(publication, dropped)
+        self._withheld[publication] = withheld
+        if len(self._withheld) > WITHHELD_CACHE_SIZE:
+            self._withheld.popitem(last=False)
+        return withheld
+
+    def diseases_without(self, publication: str) -> AnnotationRows | None:
+        """The disease rows that withholding ``publication`` changes (see :meth:`without_publication`)."""
+        withheld = self.without_publication(publication)
+        return withheld.diseases if withheld else None
+
+    def genes_without(self, publication: str) -> AnnotationRows | None:
+        """The gene rows that withholding ``publication`` changes (see :meth:`without_publication`)."""
+        withheld = self.without_publication(publication)
+        return withheld.genes if withheld else None
+
+    def _withhold(self, publication: str, dropped: np.ndarray) -> WithheldKnowledge:
+        diseases = self.recomputed_disease_rows(np.unique(self._row_disease[dropped]), dropped)
+        genes = np.unique(self._genes_of_disease[:, diseases.rows].tocoo().row)
+        gone = []
+        for k, d in enumerate(diseases.rows):
+            before = self.disease_terms.indices[self.disease_terms.indptr[d] : self.disease_terms.indptr[d + 1]]
+            gone += [(self.disease_ids[d], self.ids[t]) for t in np.setdiff1d(before, diseases.direct[k].indices)]
+        return WithheldKnowledge(publication, tuple(gone), diseases, self.recomputed_gene_rows(genes, diseases))
+
+    def recomputed_disease_rows(self, diseases: np.ndarray, dropped: np.ndarray = ()) -> AnnotationRows:
+        """The annotations of ``diseases`` recomputed from their annotation rows but ``dropped``, as
+        HPO's table is built: per annotated id the frequency of its last row, per current term the
+        highest of its ids' (with nothing dropped: the rows of :attr:`disease_terms`)."""
+        dropped = set(np.asarray(dropped, dtype=np.int64).tolist())
+        ann: dict[tuple[int, int], float] = {}
+        for k, d in enumerate(diseases):
+            last: dict[int, tuple[int, float]] = {}
+            for r in self._disease_rows(int(d)).tolist():
+                if r not in dropped:
+                    last[int(self._row_given_term[r])] = (int(self._row_term[r]), float(self._row_frequency[r]))
+            for t, f in last.values():
+                _keep_highest(ann, (k, t), f)
+        return AnnotationRows(np.asarray(diseases, dtype=np.int64),
+                              *_annotation_matrices(ann, len(diseases), self.ancestor_matrix))
+
+    def recomputed_gene_rows(self, genes: np.ndarray, changed: AnnotationRows | None = None) -> AnnotationRows:
+        """The annotations of ``genes``, the union of their diseases' (highest frequency per term),
+        those of ``changed`` diseases taken from it (with nothing changed: the rows of :attr:`gene_terms`)."""
+        changed_row = {} if changed is None else {int(d): k for k, d in enumerate(changed.rows)}
+        ann: dict[tuple[int, int], float] = {}
+        gd = self.gene_diseases
+        for k, g in enumerate(genes):
+            for d in gd.indices[gd.indptr[g] : gd.indptr[g + 1]].tolist():
+                m, row = (changed.direct, changed_row[d]) if d in changed_row else (self.disease_terms, d)
+                span = slice(m.indptr[row], m.indptr[row + 1])
+                for t, f in zip(m.indices[span].tolist(), m.data[span].tolist()):
+                    _keep_highest(ann, (k, t), f)
+        return AnnotationRows(np.asarray(genes, dtype=np.int64),
+                              *_annotation_matrices(ann, len(genes), self.ancestor_matrix))
 
 
 def release_folder(folder: str | Path | None = None) -> Path:

@@ -178,7 +178,8 @@ class GeneDisease(NamedTuple):
 
 
 def split_references(text: str) -> tuple[str, ...]:
-    return tuple(ref.strip() for ref in text.split(";") if ref.strip())
+    """``PMID:1;OMIM:2`` -> each reference once, in the order given."""
+    return tuple(dict.fromkeys(ref.strip() for ref in text.split(";") if ref.strip()))
 
 
 def read_annotations(path: Path) -> list[DiseaseAnnotation]:

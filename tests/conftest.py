@@ -15,6 +15,20 @@ def hpo():
     return load_hpo()
 
 
+@pytest.fixture(scope="session")
+def phenomizer(hpo):
+    from rare_disease_rft.rankers.knowledge import PhenomizerRanker
+
+    return PhenomizerRanker(hpo)
+
+
+@pytest.fixture(scope="session")
+def likelihood(hpo):
+    from rare_disease_rft.rankers.knowledge import LikelihoodRanker
+
+    return LikelihoodRanker(hpo)
+
+
 PHENOPACKET = {
     "id": "PMID_111_STX_1",
     "subject": {"id": "STX_1", "sex": "FEMALE", "timeAtLastEncounter": {"age": {"iso8601duration": "P4Y6M"}}},

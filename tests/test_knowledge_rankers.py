@@ -17,16 +17,6 @@ NF1 = ("HP:0000957", "HP:0000997", "HP:0009737", "HP:0001067")
 ACHONDROPLASIA = ("HP:0008905", "HP:0002007", "HP:0011800", "HP:0004060", "HP:0004322")
 
 
-@pytest.fixture(scope="module")
-def phenomizer(hpo):
-    return PhenomizerRanker(hpo)
-
-
-@pytest.fixture(scope="module")
-def likelihood(hpo):
-    return LikelihoodRanker(hpo)
-
-
 @pytest.mark.parametrize("terms, gene", [(MARFAN, "FBN1"), (NF1, "NF1"), (ACHONDROPLASIA, "FGFR3")])
 def test_classic_presentations_rank_their_gene_at_the_top(likelihood, phenomizer, terms, gene):
     assert likelihood.rank(Case(terms)).genes[0] == gene

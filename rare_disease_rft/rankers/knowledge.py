@@ -7,6 +7,11 @@ annotated with (directly or through a descendant): the IC of the most informativ
 (Resnik) of ``q`` and the row's closest annotation, or a likelihood ratio. A term's column against
 every row does not depend on the patient, so it is computed once and kept (bounded).
 
+A case may name a publication whose curated knowledge must not be used
+(``Case.withheld_publication``: evaluating a case report as if it were a new patient). Every row
+is scored as released, then the few rows whose annotations that publication was the only source
+of are scored again on their annotations without it (:meth:`TermMatcher.rescored_without`).
+
 Scoring diseases rather than genes matters: a gene's annotations are the union of its diseases'
 (LMNA has more than ten), and on the validation split the disease-level scores ranked the causal
 gene first 4-5 points more often than the same scores over gene annotations.
@@ -23,7 +28,7 @@ from typing import Callable
 import numpy as np
 import scipy.sparse as sp
 
-from ..hpo import HPO, UNKNOWN_FREQUENCY, load_hpo
+from ..hpo import HPO, UNKNOWN_FREQUENCY, WITHHELD_CACHE_SIZE, AnnotationRows, load_hpo
 from .base import Case, Ranker, Ranking, order_by_score
 
 
@@ -82,11 +87,17 @@ class TermMatcher:
     row) do not depend on the patient: they are computed once and kept in a bounded
     :class:`ColumnCache`, and a patient's matrix is its terms' columns side by side. The terms
     not kept yet are computed together, as their ancestors overlap.
+
+    ``withheld_rows`` (a publication -> the rows that change without it, or None) lets scores
+    leave a publication's knowledge out (:meth:`rescored_without`).
     """
 
     def __init__(self, hpo: HPO, closure: sp.csr_matrix, direct: sp.csr_matrix, background: np.ndarray | None = None,
-                 cache_bytes: int = COLUMN_CACHE_BYTES):
+                 cache_bytes: int = COLUMN_CACHE_BYTES,
+                 withheld_rows: Callable[[str], AnnotationRows | None] | None = None):
         self.hpo = hpo
+        self.withheld_rows = withheld_rows
+        self._without = functools.lru_cache(maxsize=WITHHELD_CACHE_SIZE)(self._rows_without)
         self.closure = closure.tocsc()  # column slices are what every query takes
         self.closure.sum_duplicates()  # dense_columns reads one entry per (row, column)
         direct = direct.copy()
@@ -101,6 +112,24 @@ class TermMatcher:
             background = np.maximum(np.asarray(self.closure.sum(axis=0)).ravel() / n, 1.0 / n).astype(np.float32)
         self.background = background
         self.columns = ColumnCache(cache_bytes)
+
+    def _rows_without(self, publication: str) -> tuple[np.ndarray, TermMatcher] | None:
+        rows = self.withheld_rows(publication) if self.withheld_rows else None
+        if rows is None:
+            return None
+        # the same background: one paper's rows barely move it (see hpo.WithheldKnowledge)
+        return rows.rows, TermMatcher(self.hpo, rows.closure, rows.direct, background=self.background)
+
+    def rescored_without(self, publication: str | None, score: Callable[[TermMatcher], np.ndarray]) -> np.ndarray:
+        """``score(self)`` (one value, or a row of values, per row), with the rows whose annotations
+        ``publication`` was the only source of scored again without them; the score of a row must
+        depend on that row alone. Only ``score(self)`` when no publication is withheld."""
+        out = score(self)
+        changed = self._without(publication) if publication else None
+        if changed is not None:
+            rows, matcher = changed
+            out[rows] = score(matcher)
+        return out
 
     def _matrix(self, term_ids: list[str], key: tuple, compute: Callable[[list[int]], list[np.ndarray]],
                 order: str = "C") -> np.ndarray:
@@ -200,13 +229,13 @@ class GeneOrder:
 @functools.lru_cache(maxsize=4)
 def gene_matcher(hpo: HPO) -> TermMatcher:
     """Terms against gene annotations, one per knowledge base and process."""
-    return TermMatcher(hpo, hpo.gene_closure, hpo.gene_terms)
+    return TermMatcher(hpo, hpo.gene_closure, hpo.gene_terms, withheld_rows=hpo.genes_without)
 
 
 @functools.lru_cache(maxsize=4)
 def disease_matcher(hpo: HPO) -> TermMatcher:
     """Terms against disease annotations, one per knowledge base and process."""
-    return TermMatcher(hpo, hpo.disease_closure, hpo.disease_terms)
+    return TermMatcher(hpo, hpo.disease_closure, hpo.disease_terms, withheld_rows=hpo.diseases_without)
 
 
 @functools.lru_cache(maxsize=4)
@@ -228,7 +257,8 @@ class PhenomizerRanker(Ranker):
         self.order = gene_order(hpo)
 
     def disease_scores(self, case: Case) -> np.ndarray:
-        return self.diseases.best_match(list(case.present)).mean(axis=1)
+        return self.diseases.rescored_without(case.withheld_publication,
+                                              lambda m: m.best_match(list(case.present)).mean(axis=1))
 
     def scores(self, case: Case) -> np.ndarray:
         return self.order.best_of_diseases(self.disease_scores(case))
@@ -274,13 +304,18 @@ class LikelihoodRanker(Ranker):
         self.settings = settings
 
     def present_log_lr(self, case: Case, matcher: TermMatcher | None = None) -> np.ndarray:
-        """diseases (or the rows of another ``matcher``) x present terms."""
+        """diseases (without the case's withheld publication), or the rows of another ``matcher``,
+        x present terms."""
+        if matcher is None:
+            return self.matcher.rescored_without(case.withheld_publication, lambda m: self.present_log_lr(case, m))
         s = self.settings
-        return np.log((matcher or self.matcher).likelihood_ratio(list(case.present), s.near_miss, s.noise))
+        return np.log(matcher.likelihood_ratio(list(case.present), s.near_miss, s.noise))
 
     def excluded_log_lr(self, case: Case, matcher: TermMatcher | None = None) -> np.ndarray:
-        """diseases (or the rows of another ``matcher``) x excluded terms."""
-        matcher = matcher or self.matcher
+        """diseases (without the case's withheld publication), or the rows of another ``matcher``,
+        x excluded terms."""
+        if matcher is None:
+            return self.matcher.rescored_without(case.withheld_publication, lambda m: self.excluded_log_lr(case, m))
         cap = self.settings.max_frequency
         freq = np.minimum(matcher.frequency(list(case.excluded)), cap)
         background = np.minimum(matcher.background[self.hpo.term_indices(list(case.excluded))], cap)
