@@ -13,7 +13,7 @@ PACKAGE_DATA = Path(__file__).resolve().parent / "data"
 #: the bundled HPO releases, one folder each (``data/hpo/README.md``), and the default one:
 #: switching the default release is this one name (and a retrain of every trained model)
 BUNDLED_HPO_RELEASES = PACKAGE_DATA / "hpo"
-BUNDLED_HPO_RELEASE = "2025-01-16"
+BUNDLED_HPO_RELEASE = "2026-06-06"
 BUNDLED_HPO = BUNDLED_HPO_RELEASES / BUNDLED_HPO_RELEASE
 BUNDLED_HGNC = PACKAGE_DATA / "hgnc" / "hgnc_genes.tsv.xz"
 BUNDLED_PHENOPACKETS = PACKAGE_DATA / "phenopacket-store" / "phenopackets.tar.xz"

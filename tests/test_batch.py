@@ -46,7 +46,7 @@ def test_a_task_file_without_answers_ranks_and_writes_a_row_per_patient_and_gene
     tasks = tmp_path / "tasks.jsonl"
     write_tasks(tasks, [Task("p1", MARFAN), Task("p2", ["HP:0001250", "HP:0001263"], answer=Answer("STXBP1"))])
     out = tmp_path / "rankings.tsv"
-    assert main(["rank", "--model", "phenomizer", "--tasks", str(tasks), "--out", str(out), "--top", "2"]) == 0
+    assert main(["rank", "--model", "likelihood", "--tasks", str(tasks), "--out", str(out), "--top", "2"]) == 0
     rows = [line.split("\t") for line in out.read_text().splitlines()]
     assert rows[0][:3] == ["id", "rank", "gene"]
     assert [(r[0], r[1]) for r in rows[1:]] == [("p1", "1"), ("p1", "2"), ("p2", "1"), ("p2", "2")]

@@ -9,7 +9,7 @@ from conftest import hpoa_row, write_hpo_release
 from rare_disease_rft.hpo import HPO
 from rare_disease_rft.hpo_release import (build_gene_phenotypes, read_annotations, read_gene_diseases,
                                           read_gene_phenotypes, read_obo, release_files)
-from rare_disease_rft.resources import BUNDLED_HPO
+from rare_disease_rft.resources import BUNDLED_HPO, BUNDLED_HPO_RELEASES
 
 TALL = [
     hpoa_row("OMIM:1", "HP:0000003", "PMID:10", "3/4"),
@@ -66,7 +66,7 @@ def test_a_folder_needs_one_of_the_two_gene_tables(tmp_path):
 
 # ------------------------------------------------------------------ the bundled release
 def test_builder_reproduces_hpos_2025_01_16_genes_to_phenotype_row_for_row():
-    files = release_files(BUNDLED_HPO)
+    files = release_files(BUNDLED_HPO_RELEASES / "2025-01-16")  # the release HPO's own table exists for
     assert files.gene_phenotypes is not None and files.gene_diseases is not None
     official = read_gene_phenotypes(files.gene_phenotypes)
     names = {t["id"]: t["name"] for t in read_obo(files.ontology)["terms"]}
@@ -81,12 +81,14 @@ def test_builder_reproduces_hpos_2025_01_16_genes_to_phenotype_row_for_row():
     assert all(r.references for r in built)
 
 
-def test_the_bundled_release_built_from_genes_to_disease_is_the_same_knowledge(tmp_path, hpo):
-    files = release_files(BUNDLED_HPO)
+def test_the_bundled_release_built_from_genes_to_disease_is_the_same_knowledge(tmp_path):
+    release = BUNDLED_HPO_RELEASES / "2025-01-16"  # the release that ships HPO's own table too
+    files = release_files(release)
+    hpo = HPO.load(release)
     for path in (files.ontology, files.annotations, files.gene_diseases):
         (tmp_path / path.name).symlink_to(path)
     built = HPO.load(tmp_path)
-    assert hpo.source == str(BUNDLED_HPO)  # the bundled folder holds both tables: HPO's own is used
+    assert hpo.source == str(release)  # the folder holds both tables: HPO's own is used
     assert built.gene_symbols == hpo.gene_symbols and built.gene_hgnc == hpo.gene_hgnc
     for name in ("gene_terms", "gene_closure"):
         a, b = getattr(built, name), getattr(hpo, name)

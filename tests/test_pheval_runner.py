@@ -159,6 +159,6 @@ plot_customisation:
         assert pheval[f"top{k}"] == round(ours[f"top{k}"] * ours["n"]), f"top-{k}"
     assert pheval["mrr"] == pytest.approx(ours["mrr"], abs=1e-9)
     # some answer genes have no HPO annotation yet: phenomizer cannot rank them, in either count
-    assert pheval["found"] == round(ours["found"] * ours["n"]) < 32
+    assert pheval["found"] == round(ours["found"] * ours["n"])
     # a corpus on which the cut-offs mean something: some cases first, more in the top 10
     assert 0 < pheval["top1"] < pheval["top10"] < 32
