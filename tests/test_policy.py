@@ -85,6 +85,28 @@ def test_a_gene_whose_cases_are_all_left_out_is_again_a_gene_nothing_is_known_of
     assert len(alone._case_only_knowledge(case, alone._case_weights(None)[0])[0]) == 1
 
 
+def test_the_policy_withholds_the_publication_a_case_names(hpo):
+    from rare_disease_rft.rankers.policy import PolicyRanker
+
+    extractor = _case_only_index(hpo)
+    feats = extractor.extract(Case((ARACHNODACTYLY, ECTOPIA_LENTIS)))
+    net = PolicyNet(hidden=8)
+    net.set_standardisation(feats.values.mean(0), feats.values.std(0))
+    ranker = PolicyRanker(net, extractor, {}, {"temperature": 1.0})
+
+    def score(ranking, gene):
+        return float(ranking.scores[ranking.genes.index(gene)])
+
+    withheld = ranker.rank(Case((ARACHNODACTYLY, ECTOPIA_LENTIS), withheld_publication="PMID:1"))
+    as_published = ranker.rank(Case((ARACHNODACTYLY, ECTOPIA_LENTIS)))
+    # without paper 1, ARHGAP19's one remaining case does not report ectopia lentis: weaker evidence
+    expected = ranker.scores(extractor.extract(Case((ARACHNODACTYLY, ECTOPIA_LENTIS)), exclude_pmid="PMID:1").values)
+    candidates = list(extractor.extract(Case((ARACHNODACTYLY, ECTOPIA_LENTIS)), exclude_pmid="PMID:1").candidates)
+    row = candidates.index(extractor.universe_index["ARHGAP19"])
+    assert score(withheld, "ARHGAP19") == pytest.approx(float(expected[row]))
+    assert score(withheld, "ARHGAP19") < score(as_published, "ARHGAP19")
+
+
 def test_the_explanation_of_a_gene_known_only_from_cases_matches_what_they_report(hpo):
     extractor = _case_only_index(hpo)
     explanation = explain_gene(hpo, Case((ARACHNODACTYLY, ECTOPIA_LENTIS, "HP:0001250"), (TALL_STATURE,)),

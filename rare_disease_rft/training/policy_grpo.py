@@ -32,7 +32,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..config import DataConfig, to_dict
-from ..evaluate import calibration_error, evaluate
+from ..evaluate import calibration_error, evaluate, percent
 from ..graders import rank_score
 from ..hpo import load_hpo
 from ..model_dir import write_model_dir
@@ -445,7 +445,7 @@ def train_policy(config: PolicyTrainingConfig, out: str | Path, max_steps: int |
         f"(cross-fitted {calibration['validation_ece_cross_fitted']})")
     train_seconds = time.time() - started
     ranker = PolicyRanker(net, extractor, {"model": to_dict(config.model)}, calibration, name=config.name)
-    validation, _ = evaluate(ranker, val_tasks, name=config.name, cited_pmids=hpo.cited_pmids)
+    validation, _ = evaluate(ranker, val_tasks, name=config.name, cited_pmids=hpo.cited_pmids, hpo=hpo)
     if config.model.index_validation_cases:
         index = index.with_cases(hpo, val_tasks)
     write_model_dir(out, config=config, kind="policy", hpo=hpo, curves=curves, validation=validation,
@@ -457,6 +457,8 @@ def train_policy(config: PolicyTrainingConfig, out: str | Path, max_steps: int |
                     card_notes=_index_note(len(train_tasks), len(index.case_ids) - len(train_tasks),
                                            sum(g not in hpo.gene_index for g in index.genes)))
     checkpoint.unlink(missing_ok=True)
+    clinic = validation["subsets"].get("clinic_like", {})
     log(f"wrote {out} in {time.time() - started:.0f} s: validation top1 {validation['top1']:.3f}, "
-        f"top10 {validation['top10']:.3f}")
+        f"top10 {validation['top10']:.3f}; clinic-like (n={clinic.get('n', 0)}) top1 {percent(clinic.get('top1'))}, "
+        f"top10 {percent(clinic.get('top10'))}")
     return out
