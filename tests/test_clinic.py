@@ -1,11 +1,14 @@
-"""Clinic patients: the clinic-like presentation of a case and the benchmark's clinic-like subset."""
+"""Clinic patients: the clinic-like presentation of a case, simulated clinic patients, and the
+benchmark's clinic-like subset."""
 
 import json
 
 import numpy as np
 import pytest
 
-from rare_disease_rft.clinic import CLINIC_MAX_TERMS, as_clinic_patient, most_specific_terms
+from rare_disease_rft.clinic import (
+    CLINIC_MAX_TERMS, ClinicSimulation, ReportedTerms, as_clinic_patient, most_specific_terms, simulate_clinic_patient,
+)
 from rare_disease_rft.evaluate import clinic_like_tasks, evaluate, format_differences, format_table, paired_differences
 from rare_disease_rft.rankers.base import Ranker, Ranking
 from rare_disease_rft.tasks import Answer, Task
@@ -45,6 +48,61 @@ def test_a_clinic_patient_has_present_terms_only_and_no_sex_or_age(hpo):
         "PMID_5_1", [FOCAL_SEIZURE, MICROCEPHALY], [], None, None)
     assert (clinic.answer, clinic.pmid, clinic.split) == (Answer("SCN1A"), "PMID:5", "test")
     assert task.present == [SEIZURE, FOCAL_SEIZURE, MICROCEPHALY] and task.sex == "FEMALE"  # the task is untouched
+
+
+def _reported(hpo):
+    return ReportedTerms(hpo, [Task("a", [DEVELOPMENTAL_DELAY, SEIZURE]), Task("b", [DEVELOPMENTAL_DELAY]),
+                               Task("c", [MICROCEPHALY])])
+
+
+def test_reported_terms_are_the_share_of_reports_of_each_term(hpo):
+    reported = _reported(hpo)
+    assert reported.terms == sorted([DEVELOPMENTAL_DELAY, SEIZURE, MICROCEPHALY])
+    assert dict(zip(reported.terms, reported.probabilities)) == {
+        DEVELOPMENTAL_DELAY: 0.5, SEIZURE: 0.25, MICROCEPHALY: 0.25}
+
+
+def test_a_simulation_without_noise_is_the_clinic_presentation(hpo):
+    task = Task("PMID_5_1", [SEIZURE, FOCAL_SEIZURE, ARACHNODACTYLY], [TALL_STATURE], "MALE", 3.0, Answer("X"),
+                {"pmid": "PMID:5"})
+    quiet = ClinicSimulation(copies=1, dropout=0.0, imprecision=0.0, noise_terms=0.0)
+    simulated = simulate_clinic_patient(task, hpo, _reported(hpo), quiet)
+    assert (simulated.id, simulated.present, simulated.excluded, simulated.sex) == (
+        "PMID_5_1#clinic0", [ARACHNODACTYLY, FOCAL_SEIZURE], [], None)
+    assert simulated.pmid == "PMID:5"
+
+
+def test_a_simulation_is_seeded_by_the_case_and_copy(hpo):
+    task = Task("PMID_5_1", [FOCAL_SEIZURE, ARACHNODACTYLY, TALL_STATURE, ECTOPIA_LENTIS, MICROCEPHALY],
+                answer=Answer("X"), source={"pmid": "PMID:5"})
+    settings = ClinicSimulation(copies=2, dropout=0.4, imprecision=0.5, noise_terms=2.0)
+    draws = [simulate_clinic_patient(task, hpo, _reported(hpo), settings, copy).present for copy in range(6)]
+    assert draws[0] == simulate_clinic_patient(task, hpo, _reported(hpo), settings, 0).present
+    assert len({tuple(d) for d in draws}) > 1  # copies differ
+    other_seed = ClinicSimulation(copies=2, dropout=0.4, imprecision=0.5, noise_terms=2.0, seed=1)
+    assert [simulate_clinic_patient(task, hpo, _reported(hpo), other_seed, c).present for c in range(6)] != draws
+
+
+def test_imprecision_replaces_terms_by_parents_and_dropout_keeps_one_term(hpo):
+    task = Task("t", [FOCAL_SEIZURE, ECTOPIA_LENTIS], answer=Answer("X"))
+    broader = ClinicSimulation(dropout=0.0, imprecision=1.0, noise_terms=0.0)
+    assert sorted(simulate_clinic_patient(task, hpo, _reported(hpo), broader).present) == sorted(
+        [SEIZURE, hpo.term(ECTOPIA_LENTIS).parents[0]])
+    everything_dropped = ClinicSimulation(dropout=1.0, imprecision=0.0, noise_terms=0.0)
+    assert len(simulate_clinic_patient(task, hpo, _reported(hpo), everything_dropped).present) == 1
+
+
+def test_noise_adds_only_findings_unrelated_to_the_patients_terms(hpo):
+    # the background holds Seizure (an ancestor of the patient's term) and Developmental delay
+    reported = ReportedTerms(hpo, [Task("a", [SEIZURE]), Task("b", [DEVELOPMENTAL_DELAY])])
+    noisy = ClinicSimulation(dropout=0.0, imprecision=0.0, noise_terms=5.0)
+    for copy in range(5):
+        present = simulate_clinic_patient(Task("t", [FOCAL_SEIZURE], answer=Answer("X")), hpo, reported, noisy,
+                                          copy).present
+        assert FOCAL_SEIZURE in present and SEIZURE not in present
+        assert set(present) <= {FOCAL_SEIZURE, DEVELOPMENTAL_DELAY}
+    assert any(DEVELOPMENTAL_DELAY in simulate_clinic_patient(Task("t", [FOCAL_SEIZURE], answer=Answer("X")), hpo,
+                                                              reported, noisy, c).present for c in range(5))
 
 
 # ------------------------------------------------------------------ the benchmark's clinic-like subset
