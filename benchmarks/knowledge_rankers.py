@@ -36,7 +36,8 @@ sys.path.insert(0, str(REPO))
 
 from rare_disease_rft.cli import main as rdrft  # noqa: E402
 from rare_disease_rft.evaluate import (  # noqa: E402
-    CaseResult, benchmark_report, format_differences, format_table, metrics, plot_topk, rank_cases, write_json,
+    CaseResult, benchmark_report, format_differences, format_table, metrics, plot_topk, rank_cases, rank_clinic_like,
+    write_json,
 )
 from rare_disease_rft.genes import gene_names  # noqa: E402
 from rare_disease_rft.hpo import HPO, load_hpo  # noqa: E402
@@ -140,12 +141,14 @@ class Hpo3Enrichment(Hpo3Peer):
 
 def evaluate_with_progress(ranker: Ranker, tasks: list[Task], hpo: HPO,
                            reference: frozenset[str] | None = None) -> tuple[dict, list[CaseResult]]:
-    """``evaluate``, in chunks, with a progress line on stderr per chunk; ``reference``: the
-    training genes that split every model's seen/unseen subsets alike."""
+    """``evaluate``, in chunks, with a progress line on stderr per chunk, and the clinic-like subset;
+    ``reference``: the training genes that split every model's seen/unseen subsets alike."""
     results = []
     for start in range(0, len(tasks), PROGRESS_EVERY):
         results += rank_cases(ranker, tasks[start : start + PROGRESS_EVERY])[0]
         print(f"  {ranker.name}: {len(results)}/{len(tasks)} cases", file=sys.stderr, flush=True)
+    results = rank_clinic_like(ranker, tasks, results, hpo)
+    print(f"  {ranker.name}: clinic-like subset ranked", file=sys.stderr, flush=True)
     return metrics(ranker.name, tasks, results, ranker.training_genes, hpo.cited_pmids, reference_genes=reference,
                    annotated_genes=frozenset(hpo.gene_symbols)), results
 

@@ -234,7 +234,7 @@ def _evaluate_models(args: argparse.Namespace, names: list[str]) -> tuple[dict[s
                   "(its case index); its metrics on them are optimistic", file=sys.stderr)
         models[label], results[label] = evaluate(ranker, tasks, name=label, batch_size=args.batch_size,
                                                  cited_pmids=hpo.cited_pmids, reference_genes=reference or None,
-                                                 annotated_genes=annotated)
+                                                 annotated_genes=annotated, hpo=hpo)
         if known:  # in the JSON too, for whoever reads only that
             models[label]["tasks_in_case_index"] = known
         print(f"  {label}: {len(tasks)} cases ranked", file=sys.stderr)

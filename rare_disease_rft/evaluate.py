@@ -2,20 +2,27 @@
 
 The metrics are the graders' own functions applied to each case's rank; a rank is taken from
 the model's output order only, so score ties can never favour the answer.
+
+Given the knowledge base, every evaluation also ranks the clinic-like subset: the cases whose
+paper HPO's annotations do not cite, presented as clinic patients are (``clinic.as_clinic_patient``)
+and ranked with their own paper's knowledge withheld (``Case.withheld_publication``). It is the
+nearest the splits come to a patient no paper describes; models are chosen on validation's.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from .clinic import as_clinic_patient
 from .genes import gene_names
 from .graders import metric_scores, rank_of
+from .hpo import HPO
 from .rankers.base import Case, Ranker, Ranking
 from .tasks import Task
 
@@ -32,15 +39,19 @@ class CaseResult:
     format_ok: bool
     error: str | None = None
     top_probability: float | None = None  # the probability the ranker gave its first gene, if any
+    #: the rank of the case as a clinic patient, its own paper withheld; None outside the clinic-like subset
+    clinic_rank: float | None = None
 
 
-def rank_cases(ranker: Ranker, tasks: Sequence[Task], batch_size: int = 1) -> tuple[list[CaseResult], list[Ranking | None]]:
-    """Ranks every task; a case the ranker fails on counts as absent (never dropped)."""
+def rank_cases(ranker: Ranker, tasks: Sequence[Task], batch_size: int = 1,
+               withhold_own_paper: bool = False) -> tuple[list[CaseResult], list[Ranking | None]]:
+    """Ranks every task (with ``withhold_own_paper``, without its paper's knowledge); a case the
+    ranker fails on counts as absent (never dropped)."""
     results: list[CaseResult] = []
     rankings: list[Ranking | None] = []
     for start in range(0, len(tasks), batch_size):
         batch = tasks[start : start + batch_size]
-        cases = [Case.from_task(t) for t in batch]
+        cases = [Case.from_task(t, withhold_own_paper) for t in batch]
         began = time.perf_counter()
         try:
             outs: list[Ranking | None] = list(ranker.rank_many(cases) if batch_size > 1 else [ranker.rank(cases[0])])
@@ -58,6 +69,26 @@ def rank_cases(ranker: Ranker, tasks: Sequence[Task], batch_size: int = 1) -> tu
                                       float(out.probabilities[0]) if shown else None))
             rankings.append(out)
     return results, rankings
+
+
+def clinic_like_tasks(tasks: Sequence[Task], hpo: HPO) -> tuple[list[int], list[Task]]:
+    """The clinic-like subset: the positions in ``tasks`` of the cases whose paper HPO's annotations
+    do not cite (``hpo.cited_pmids``; a case without a PMID counts as uncited), and those cases as
+    clinic patients (present terms only, at most the 9 most specific, no sex or age)."""
+    positions = [i for i, t in enumerate(tasks) if t.pmid not in hpo.cited_pmids]
+    return positions, [as_clinic_patient(tasks[i], hpo) for i in positions]
+
+
+def rank_clinic_like(ranker: Ranker, tasks: Sequence[Task], results: Sequence[CaseResult], hpo: HPO,
+                     batch_size: int = 1) -> list[CaseResult]:
+    """``results`` (of ``tasks``) with ``clinic_rank`` set on the clinic-like subset: a second pass
+    that ranks those cases as clinic patients, each with its own paper withheld."""
+    positions, clinic = clinic_like_tasks(tasks, hpo)
+    ranked, _ = rank_cases(ranker, clinic, batch_size=batch_size, withhold_own_paper=True)
+    out = list(results)
+    for i, result in zip(positions, ranked):
+        out[i] = replace(out[i], clinic_rank=result.rank)
+    return out
 
 
 def percent(value: float | None, unit: str = "%") -> str:
@@ -91,6 +122,24 @@ def _bootstrap(values: np.ndarray, groups: Sequence[str], n_boot: int, seed: int
     return [round(float(low), 4), round(float(high), 4)]
 
 
+def _summary_with_interval(ranks: np.ndarray, groups: Sequence[str], n_boot: int) -> dict:
+    """:func:`_summary` with the 95% intervals of top-1 and top-10 (as the whole split's ``ci95``;
+    null bounds for an empty subset, as its other values)."""
+    if not len(ranks):
+        return {**_summary(ranks), "ci95": {"top1": [None, None], "top10": [None, None]}}
+    return {**_summary(ranks), "ci95": {"top1": bootstrap_interval(ranks, groups, 1, n_boot),
+                                        "top10": bootstrap_interval(ranks, groups, 10, n_boot)}}
+
+
+def _clinic_like(results: Sequence[CaseResult], tasks: Sequence[Task], split_by) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The clinic-like cases (positions), their clinic ranks and their publications; and, per
+    case, whether its answer gene is not among ``split_by``."""
+    where = np.array([i for i, r in enumerate(results) if r.clinic_rank is not None], dtype=np.int64)
+    ranks = np.array([results[i].clinic_rank for i in where], dtype=float)
+    unseen = ~_answer_among([tasks[i] for i in where], split_by)
+    return ranks, unseen, [tasks[i].pmid or tasks[i].id for i in where]
+
+
 def bootstrap_interval(ranks: np.ndarray, groups: Sequence[str], k: int, n_boot: int = 1000,
                        seed: int = 0) -> list[float]:
     """95% interval of top-k accuracy, resampling publications."""
@@ -102,11 +151,14 @@ def paired_differences(results: dict[str, Sequence[CaseResult]], tasks: Sequence
     """The first model against each other one on the same cases: its top-1 and top-10 minus the
     other's, with 95% intervals that resample publications for both models at once (far narrower
     than comparing two separate intervals), on all cases and on those whose answer gene is not
-    among ``seen_genes`` (no case in the trained models' index)."""
+    among ``seen_genes`` (no case in the trained models' index); and, when both were ranked on the
+    clinic-like subset, on it and on its cases of such genes."""
     names = list(results)
     pmids = np.array([t.pmid or t.id for t in tasks])
     unseen = ~_answer_among(tasks, seen_genes)
     ranks = {name: np.array([r.rank for r in rs], dtype=float) for name, rs in results.items()}
+    clinic_ranks = {name: np.array([np.nan if r.clinic_rank is None else r.clinic_rank for r in rs], dtype=float)
+                    for name, rs in results.items()}
 
     def compare(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> dict:
         out = {"n": int(where.sum())}
@@ -116,12 +168,17 @@ def paired_differences(results: dict[str, Sequence[CaseResult]], tasks: Sequence
                               "ci95": _bootstrap(diff, pmids[where], n_boot, seed=0)}
         return out
 
-    first = ranks[names[0]]
-    everywhere = np.ones(len(tasks), dtype=bool)
-    return {"reference": names[0], "against": {
-        other: {"all": compare(first, ranks[other], everywhere),
-                "answer_gene_not_in_training": compare(first, ranks[other], unseen)}
-        for other in names[1:]}}
+    def against(other: str) -> dict:
+        parts = {"all": compare(ranks[names[0]], ranks[other], np.ones(len(tasks), dtype=bool)),
+                 "answer_gene_not_in_training": compare(ranks[names[0]], ranks[other], unseen)}
+        a, b = clinic_ranks[names[0]], clinic_ranks[other]
+        clinic = ~np.isnan(a) & ~np.isnan(b)
+        if clinic.any():
+            parts["clinic_like"] = compare(a, b, clinic)
+            parts["clinic_like_gene_unseen"] = compare(a, b, clinic & unseen)
+        return parts
+
+    return {"reference": names[0], "against": {other: against(other) for other in names[1:]}}
 
 
 def format_differences(paired: dict) -> str:
@@ -135,6 +192,11 @@ def format_differences(paired: dict) -> str:
         unseen = parts["answer_gene_not_in_training"]
         lines.append(f"  vs {other}: top-1 {points(parts['all']['top1'])}, top-10 {points(parts['all']['top10'])}; "
                      f"gene without cases (n={unseen['n']}) top-1 {points(unseen['top1'])}, top-10 {points(unseen['top10'])}")
+        if "clinic_like" in parts:
+            clinic, clinic_unseen = parts["clinic_like"], parts["clinic_like_gene_unseen"]
+            lines.append(f"    clinic-like (n={clinic['n']}): top-1 {points(clinic['top1'])}, top-10 "
+                         f"{points(clinic['top10'])}; gene without cases (n={clinic_unseen['n']}) top-1 "
+                         f"{points(clinic_unseen['top1'])}, top-10 {points(clinic_unseen['top10'])}")
     return "\n".join(lines)
 
 
@@ -174,6 +236,9 @@ def metrics(name: str, tasks: Sequence[Task], results: Sequence[CaseResult],
 
     ``annotated_genes`` (the genes HPO annotates) adds ``by_answer_gene``: the cases split by
     whether their gene has training cases (of ``reference_genes`` when given) and HPO annotations.
+    Results with clinic ranks (:func:`rank_clinic_like`) add ``subsets.clinic_like`` and
+    ``subsets.clinic_like_gene_unseen`` (its cases whose gene has no training case, of
+    ``reference_genes`` when given), each with its own ``ci95``.
     """
     ranks = np.array([r.rank for r in results], dtype=float)
     seconds = np.array([r.seconds for r in results])
@@ -192,8 +257,13 @@ def metrics(name: str, tasks: Sequence[Task], results: Sequence[CaseResult],
         cited = np.array([t.pmid in cited_pmids for t in tasks], dtype=bool)
         out["subsets"]["paper_cited_by_hpo_annotations"] = _summary(ranks[cited])
         out["subsets"]["paper_not_cited_by_hpo_annotations"] = _summary(ranks[~cited])
+    split_by = training_genes if reference_genes is None else reference_genes
+    if any(r.clinic_rank is not None for r in results):
+        clinic_ranks, unseen, groups = _clinic_like(results, tasks, split_by)
+        out["subsets"]["clinic_like"] = _summary_with_interval(clinic_ranks, groups, n_boot)
+        out["subsets"]["clinic_like_gene_unseen"] = _summary_with_interval(
+            clinic_ranks[unseen], [g for g, u in zip(groups, unseen) if u], n_boot)
     if annotated_genes is not None:
-        split_by = training_genes if reference_genes is None else reference_genes
         out["by_answer_gene"] = _gene_kinds(ranks, tasks, split_by, annotated_genes)
     out["ci95"] = {
         "top1": bootstrap_interval(ranks, pmids, 1, n_boot),
@@ -211,10 +281,13 @@ def metrics(name: str, tasks: Sequence[Task], results: Sequence[CaseResult],
 
 def evaluate(ranker: Ranker, tasks: Sequence[Task], name: str | None = None, batch_size: int = 1,
              cited_pmids: frozenset[str] = frozenset(), training_genes: frozenset[str] | None = None,
-             reference_genes: frozenset[str] | None = None,
-             annotated_genes: frozenset[str] | None = None) -> tuple[dict, list[CaseResult]]:
-    """Ranks the tasks and returns ``(metrics, per-case results)``."""
+             reference_genes: frozenset[str] | None = None, annotated_genes: frozenset[str] | None = None,
+             hpo: HPO | None = None) -> tuple[dict, list[CaseResult]]:
+    """Ranks the tasks and returns ``(metrics, per-case results)``; given the knowledge base ``hpo``,
+    ranks the clinic-like subset too (:func:`rank_clinic_like`)."""
     results, _ = rank_cases(ranker, tasks, batch_size=batch_size)
+    if hpo is not None:
+        results = rank_clinic_like(ranker, tasks, results, hpo, batch_size)
     genes = ranker.training_genes if training_genes is None else training_genes
     return metrics(name or ranker.name, tasks, results, genes, cited_pmids, reference_genes=reference_genes,
                    annotated_genes=annotated_genes), results
@@ -239,6 +312,12 @@ def _fmt(value, digits=3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _interval(bounds: Sequence[float | None]) -> str:
+    """A 95% interval as ``low-high`` with two decimals; ``-`` without one."""
+    low, high = bounds
+    return "-" if low is None or high is None else f"{low:.2f}-{high:.2f}"
+
+
 def format_table(models: dict[str, dict]) -> str:
     """A fixed-width table: one row per model, the metrics of docs/SPEC.md, intervals and latency."""
     header = (f"{'model':<22} {'n':>5} {'top1':>6} {'95% CI':>13} {'top5':>6} {'top10':>6} {'95% CI':>13} "
@@ -248,12 +327,25 @@ def format_table(models: dict[str, dict]) -> str:
         ci1, ci10 = m.get("ci95", {}).get("top1", [None, None]), m.get("ci95", {}).get("top10", [None, None])
         unseen = m.get("subsets_reference", m["subsets"])["answer_gene_not_in_training"]
         lines.append(
-            f"{name[:22]:<22} {m['n']:>5} {_fmt(m['top1']):>6} {_fmt(ci1[0], 2) + '-' + _fmt(ci1[1], 2):>13} "
-            f"{_fmt(m['top5']):>6} {_fmt(m['top10']):>6} {_fmt(ci10[0], 2) + '-' + _fmt(ci10[1], 2):>13} "
+            f"{name[:22]:<22} {m['n']:>5} {_fmt(m['top1']):>6} {_interval(ci1):>13} "
+            f"{_fmt(m['top5']):>6} {_fmt(m['top10']):>6} {_interval(ci10):>13} "
             f"{_fmt(m['mrr']):>6} {_fmt(m['found']):>6} {_fmt(m['format_ok'], 2):>5} "
             f"{_fmt(m['latency_ms']['p50'], 2):>8} {_fmt(m['latency_ms']['p95'], 2):>8} "
             f"{_fmt(unseen['top1']) + ' (' + str(unseen['n']) + ')':>11}"
         )
+    clinic = {name: m["subsets"]["clinic_like"] for name, m in models.items() if "clinic_like" in m["subsets"]}
+    if clinic:
+        lines += ["", "clinic-like subset: papers HPO's annotations do not cite; present terms only, at most the "
+                  "9 most specific, no sex or age; own paper withheld"]
+        head = (f"{'model':<22} {'n':>5} {'top1':>6} {'95% CI':>13} {'top5':>6} {'top10':>6} {'95% CI':>13} "
+                f"{'mrr':>6} {'found':>6} {'gene unseen: n':>14} {'top1':>6} {'top10':>6}")
+        lines += [head, "-" * len(head)]
+        for name, c in clinic.items():
+            unseen = models[name]["subsets"]["clinic_like_gene_unseen"]
+            lines.append(f"{name[:22]:<22} {c['n']:>5} {_fmt(c['top1']):>6} {_interval(c['ci95']['top1']):>13} "
+                         f"{_fmt(c['top5']):>6} {_fmt(c['top10']):>6} {_interval(c['ci95']['top10']):>13} "
+                         f"{_fmt(c['mrr']):>6} {_fmt(c['found']):>6} {unseen['n']:>14} {_fmt(unseen['top1']):>6} "
+                         f"{_fmt(unseen['top10']):>6}")
     return "\n".join(lines)
 
 

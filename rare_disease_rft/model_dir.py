@@ -160,6 +160,14 @@ def model_card(meta: dict, validation: dict, curves: list[dict], notes: str) -> 
         f"- latency per case: p50 {validation.get('latency_ms', {}).get('p50')} ms, "
         f"p95 {validation.get('latency_ms', {}).get('p95')} ms",
     ]
+    clinic = subsets.get("clinic_like")
+    if clinic:
+        clinic_unseen = subsets["clinic_like_gene_unseen"]
+        lines.append(f"- clinic-like (cases of papers HPO's annotations do not cite, as clinic patients: at most "
+                     f"the 9 most specific present terms, own paper withheld): n={clinic['n']}, top-1 "
+                     f"{percent(clinic['top1'])}, top-10 {percent(clinic['top10'])}; of them gene without training "
+                     f"case: n={clinic_unseen['n']}, top-1 {percent(clinic_unseen['top1'])}, top-10 "
+                     f"{percent(clinic_unseen['top10'])}")
     if cal:
         lines += ["", "## Calibration",
                   f"Probabilities are a softmax of the shortlist's scores at temperature {cal.get('temperature')}, "

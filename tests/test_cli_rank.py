@@ -133,8 +133,16 @@ def test_benchmark_writes_tasks_models_json_and_a_png(capsys, task_file, tmp_pat
     assert paired["against"]["likelihood"]["all"] == {
         "n": 4, "top1": {"difference": 0.0, "ci95": [0.0, 0.0]}, "top10": {"difference": 0.0, "ci95": [0.0, 0.0]}}
     lines = out.splitlines()
-    assert [line.split()[0] for line in lines[-4:-2]] == ["phenomizer", "likelihood"]
-    assert lines[-1].startswith("  vs likelihood: top-1 +0.0 (+0.0 to +0.0)")
+    table = lines.index(next(line for line in lines if line.startswith("model ")))
+    assert [line.split()[0] for line in lines[table + 2 : table + 4]] == ["phenomizer", "likelihood"]
+    # every case's paper is uncited, with no excluded term and at most 9: as clinic patients, as published
+    assert [m["subsets"]["clinic_like"]["n"] for m in bench["models"].values()] == [4, 4]
+    assert [m["subsets"]["clinic_like"]["top1"] for m in bench["models"].values()] == [0.75, 0.75]
+    clinic = lines.index(next(line for line in lines if line.startswith("clinic-like subset")))
+    assert [line.split()[:3] for line in lines[clinic + 3 : clinic + 5]] == [["phenomizer", "4", "0.750"],
+                                                                              ["likelihood", "4", "0.750"]]
+    assert lines[-2].startswith("  vs likelihood: top-1 +0.0 (+0.0 to +0.0)")
+    assert lines[-1].startswith("    clinic-like (n=4): top-1 +0.0 (+0.0 to +0.0)")
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -85,6 +85,28 @@ def test_a_gene_whose_cases_are_all_left_out_is_again_a_gene_nothing_is_known_of
     assert len(alone._case_only_knowledge(case, alone._case_weights(None)[0])[0]) == 1
 
 
+def test_the_policy_withholds_the_publication_a_case_names(hpo):
+    from rare_disease_rft.rankers.policy import PolicyRanker
+
+    extractor = _case_only_index(hpo)
+    feats = extractor.extract(Case((ARACHNODACTYLY, ECTOPIA_LENTIS)))
+    net = PolicyNet(hidden=8)
+    net.set_standardisation(feats.values.mean(0), feats.values.std(0))
+    ranker = PolicyRanker(net, extractor, {}, {"temperature": 1.0})
+
+    def score(ranking, gene):
+        return float(ranking.scores[ranking.genes.index(gene)])
+
+    withheld = ranker.rank(Case((ARACHNODACTYLY, ECTOPIA_LENTIS), withheld_publication="PMID:1"))
+    as_published = ranker.rank(Case((ARACHNODACTYLY, ECTOPIA_LENTIS)))
+    # without paper 1, ARHGAP19's one remaining case does not report ectopia lentis: weaker evidence
+    expected = ranker.scores(extractor.extract(Case((ARACHNODACTYLY, ECTOPIA_LENTIS)), exclude_pmid="PMID:1").values)
+    candidates = list(extractor.extract(Case((ARACHNODACTYLY, ECTOPIA_LENTIS)), exclude_pmid="PMID:1").candidates)
+    row = candidates.index(extractor.universe_index["ARHGAP19"])
+    assert score(withheld, "ARHGAP19") == pytest.approx(float(expected[row]))
+    assert score(withheld, "ARHGAP19") < score(as_published, "ARHGAP19")
+
+
 def test_the_explanation_of_a_gene_known_only_from_cases_matches_what_they_report(hpo):
     extractor = _case_only_index(hpo)
     explanation = explain_gene(hpo, Case((ARACHNODACTYLY, ECTOPIA_LENTIS, "HP:0001250"), (TALL_STATURE,)),
@@ -269,7 +291,7 @@ def test_trained_model_ranks_explains_and_calibrates(small_task_dir, tmp_path, h
     assert {s["pmid"] for s in similar} <= {t.pmid for t in known if t.answer.gene == gene}
 
 
-def test_the_kept_model_indexes_the_validation_cases_after_it_is_measured_on_them(trained, small_task_dir):
+def test_the_kept_model_indexes_the_validation_cases_after_it_is_measured_on_them(trained, small_task_dir, hpo):
     train = read_tasks(small_task_dir / "train.jsonl")
     validation = read_tasks(small_task_dir / "validation.jsonl")
     ranker = load_ranker(str(trained))
@@ -281,6 +303,33 @@ def test_the_kept_model_indexes_the_validation_cases_after_it_is_measured_on_the
     assert metrics["subsets"]["answer_gene_in_training"]["n"] == sum(t.answer.gene in seen for t in validation)
     assert metrics["top1"] < 0.9
     assert "40 validation cases, added after the validation metrics" in (trained / "MODEL_CARD.md").read_text()
+    # the clinic-like subset, measured then too: the validation cases of papers HPO does not cite
+    uncited = sum(t.pmid not in hpo.cited_pmids for t in validation)
+    assert metrics["subsets"]["clinic_like"]["n"] == uncited > 0
+    assert "clinic-like (cases of papers HPO's annotations do not cite" in (trained / "MODEL_CARD.md").read_text()
+
+
+def test_feature_sets_of_different_shortlist_widths_add_up():
+    from rare_disease_rft.training.policy_grpo import FeatureSet
+
+    narrow = FeatureSet(torch.ones(2, 3, 4), torch.ones(2, 3, dtype=torch.bool), torch.tensor([0, -1]))
+    wide = FeatureSet(torch.full((1, 5, 4), 2.0), torch.ones(1, 5, dtype=torch.bool), torch.tensor([4]))
+    both = narrow + wide
+    assert both.values.shape == (3, 5, 4) and both.answer.tolist() == [0, -1, 4]
+    assert both.mask.tolist() == [[True] * 3 + [False] * 2] * 2 + [[True] * 5]
+    assert both.values[:2, 3:].abs().sum() == 0 and both.values[2].eq(2.0).all()
+
+
+def test_training_on_simulated_clinic_patients(small_task_dir, tmp_path):
+    logs = []
+    config = small_config(small_task_dir, **{"clinic_simulation.copies": 1})
+    folder = train_policy(config, tmp_path / "also", log=logs.append)
+    assert "features: 480 training and 40 validation cases" in logs[0]  # the 240 cases and a presentation of each
+    assert json.loads((folder / "config.json").read_text())["training"]["clinic_simulation"]["copies"] == 1
+    logs.clear()
+    train_policy(small_config(small_task_dir, **{"clinic_simulation.copies": 1, "clinic_simulation.replace_cases": True}),
+                 tmp_path / "instead", log=logs.append)
+    assert "features: 240 training and 40 validation cases" in logs[0]
 
 
 def test_config_errors_name_the_setting():

@@ -31,8 +31,10 @@ class Case:
     withheld_publication: str | None = None
 
     @classmethod
-    def from_task(cls, task: Task) -> "Case":
-        return cls(tuple(task.present), tuple(task.excluded), task.sex, task.age_years)
+    def from_task(cls, task: Task, withhold_own_paper: bool = False) -> "Case":
+        """The task's patient; with ``withhold_own_paper``, ranked without the knowledge its paper gave."""
+        return cls(tuple(task.present), tuple(task.excluded), task.sex, task.age_years,
+                   task.pmid if withhold_own_paper else None)
 
     @classmethod
     def from_ids(cls, hpo: HPO, present: Sequence[str], excluded: Sequence[str] = (), sex=None, age_years=None,

@@ -125,7 +125,8 @@ class PolicyRanker(Ranker):
         return self.net(torch.from_numpy(features)).numpy()
 
     def rank(self, case: Case) -> Ranking:
-        feats = self.extractor.extract(case)
+        # a withheld publication leaves its cases out of the index (and its knowledge out of the evidence)
+        feats = self.extractor.extract(case, exclude_pmid=case.withheld_publication)
         scores = self.scores(feats.values)
         order = order_by_score(scores, self.extractor.alphabetical[feats.candidates])
         top = feats.candidates[order]

@@ -31,8 +31,9 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from ..clinic import ClinicSimulation, simulated_clinic_patients
 from ..config import DataConfig, to_dict
-from ..evaluate import calibration_error, evaluate
+from ..evaluate import calibration_error, evaluate, percent
 from ..graders import rank_score
 from ..hpo import load_hpo
 from ..model_dir import write_model_dir
@@ -93,6 +94,8 @@ class PolicyOptimConfig:
     device: str = "auto"
     #: processes that compute features (each ~15 ms per case)
     workers: int = 2
+    #: training cases also (or instead) presented as simulated clinic patients (none by default)
+    clinic_simulation: ClinicSimulation = field(default_factory=ClinicSimulation)
 
 
 @dataclass
@@ -113,6 +116,18 @@ class FeatureSet:
 
     def to(self, device: torch.device) -> "FeatureSet":
         return FeatureSet(self.values.to(device), self.mask.to(device), self.answer.to(device))
+
+    def __add__(self, other: "FeatureSet") -> "FeatureSet":
+        """Both sets' cases, the narrower shortlists padded (masked) to the wider."""
+        width = max(self.mask.shape[1], other.mask.shape[1])
+
+        def pad(fs: FeatureSet) -> FeatureSet:
+            extra = width - fs.mask.shape[1]
+            return FeatureSet(torch.nn.functional.pad(fs.values, (0, 0, 0, extra)),
+                              torch.nn.functional.pad(fs.mask, (0, extra)), fs.answer)
+
+        a, b = pad(self), pad(other)
+        return FeatureSet(torch.cat([a.values, b.values]), torch.cat([a.mask, b.mask]), torch.cat([a.answer, b.answer]))
 
 
 _WORKER_STATE: dict = {}
@@ -357,8 +372,19 @@ def train_policy(config: PolicyTrainingConfig, out: str | Path, max_steps: int |
     train_fs = cached_features(extractor, train_tasks, True, key, opt_cfg.workers)
     val_fs = cached_features(extractor, val_tasks, False, key + [_file_digest(config.data.validation)],
                              opt_cfg.workers)
+    # the tasks behind each row of train_fs: the published cases and/or their simulated clinic presentations
+    train_rows = train_tasks
+    simulation = opt_cfg.clinic_simulation
+    if simulation.copies:
+        simulated = simulated_clinic_patients(train_tasks, hpo, simulation)
+        # whether they replace the cases does not change their features: one cache entry serves both
+        drawn = {k: v for k, v in to_dict(simulation).items() if k != "replace_cases"}
+        simulated_fs = cached_features(extractor, simulated, True,
+                                       key + [f"clinic simulation {json.dumps(drawn, sort_keys=True)}"], opt_cfg.workers)
+        train_fs, train_rows = ((simulated_fs, simulated) if simulation.replace_cases
+                                else (train_fs + simulated_fs, train_tasks + simulated))
     feature_seconds = time.time() - t0
-    log(f"features: {len(train_tasks)} training and {len(val_tasks)} validation cases in {feature_seconds:.0f} s")
+    log(f"features: {len(train_rows)} training and {len(val_tasks)} validation cases in {feature_seconds:.0f} s")
 
     unknown = set(config.model.ignored_features) - set(FEATURES)
     if unknown:
@@ -371,11 +397,11 @@ def train_policy(config: PolicyTrainingConfig, out: str | Path, max_steps: int |
     generator = torch.Generator().manual_seed(opt_cfg.seed)
     rewards_by_rank = reward_table(opt_cfg.reward, opt_cfg.reward_params, opt_cfg.sampled_positions)
     paper_sizes = Counter(t.pmid for t in train_tasks)
-    weights = torch.tensor([paper_sizes[t.pmid] ** -opt_cfg.paper_weight_power for t in train_tasks])
+    weights = torch.tensor([paper_sizes[t.pmid] ** -opt_cfg.paper_weight_power for t in train_rows])
     gene_papers: dict[str, set[str]] = {}
     for t in train_tasks:
         gene_papers.setdefault(t.answer.gene, set()).add(t.pmid)
-    unseen = torch.tensor([gene_papers[t.answer.gene] == {t.pmid} for t in train_tasks])
+    unseen = torch.tensor([gene_papers[t.answer.gene] == {t.pmid} for t in train_rows])
     weights[unseen] *= opt_cfg.unseen_gene_weight
     weights[train_fs.answer < 0] = 0.0  # no answer in the shortlist: no signal
     train_dev, val_dev = train_fs.to(device), val_fs.to(device)
@@ -445,7 +471,7 @@ def train_policy(config: PolicyTrainingConfig, out: str | Path, max_steps: int |
         f"(cross-fitted {calibration['validation_ece_cross_fitted']})")
     train_seconds = time.time() - started
     ranker = PolicyRanker(net, extractor, {"model": to_dict(config.model)}, calibration, name=config.name)
-    validation, _ = evaluate(ranker, val_tasks, name=config.name, cited_pmids=hpo.cited_pmids)
+    validation, _ = evaluate(ranker, val_tasks, name=config.name, cited_pmids=hpo.cited_pmids, hpo=hpo)
     if config.model.index_validation_cases:
         index = index.with_cases(hpo, val_tasks)
     write_model_dir(out, config=config, kind="policy", hpo=hpo, curves=curves, validation=validation,
@@ -457,6 +483,8 @@ def train_policy(config: PolicyTrainingConfig, out: str | Path, max_steps: int |
                     card_notes=_index_note(len(train_tasks), len(index.case_ids) - len(train_tasks),
                                            sum(g not in hpo.gene_index for g in index.genes)))
     checkpoint.unlink(missing_ok=True)
+    clinic = validation["subsets"].get("clinic_like", {})
     log(f"wrote {out} in {time.time() - started:.0f} s: validation top1 {validation['top1']:.3f}, "
-        f"top10 {validation['top10']:.3f}")
+        f"top10 {validation['top10']:.3f}; clinic-like (n={clinic.get('n', 0)}) top1 {percent(clinic.get('top1'))}, "
+        f"top10 {percent(clinic.get('top10'))}")
     return out
