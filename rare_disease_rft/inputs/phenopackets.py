@@ -28,11 +28,11 @@ Ids and files
     within a run by a suffix (``_2``, ``_3``, ... in reading order), and ``source.file`` names the
     real file: the path as given, with ``archive!member`` for a member of an archive. So a result
     can be joined back to its patient. In phenopacket-store both often name the gene (ids such as
-    ``PMID_36322151_KDM2B_1``, folders named by gene); that is harmless only because no model ever
-    reads them: a ranker sees a ``Case`` (present, excluded, sex, age: ``Case.from_task``), LLM
-    prompts are built from the Case, and the case index and calibration group cases by PMID. Keep it
-    so: nothing that scores or trains may read ``task.id`` or ``task.source`` (pinned by
-    ``tests/test_phenopackets.py``).
+    ``PMID_36322151_KDM2B_1``, folders named by gene). No model reads them: a ranker sees a
+    ``Case`` (present, excluded, sex, age: ``Case.from_task``), LLM prompts are built from the Case,
+    and the case index and calibration group cases by PMID; keep it so (pinned by
+    ``tests/test_phenopackets.py``). A task set split by publication, what models are trained and
+    benchmarked on, still names no gene: ``data_prep.phenopackets`` gives it gene-free ids and files.
 """
 
 from __future__ import annotations
