@@ -21,7 +21,6 @@ The runner's ``config.yaml`` (in ``--input-dir``) names the model::
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +31,7 @@ from pheval.runners.runner import PhEvalRunner
 from pheval.utils.logger import get_logger
 
 # The phenopacket reader; it moves to rare_disease_rft.inputs.phenopackets (a one-line change here).
-from rare_disease_rft.inputs.phenopackets import ConversionReport, read_patient
+from rare_disease_rft.inputs.phenopackets import ConversionReport, PhenopacketError, load_phenopacket, read_patient
 
 from .genes import gene_names
 from .hpo import load_hpo
@@ -110,14 +109,12 @@ def gene_result(ranking: Ranking, break_ties: bool = False) -> pl.DataFrame:
 def read_case(path: Path, hpo) -> Case:
     """A phenopacket file -> the case a ranker sees; ValueError naming the file when it has none."""
     try:
-        packet = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path}: not valid JSON ({err})") from None
-    if not isinstance(packet, dict):
-        raise ValueError(f"{path}: not a phenopacket (a JSON object)")
-    if "proband" in packet:  # a Family: the proband is the patient
-        packet = packet["proband"] or {}
-    patient = read_patient(packet, hpo, ConversionReport())
+        packet = load_phenopacket(path.read_bytes())
+        if "proband" in packet:  # a Family: the proband is the patient
+            packet = packet["proband"] or {}
+        patient = read_patient(packet, hpo, ConversionReport())
+    except PhenopacketError as err:
+        raise ValueError(f"{path}: {err}") from None
     if not patient.present:
         raise ValueError(f"{path}: no present phenotype (only excluded or unknown terms)")
     return Case(tuple(patient.present), tuple(patient.excluded), patient.sex, patient.age_years)
