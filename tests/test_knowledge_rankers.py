@@ -209,3 +209,18 @@ def test_row_sums_are_numpys_sums_along_rows_bit_for_bit(n_rows):
         matrix[:1] = -0.0  # a row of -0.0 only sums to 0.0
         got = row_sums([np.ascontiguousarray(matrix[:, j]) for j in range(k)], n_rows)
         assert np.array_equal(got.view(np.uint32), matrix.sum(axis=1).view(np.uint32)), k
+
+
+def test_a_ranker_loaded_for_inference_computes_on_one_thread():
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from rare_disease_rft.rankers import load_ranker
+
+    def blas_threads():
+        return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+    with threadpool_limits(2):  # restored when the test ends
+        load_ranker("phenomizer", threads=None)  # as training loads a shortlister: threads left alone
+        assert blas_threads() == {2}
+        load_ranker("phenomizer")
+        assert blas_threads() == {1}

@@ -59,7 +59,7 @@ class LLMRanker(Ranker):
             model = model.to("cuda")
         genes_file = folder / TRAINING_GENES_FILE
         training_genes = frozenset(json.loads(genes_file.read_text())) if genes_file.is_file() else frozenset()
-        return cls(model, tokenizer, load_ranker(meta["shortlist"]["ranker"]), meta["shortlist"]["size"],
+        return cls(model, tokenizer, load_ranker(meta["shortlist"]["ranker"], threads=None), meta["shortlist"]["size"],
                    PromptConfig(**meta["prompt"]), meta["seed"], meta["eval"]["max_new_tokens"],
                    meta["eval"]["batch_size"], name=meta.get("name") or folder.name,
                    training_genes=training_genes, meta=meta)

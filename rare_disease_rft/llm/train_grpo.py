@@ -248,7 +248,7 @@ def train_llm(config: LLMGRPOConfig, out: str | Path, max_steps: int | None = No
     # sampled, not the file's first cases: those come from one or two cohorts of the same gene
     val_eval = sample_tasks(val_tasks, config.eval.validation_cases, config.seed)
     val_curve = val_eval[: config.eval.curve_cases]
-    shortlister = load_ranker(config.shortlist.ranker)
+    shortlister = load_ranker(config.shortlist.ranker, threads=None)  # training keeps its threads
     rows = build_rows(hpo, shortlister, train_tasks, config)
     training_genes = frozenset(r["answer"] for r in rows)
     log(f"{len(rows)} training prompts ({time.time() - started:.0f} s); shortlist: {config.shortlist.ranker} "
