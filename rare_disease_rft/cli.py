@@ -47,18 +47,13 @@ def _split_ids(text: str | None) -> list[str]:
     return [t.strip() for t in (text or "").split(",") if t.strip()]
 
 
-def _set_threads(threads: int | None) -> None:
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-
-
-def _load_model(model: str):
+def _load_model(model: str, threads: int | None):
     from .registry import ModelError, load_ranker
 
+    if threads is not None and threads < 1:
+        raise UsageError(f"--threads must be at least 1, got {threads}")
     try:
-        return load_ranker(model)
+        return load_ranker(model, threads=threads or 1)
     except (FileNotFoundError, ModelError) as err:
         raise UsageError(str(err)) from None
 
@@ -110,8 +105,7 @@ def _cmd_rank(args: argparse.Namespace) -> None:
     if args.out and not _is_folder_output(args.out):
         output_format(args.out)  # an unknown suffix is refused before any work
     candidates = _candidates(args)
-    _set_threads(args.threads)
-    ranker = _load_model(args.model)
+    ranker = _load_model(args.model, args.threads)
     hpo = load_hpo()
     if not args.present:
         _rank_batch(args, ranker, hpo, candidates)
@@ -216,10 +210,9 @@ def _evaluate_models(args: argparse.Namespace, names: list[str]) -> tuple[dict[s
     from .hpo import load_hpo
     from .registry import DEFAULT, is_built_in
 
-    _set_threads(args.threads)
     tasks = _read_task_file(args.tasks, args.limit)
     hpo = load_hpo()
-    rankers = [(name, _load_model(name)) for name in names]
+    rankers = [(name, _load_model(name, args.threads)) for name in names]
     # seen/unseen-gene subsets of every model also by the trained models' genes, to compare alike
     reference = frozenset().union(*(r.training_genes for _, r in rankers))
     annotated = frozenset(hpo.gene_symbols)
@@ -472,7 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
     rank.add_argument("--age", type=float, metavar="YEARS")
     rank.add_argument("--top", type=int, default=10, metavar="N", help="how many genes (default 10)")
     rank.add_argument("--json", action="store_true", help="print JSON with explanations")
-    rank.add_argument("--threads", type=int, metavar="N", help="torch threads")
+    rank.add_argument("--threads", type=int, metavar="N", help="threads of the numerical libraries (default 1)")
     rank.set_defaults(func=_cmd_rank)
 
     for command, helptext in (("evaluate", "metrics of one model on a task file"),
@@ -488,7 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--tasks", required=True, metavar="FILE", help="task JSONL with answers")
         p.add_argument("--limit", type=int, metavar="N", help="only the first N tasks")
         p.add_argument("--batch-size", type=int, default=1, metavar="N", help="cases per call (LLM models)")
-        p.add_argument("--threads", type=int, metavar="N", help="torch threads (1 to time one core)")
+        p.add_argument("--threads", type=int, metavar="N", help="threads of the numerical libraries (default 1)")
         p.set_defaults(func=_cmd_evaluate if command == "evaluate" else _cmd_benchmark)
 
     index = sub.add_parser(

@@ -83,6 +83,7 @@ def test_rank_says_which_terms_it_keeps_but_cannot_use_as_given(capsys):
     (["--present", "HP:0001166,HP:9999999"], "HP:9999999 is not a term of HPO release"),
     (["--present", "HP:0001166", "--excluded", "seizures"], "'seizures' is not an HPO id"),
     (["--present", "HP:0001166", "--top", "0"], "--top must be at least 1, got 0"),
+    (["--present", "HP:0001166", "--threads", "0"], "--threads must be at least 1, got 0"),
 ])
 def test_rank_bad_input_is_one_line_and_exit_2(capsys, argv, message):
     code, out, err = run(capsys, "rank", "--model", "likelihood", *argv)

@@ -75,7 +75,7 @@ def test_a_gene_scores_as_its_best_disease(hpo, likelihood):
 
 def test_an_unrelated_term_gives_every_disease_at_least_the_noise_floor(hpo, likelihood):
     term = ECTOPIA_LENTIS
-    lr = likelihood.matcher.likelihood_ratio([term], near_miss=0.1, noise=0.001)[:, 0]
+    lr = np.exp(likelihood.matcher.log_likelihood_ratio([term], near_miss=0.1, noise=0.001))
     background = likelihood.matcher.background[hpo.index[term]]
     assert lr.min() == pytest.approx(0.001 / background, rel=1e-5)
     d = hpo.disease_ids.index(MARFAN_SYNDROME)
@@ -134,15 +134,34 @@ def test_dense_columns_is_scipys_column_slice_in_its_memory_order():
 def test_the_column_cache_keeps_the_most_recently_used_columns_within_its_bytes():
     from rare_disease_rft.rankers.knowledge import ColumnCache
 
-    cache = ColumnCache(max_bytes=3 * 400)  # three columns of 100 float32
+    cache = ColumnCache(max_bytes=3 * 400)  # three dense columns of 100 float32
+    rng = np.random.default_rng(0)
+    columns = {key: rng.random(100, dtype=np.float32) for key in (1, 2, 3, 4)}
     for key in (1, 2, 3):
-        cache.put((key,), np.full(100, key, dtype=np.float32))
-    assert cache.get((1,))[0] == 1.0  # 1 was used again, so 2 is the one dropped for 4
-    cache.put((4,), np.full(100, 4, dtype=np.float32))
+        cache.put((key,), columns[key])
+    assert np.array_equal(cache.get((1,)), columns[1])  # 1 was used again: 2 is dropped for 4
+    cache.put((4,), columns[4])
     assert cache.get((2,)) is None and len(cache) == 3 and cache.bytes == 1200
-    assert [cache.get((key,))[0] for key in (1, 3, 4)] == [1.0, 3.0, 4.0]
+    assert all(np.array_equal(cache.get((key,)), columns[key]) for key in (1, 3, 4))
     with pytest.raises(ValueError):
         cache.get((1,))[0] = 5.0  # read-only: every later caller shares it
+
+
+def test_a_column_mostly_at_one_value_is_kept_compact_and_returned_bit_for_bit():
+    from rare_disease_rft.rankers.knowledge import ColumnCache
+
+    cache = ColumnCache()
+    floor = np.full(1000, 0.25, dtype=np.float32)  # mostly its smallest value
+    floor[[3, 500, 999]] = [1.5, 0.5, np.inf]
+    ceiling = -floor  # mostly its largest
+    cache.put(("lr", 7), floor)
+    cache.put(("excluded", 7), ceiling)
+    assert cache.bytes == 2 * 3 * (2 + 4)  # three rows each: a 16-bit row number and a float32
+    signed = np.zeros(1000, dtype=np.float32)
+    signed[[10, 20]] = [-0.0, np.nan]  # -0.0 equals 0.0, but is kept as it was
+    cache.put(("frequency", 7), signed)
+    for key, expected in ((("lr", 7), floor), (("excluded", 7), ceiling), (("frequency", 7), signed)):
+        assert np.array_equal(cache.get(key).view(np.uint32), expected.view(np.uint32))
 
 
 def test_a_matcher_that_keeps_no_columns_scores_exactly_as_one_that_does(hpo):
@@ -151,7 +170,48 @@ def test_a_matcher_that_keeps_no_columns_scores_exactly_as_one_that_does(hpo):
     cached = TermMatcher(hpo, hpo.disease_closure, hpo.disease_terms)
     forgetful = TermMatcher(hpo, hpo.disease_closure, hpo.disease_terms, cache_bytes=0)
     terms = list(MARFAN + NF1)
-    cached.likelihood_ratio(terms[:3], 0.1, 0.001)  # some columns computed before, some not
-    for method, args in (("best_match", ()), ("likelihood_ratio", (0.1, 0.001)), ("frequency", ())):
+    cached.log_likelihood_ratio(terms[:3], 0.1, 0.001)  # some columns computed before, some not
+    for method, args in (("mean_best_match", ()), ("log_likelihood_ratio", (0.1, 0.001)), ("log_excluded_ratio", (0.95,)),
+                         ("frequency", ())):
         assert np.array_equal(getattr(cached, method)(terms, *args), getattr(forgetful, method)(terms, *args))
-    assert len(forgetful.columns) == 0 and len(cached.columns) == 3 * len(terms)
+    assert len(forgetful.columns) == 0 and len(cached.columns) == 4 * len(terms)
+
+
+def test_order_by_score_is_lexsorts_order_for_float32_scores_ties_zeros_infinities_and_nan():
+    from rare_disease_rft.rankers.base import order_by_score
+
+    rng = np.random.default_rng(3)
+    scores = rng.choice(np.array([-np.inf, -7.5, -0.0, 0.0, 1e-30, 2.5, 2.5000002, np.inf, np.nan, -np.nan],
+                                 dtype=np.float32), size=3000)
+    tie_order = rng.permutation(3000)
+    for values in (scores, scores.astype(np.float64)):  # float64 keeps lexsort itself
+        assert np.array_equal(order_by_score(values, tie_order), np.lexsort((tie_order, -values)))
+
+
+@pytest.mark.parametrize("n_rows", [1, 107, 8861])
+def test_row_sums_are_numpys_sums_along_rows_bit_for_bit(n_rows):
+    from rare_disease_rft.rankers.knowledge import row_sums
+
+    rng = np.random.default_rng(n_rows)
+    for k in [*range(0, 40), 63, 64, 65, 127, 128, 129, 200, 300]:
+        matrix = (rng.normal(size=(n_rows, k)) * rng.choice([1e-4, 1.0, 1e4], size=(n_rows, k))).astype(np.float32)
+        matrix[rng.random((n_rows, k)) < 0.05] = -0.0
+        matrix[: n_rows // 2 + 1, : k // 3] = -0.0
+        matrix[:1] = -0.0  # a row of -0.0 only sums to 0.0
+        got = row_sums([np.ascontiguousarray(matrix[:, j]) for j in range(k)], n_rows)
+        assert np.array_equal(got.view(np.uint32), matrix.sum(axis=1).view(np.uint32)), k
+
+
+def test_a_ranker_loaded_for_inference_computes_on_one_thread():
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from rare_disease_rft.registry import load_ranker
+
+    def blas_threads():
+        return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+    with threadpool_limits(2):  # restored when the test ends
+        load_ranker("phenomizer", threads=None)  # as training loads a shortlister: threads left alone
+        assert blas_threads() == {2}
+        load_ranker("phenomizer")
+        assert blas_threads() == {1}

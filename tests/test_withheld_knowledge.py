@@ -74,8 +74,8 @@ def test_without_a_withheld_publication_every_score_is_as_released(hpo, phenomiz
         scores = ranker.scores(case)
         assert np.array_equal(scores, ranker.scores(Case(case.present, case.excluded, withheld_publication="PMID:1")))
     # the released scores are the matchers' own, untouched
-    assert np.array_equal(phenomizer.disease_scores(case), phenomizer.diseases.best_match(list(case.present)).mean(1))
-    lr = np.log(likelihood.matcher.likelihood_ratio(list(case.present), 0.1, 0.001))
+    assert np.array_equal(phenomizer.disease_scores(case), phenomizer.diseases.mean_best_match(list(case.present)))
+    lr = likelihood.matcher.log_likelihood_ratio(list(case.present), 0.1, 0.001)
     assert np.array_equal(likelihood.present_log_lr(case), lr)
 
 

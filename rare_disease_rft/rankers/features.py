@@ -30,9 +30,9 @@ import scipy.sparse as sp
 from scipy.special import gammaln, logsumexp
 
 from ..hpo import HPO
-from .base import Case
+from .base import Case, order_by_score
 from .case_index import CaseIndex
-from .knowledge import LikelihoodRanker, LikelihoodSettings, PhenomizerRanker, TermMatcher, gene_matcher
+from .knowledge import LikelihoodRanker, LikelihoodSettings, PhenomizerRanker, TermMatcher, dense_columns, gene_matcher
 
 #: bump when this module changes what it computes (training caches features by it)
 FEATURE_VERSION = 5
@@ -51,6 +51,8 @@ RANKED = ("lr_present", "phenomizer", "enrichment", "case_max_sim", "profile_lr"
 VOTE_SHARPNESS = 10.0
 # pseudo-counts that shrink a gene's case profile towards its HPO annotations and the background
 PROFILE_PRIOR = 2.0
+# enrichment scores a GeneEnrichment keeps (a float each; a few thousand occur on the test split)
+KNOWN_ENRICHMENTS = 200_000
 
 
 @dataclass
@@ -97,6 +99,11 @@ class FeatureExtractor:
         leaves.eliminate_zeros()
         self.case_leaves = leaves.tocsr()
         self.case_only_cases = np.flatnonzero(np.isin(index.case_gene, self.case_only))
+        # the cases gene after gene, for per-gene maxima over runs (np.maximum.reduceat)
+        self._cases_by_gene = np.argsort(index.case_gene, kind="stable")
+        runs = np.bincount(index.case_gene, minlength=len(index.genes))
+        self._genes_with_cases = np.flatnonzero(runs)
+        self._first_case = (np.cumsum(runs) - runs)[self._genes_with_cases]
         self._case_only_all = self._case_only_matcher(np.ones(n_cases, np.float32))
         self._case_only_row = {index.genes[i]: k for k, i in enumerate(self.case_only)}
 
@@ -104,8 +111,8 @@ class FeatureExtractor:
     def _knowledge(self, case: Case) -> dict[str, np.ndarray]:
         present = list(case.present)
         best = self.likelihood.order.best_of_diseases
-        lr = best(self.likelihood.present_log_lr(case).sum(axis=1))
-        excluded = best(self.likelihood.excluded_log_lr(case).sum(axis=1)) if case.excluded else np.zeros(self.n_annotated)
+        lr = best(self.likelihood.present_log_lr(case))
+        excluded = best(self.likelihood.excluded_log_lr(case)) if case.excluded else np.zeros(self.n_annotated)
         # every knowledge score leaves out what the case's withheld publication was the only source of
         exact = self.matcher.rescored_without(case.withheld_publication, lambda m: (m.frequency(present) > 0).mean(axis=1))
         return {"phenomizer": self.phenomizer.scores(case), "lr_present": lr, "lr_excluded": excluded,
@@ -139,10 +146,9 @@ class FeatureExtractor:
         matcher, enrichment, counts = self._case_only_matcher(weight) if left_out_here else self._case_only_all
         present = list(case.present)
         values = {
-            "phenomizer": matcher.best_match(present).mean(axis=1),
-            "lr_present": self.likelihood.present_log_lr(case, matcher).sum(axis=1),
-            "lr_excluded": (self.likelihood.excluded_log_lr(case, matcher).sum(axis=1) if case.excluded
-                            else np.zeros(len(counts))),
+            "phenomizer": matcher.mean_best_match(present),
+            "lr_present": self.likelihood.present_log_lr(case, matcher),
+            "lr_excluded": self.likelihood.excluded_log_lr(case, matcher) if case.excluded else np.zeros(len(counts)),
             "exact_share": (matcher.frequency(present) > 0).mean(axis=1),
             "enrichment": enrichment.scores(present),
             # the count as an integer, as before: log1p of a float32 count differs in the last bit
@@ -166,11 +172,9 @@ class FeatureExtractor:
         excl_sims = index.excluded @ excl_vec if case.excluded else np.zeros(len(sims), np.float32)
         n_genes = len(index.genes)
         counts = index.membership @ weight
-        max_sim = np.zeros(n_genes)
-        max_excl = np.zeros(n_genes)
         keep = weight > 0
-        np.maximum.at(max_sim, index.case_gene[keep], sims[keep])
-        np.maximum.at(max_excl, index.case_gene[keep], excl_sims[keep])
+        max_sim = self._best_case_of_gene(sims, keep)
+        max_excl = self._best_case_of_gene(excl_sims, keep)
         vote = index.membership @ (weight * np.exp(VOTE_SHARPNESS * (sims - 1.0)))
         papers = self.papers_per_gene.copy()
         if left_out is not None:
@@ -178,9 +182,9 @@ class FeatureExtractor:
 
         present_idx = self.hpo.term_indices(list(case.present))
         excluded_idx = self.hpo.term_indices(list(case.excluded))
-        pc = self.present_counts[:, present_idx].toarray()
-        ec = self.excluded_counts[:, excluded_idx].toarray()
-        pc_excl = self.present_counts[:, excluded_idx].toarray()
+        pc = dense_columns(self.present_counts, present_idx)
+        ec = dense_columns(self.excluded_counts, excluded_idx)
+        pc_excl = dense_columns(self.present_counts, excluded_idx)
         if left_out is not None:
             own = sp.csr_matrix((np.ones(len(left_out), np.float32), (index.case_gene[left_out], np.arange(len(left_out)))),
                                 shape=(n_genes, len(left_out)))
@@ -203,6 +207,14 @@ class FeatureExtractor:
                 "case_count": np.log1p(counts), "paper_count": np.log1p(papers), "has_cases": (counts > 0) * 1.0,
                 "profile_lr": profile_lr, "profile_excluded_lr": profile_excluded_lr,
                 "profile_contradiction": contradiction}
+
+    def _best_case_of_gene(self, values: np.ndarray, keep: np.ndarray) -> np.ndarray:
+        """Per gene of the index: the highest of ``values`` over its kept cases, and at least 0."""
+        out = np.zeros(len(self.index.genes))
+        runs = np.where(keep, values, 0.0)[self._cases_by_gene]
+        if len(runs):
+            out[self._genes_with_cases] = np.maximum.reduceat(runs, self._first_case)
+        return np.maximum(out, 0.0)
 
     # ------------------------------------------------------------------ assembling
     def extract(self, case: Case, exclude_pmid: str | None = None) -> CaseFeatures:
@@ -238,15 +250,16 @@ class FeatureExtractor:
         k = self.shortlist_per_source
         for name in ("lr_present", "phenomizer", "case_max_sim", "profile_lr", "enrichment"):
             picks.update(np.argpartition(-table[:, col[name]], k)[:k].tolist())
-        candidates = np.array(sorted(picks, key=lambda g: (-first_stage[g], self.alphabetical[g])), dtype=np.int64)
+        picked = np.fromiter(picks, dtype=np.int64, count=len(picks))
+        candidates = picked[order_by_score(first_stage[picked], self.alphabetical[picked])]
         mask = np.ones(n, bool)
         mask[candidates] = False
         others = np.flatnonzero(mask)
-        rest = others[np.lexsort((self.alphabetical[others], -first_stage[others]))]
+        rest = others[order_by_score(first_stage[others], self.alphabetical[others])]
         values = table[candidates]
         tie_order = self.alphabetical[candidates]
         for name in RANKED:
-            order = np.lexsort((tie_order, -values[:, col[name]]))
+            order = order_by_score(values[:, col[name]], tie_order)
             ranks = np.empty(len(order), dtype=np.float32)
             ranks[order] = np.arange(1, len(order) + 1)
             values[:, col[f"{name}_rank"]] = np.log(ranks)
@@ -269,6 +282,8 @@ class GeneEnrichment:
         self.annotation_size = np.asarray(direct.sum(axis=1)).ravel()
         self.annotated_terms_total = (int((np.asarray(direct.sum(axis=0)).ravel() > 0).sum()) if universe is None
                                       else universe)
+        #: scores already computed (see hypergeometric_enrichment): patients share most of them
+        self._known: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def _rows_without(self, publication: str | None) -> tuple[np.ndarray, sp.csr_matrix] | None:
         """The rows whose annotations ``publication`` was the only source of, and those rows'
@@ -290,13 +305,16 @@ class GeneEnrichment:
         return sizes
 
     def scores(self, present: list[str], withheld_publication: str | None = None) -> np.ndarray:
+        # each row's count of the patient's terms among its direct annotations, from the CSC arrays
         columns = self.hpo.term_indices(present)
-        overlap = np.asarray(self.direct[:, columns].sum(axis=1)).ravel()
+        indptr, indices = self.direct.indptr, self.direct.indices
+        rows = [indices[indptr[t] : indptr[t + 1]] for t in columns]
+        overlap = np.bincount(np.concatenate(rows) if rows else np.zeros(0, np.int64), minlength=self.direct.shape[0])
         changed = self._rows_without(withheld_publication)
         if changed is not None:
             overlap[changed[0]] = np.asarray(changed[1][:, columns].sum(axis=1)).ravel()
         return hypergeometric_enrichment(overlap, self.annotation_sizes(withheld_publication),
-                                         self.annotated_terms_total, len(present))
+                                         self.annotated_terms_total, len(present), self._known)
 
 
 @functools.lru_cache(maxsize=8)
@@ -305,18 +323,42 @@ def _log_factorials(n: int) -> np.ndarray:
     return gammaln(np.arange(n + 1, dtype=np.float64) + 1)
 
 
-def hypergeometric_enrichment(overlap: np.ndarray, sizes: np.ndarray, universe: int, drawn: int) -> np.ndarray:
+def hypergeometric_enrichment(overlap: np.ndarray, sizes: np.ndarray, universe: int, drawn: int,
+                              known: dict[int, tuple[np.ndarray, np.ndarray]] | None = None) -> np.ndarray:
     """-log10 P(X >= overlap) for X ~ Hypergeom(universe, size, drawn), per gene; 0 without overlap.
 
     Written out (log-sum-exp over the upper tail) because scipy.stats.hypergeom.logsf costs about
-    0.25 s for 5,000 genes, and the tail here never has more than ``drawn`` terms.
+    0.25 s for 5,000 genes, and the tail here never has more than ``drawn`` terms. Genes of one
+    (overlap, size) share their score, computed once; ``known`` keeps the scores across calls, as
+    sorted keys ``overlap << 32 | size`` and their scores per ``drawn`` (at most KNOWN_ENRICHMENTS).
     """
     out = np.zeros(len(overlap), dtype=np.float64)
     hit = np.flatnonzero(overlap > 0)
     if not len(hit):
         return out
-    k = overlap[hit].astype(np.int64)[:, None]
-    size = sizes[hit].astype(np.int64)[:, None]
+    pair, gene_pair = np.unique((overlap[hit].astype(np.int64) << 32) | sizes[hit].astype(np.int64), return_inverse=True)
+    keys, stored = (known or {}).get(drawn, (np.zeros(0, np.int64), np.zeros(0)))
+    where = np.minimum(np.searchsorted(keys, pair), max(len(keys) - 1, 0))
+    found = keys[where] == pair if len(keys) else np.zeros(len(pair), bool)
+    scores = np.where(found, stored[where] if len(keys) else 0.0, 0.0)
+    new = np.flatnonzero(~found)
+    if len(new):
+        scores[new] = _enrichment(pair[new] >> 32, pair[new] & 0xFFFFFFFF, universe, drawn)
+        if known is not None:
+            if sum(len(k) for k, _ in known.values()) + len(new) > KNOWN_ENRICHMENTS:
+                known.clear()
+                keys, stored = keys[:0], stored[:0]
+            merged, values = np.concatenate([keys, pair[new]]), np.concatenate([stored, scores[new]])
+            order = np.argsort(merged)
+            known[drawn] = (merged[order], values[order])
+    out[hit] = scores[gene_pair]
+    return out
+
+
+def _enrichment(k: np.ndarray, size: np.ndarray, universe: int, drawn: int) -> np.ndarray:
+    """The scores of :func:`hypergeometric_enrichment` for overlaps ``k`` of sets of ``size``. Each
+    is one row's log-sum-exp, which does not depend on the other rows: any subset gives the same bits."""
+    k, size = k[:, None], size[:, None]
     j = np.arange(drawn + 1, dtype=np.int64)[None, :]
     rows, cols = np.nonzero((j >= k) & (j <= size) & (drawn - j <= universe - size))
     s, t = size[rows, 0], j[0, cols]
@@ -325,8 +367,7 @@ def hypergeometric_enrichment(overlap: np.ndarray, sizes: np.ndarray, universe: 
     def log_choose(n: np.ndarray, r: np.ndarray) -> np.ndarray:
         return log_fact[n] - log_fact[r] - log_fact[n - r]
 
-    log_pmf = np.full((len(hit), drawn + 1), -np.inf)
+    log_pmf = np.full((len(k), drawn + 1), -np.inf)
     log_pmf[rows, cols] = log_choose(s, t) + log_choose(universe - s, drawn - t) - log_choose(universe, drawn)
     log_tail = logsumexp(log_pmf, axis=1)
-    out[hit] = np.minimum(-log_tail / np.log(10), 50.0)
-    return out
+    return np.minimum(-log_tail / np.log(10), 50.0)

@@ -9,13 +9,13 @@ softmax over the shortlist at a temperature fitted on validation.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-import torch
-from safetensors.torch import load_file, save_file
-from torch import nn
+from safetensors.numpy import load_file
+from scipy.special import erf
 
 from ..hpo import HPO, load_hpo
 from .base import Case, Ranker, Ranking, order_by_score
@@ -28,79 +28,80 @@ STARTING_FEATURE = "lr_present"
 KNOWLEDGE_FEATURES = tuple(f for f in FEATURES if not f.startswith(("case_", "profile_", "paper_", "has_cases")))
 # 1 for genes with training cases: only they get a case-evidence term
 CASE_GATE = "has_cases"
+_SQRT_HALF = np.float32(1 / math.sqrt(2))
 
 
-def _mlp(width: int, hidden: int, layers: int) -> nn.Sequential:
-    blocks: list[nn.Module] = []
-    for _ in range(layers):
-        blocks += [nn.Linear(width, hidden), nn.GELU()]
-        width = hidden
-    out = nn.Linear(width, 1)
-    with torch.no_grad():  # silent at first, so the first policy is the likelihood ranker
-        out.weight.zero_()
-        out.bias.zero_()
-    return nn.Sequential(*blocks, out)
+class PolicyWeights:
+    """The trained network (``training/policy_net.py``'s PolicyNet) as numpy arrays, and its forward
+    pass: a few thousand weights over a few hundred genes, which needs no torch. Built from the
+    network's tensors by name, as ``model.safetensors`` holds them."""
 
+    def __init__(self, tensors: dict[str, np.ndarray]):
+        def tensor(name: str) -> np.ndarray:
+            if name not in tensors:
+                raise ValueError(f"the policy network has no tensor '{name}' (is this a policy model.safetensors?)")
+            return np.asarray(tensors[name])
 
-class PolicyNet(nn.Module):
-    """Per-gene score = knowledge score + (for genes with training cases) case-evidence score.
-
-    The knowledge score (a linear start on the likelihood evidence plus an MLP over the HPO
-    evidence) is all a gene without training cases gets, so genes no case report has taught
-    are ranked among themselves exactly as the knowledge head ranks them; training also grades
-    the knowledge head on its own, so that it stays a good ranker for them.
-    """
-
-    def __init__(self, n_features: int = len(FEATURES), hidden: int = 64, layers: int = 2,
-                 ignored: tuple[str, ...] = ()):
-        super().__init__()
-        self.register_buffer("mean", torch.zeros(n_features))
-        self.register_buffer("std", torch.ones(n_features))
-        # ablations: features the network never sees (they read as the training mean)
-        self.register_buffer("used", torch.tensor([name not in ignored for name in FEATURES], dtype=torch.float32))
-        self.register_buffer("knowledge_columns", torch.tensor([FEATURES.index(f) for f in KNOWLEDGE_FEATURES]))
-        self.knowledge = _mlp(len(KNOWLEDGE_FEATURES), hidden, layers)
-        self.cases = _mlp(n_features, hidden, layers)
-        self.start = nn.Linear(1, 1)
+        self.mean, self.std, self.used = (tensor(n).astype(np.float32) for n in ("mean", "std", "used"))
+        self.knowledge_columns = tensor("knowledge_columns").astype(np.int64)
+        self.start = (tensor("start.weight").astype(np.float32), tensor("start.bias").astype(np.float32))
+        self.knowledge = self._layers(tensors, "knowledge")
+        self.cases = self._layers(tensors, "cases")
         self.start_column = FEATURES.index(STARTING_FEATURE)
         self.gate_column = FEATURES.index(CASE_GATE)
-        with torch.no_grad():
-            self.start.weight.fill_(1.0)
-            self.start.bias.zero_()
 
-    def set_standardisation(self, mean: np.ndarray, std: np.ndarray) -> None:
-        self.mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
-        self.std.copy_(torch.as_tensor(np.maximum(std, 1e-6), dtype=torch.float32))
+    @staticmethod
+    def _layers(tensors: dict[str, np.ndarray], head: str) -> list[tuple[np.ndarray, np.ndarray]]:
+        """An MLP's (weight, bias) pairs in order: torch's Sequential names them head.0, head.2, ..."""
+        positions = sorted({int(k.split(".")[1]) for k in tensors if k.startswith(f"{head}.") and k.endswith(".weight")})
+        if not positions:
+            raise ValueError(f"the policy network has no '{head}' layers (is this a policy model.safetensors?)")
+        return [(np.asarray(tensors[f"{head}.{i}.weight"], np.float32), np.asarray(tensors[f"{head}.{i}.bias"], np.float32))
+                for i in positions]
 
-    def heads(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``features``: (..., genes, n_features) -> (knowledge scores, full scores), each (..., genes).
+    @staticmethod
+    def _mlp(layers: list[tuple[np.ndarray, np.ndarray]], x: np.ndarray) -> np.ndarray:
+        for weight, bias in layers[:-1]:
+            x = x @ weight.T + bias
+            x = 0.5 * x * (1.0 + erf(x * _SQRT_HALF))  # GELU, exact (torch's default)
+        weight, bias = layers[-1]
+        return (x @ weight.T + bias)[..., 0]
 
-        Training grades both from one pass; ranking uses the full scores (:meth:`forward`).
-        """
+    def heads(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``features``: (..., genes, n_features) float32 -> (knowledge scores, full scores), each
+        (..., genes): PolicyNet.heads in numpy (a test holds the two to 1e-6)."""
         z = (features - self.mean) / self.std * self.used
-        start = self.start(z[..., self.start_column : self.start_column + 1]).squeeze(-1)
-        knowledge = start + self.knowledge(z[..., self.knowledge_columns]).squeeze(-1)
+        weight, bias = self.start
+        start = (z[..., self.start_column : self.start_column + 1] @ weight.T + bias)[..., 0]
+        knowledge = start + self._mlp(self.knowledge, z[..., self.knowledge_columns])
         gate = features[..., self.gate_column] * self.used[self.gate_column]
-        return knowledge, knowledge + gate * self.cases(z).squeeze(-1)
+        return knowledge, knowledge + gate * self._mlp(self.cases, z)
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
+    def scores(self, features: np.ndarray) -> np.ndarray:
         """``features``: (..., genes, n_features) -> scores (..., genes)."""
         return self.heads(features)[1]
 
+    @classmethod
+    def load(cls, path: str | Path) -> "PolicyWeights":
+        return cls(load_file(str(path)))  # safetensors: tensors only, nothing in the file is run
 
-def calibrated_probabilities(scores: torch.Tensor, temperature: float) -> torch.Tensor:
+
+def calibrated_probabilities(scores: np.ndarray, temperature: float) -> np.ndarray:
     """Probabilities of the shortlisted genes (cases x genes): a softmax at the temperature fitted
     on validation to the top-10 genes, so that those are honest even for patients whose answer
-    the shortlist misses."""
-    return torch.softmax(scores / temperature, dim=1)
+    the shortlist misses. Scores of -inf (padding) get 0."""
+    scaled = np.asarray(scores, dtype=np.float64) / temperature
+    top = scaled.max(axis=1, keepdims=True)
+    mass = np.exp(scaled - np.where(np.isfinite(top), top, 0.0))
+    return mass / mass.sum(axis=1, keepdims=True)
 
 
 class PolicyRanker(Ranker):
     """Loads a model directory written by ``rdrft train`` with the policy method."""
 
-    def __init__(self, net: PolicyNet, extractor: FeatureExtractor, config: dict, calibration: dict,
+    def __init__(self, weights: PolicyWeights, extractor: FeatureExtractor, config: dict, calibration: dict,
                  name: str = "policy"):
-        self.net = net.eval()
+        self.weights = weights
         self.extractor = extractor
         self.config = config
         self.calibration = calibration
@@ -114,15 +115,13 @@ class PolicyRanker(Ranker):
         hpo = hpo or load_hpo()
         config = json.loads((folder / "config.json").read_text())
         model = config["model"]
-        net = PolicyNet(hidden=model["hidden"], layers=model["layers"], ignored=tuple(model.get("ignored_features", ())))
-        net.load_state_dict(load_file(str(folder / "model.safetensors")))
+        weights = PolicyWeights.load(folder / "model.safetensors")
         index = CaseIndex.load(folder, hpo)
         extractor = FeatureExtractor(hpo, index, model["shortlist_per_source"])
-        return cls(net, extractor, config, config.get("calibration", {}), name=config.get("name") or folder.name)
+        return cls(weights, extractor, config, config.get("calibration", {}), name=config.get("name") or folder.name)
 
-    @torch.no_grad()
     def scores(self, features: np.ndarray) -> np.ndarray:
-        return self.net(torch.from_numpy(features)).numpy()
+        return self.weights.scores(features)
 
     def rank(self, case: Case) -> Ranking:
         # a withheld publication leaves its cases out of the index (and its knowledge out of the evidence)
@@ -131,8 +130,7 @@ class PolicyRanker(Ranker):
         order = order_by_score(scores, self.extractor.alphabetical[feats.candidates])
         top = feats.candidates[order]
         ordered_scores = scores[order]
-        probabilities = calibrated_probabilities(torch.from_numpy(ordered_scores[None]).double(),
-                                                 self.calibration.get("temperature", 1.0))[0].numpy()
+        probabilities = calibrated_probabilities(ordered_scores[None], self.calibration.get("temperature", 1.0))[0]
         genes = list(self.extractor.universe[top]) + list(self.extractor.universe[feats.rest])
         # genes past the shortlist keep the likelihood order, below every shortlisted score; their
         # share of the answers (validation: 1 - shortlist_coverage) is in the top-10 fit
@@ -159,7 +157,3 @@ class PolicyRanker(Ranker):
     def describe(self) -> dict:
         return {"name": self.name, "kind": "policy", **self.config.get("versions", {}),
                 "validation": self.config.get("validation_metrics", {})}
-
-
-def save_policy(folder: Path, net: PolicyNet) -> None:
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(folder / "model.safetensors"))

@@ -40,9 +40,10 @@ from ..model_dir import write_model_dir
 from ..rankers.base import Case
 from ..rankers.case_index import CaseIndex
 from ..rankers.features import FEATURE_VERSION, FEATURES, FeatureExtractor
-from ..rankers.policy import PolicyNet, PolicyRanker, calibrated_probabilities, save_policy
+from ..rankers.policy import PolicyRanker, calibrated_probabilities
 from ..resources import cache_dir
 from ..tasks import Task
+from .policy_net import PolicyNet, save_policy
 
 
 @dataclass
@@ -298,22 +299,21 @@ def _load_checkpoint(path: Path, net: PolicyNet, opt: torch.optim.Optimizer, gen
 CALIBRATED_TOP = 10
 
 
-def _top1_ece(probabilities: torch.Tensor, answer: torch.Tensor) -> float:
-    confidence, top = probabilities.max(dim=1)
-    return calibration_error(confidence.cpu().numpy(), (top == answer).cpu().numpy())
+def _top1_ece(probabilities: np.ndarray, answer: np.ndarray) -> float:
+    return calibration_error(probabilities.max(axis=1), probabilities.argmax(axis=1) == answer)
 
 
-def fit_calibration(scores: torch.Tensor, answer: torch.Tensor) -> float:
+def fit_calibration(scores: np.ndarray, answer: np.ndarray) -> float:
     """The temperature that makes the shown probabilities honest: it minimises the binary log loss
-    of "this top-10 gene is the answer" over the cases, answers outside the shortlist included
-    (10% steps: finer changes nothing)."""
-    top = scores.topk(min(CALIBRATED_TOP, scores.shape[1]), dim=1).indices  # the order ignores it
-    is_answer = (top == answer.unsqueeze(1)).double()
-    scores = scores.double()
+    of "this top-10 gene is the answer" over the cases (cases x shortlist scores, -inf for padding),
+    answers outside the shortlist included (10% steps: finer changes nothing)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :CALIBRATED_TOP]  # the order ignores it
+    is_answer = (top == np.asarray(answer)[:, None]).astype(np.float64)
 
     def loss(temperature: float) -> float:
-        p = calibrated_probabilities(scores, temperature).gather(1, top).clamp(1e-9, 1 - 1e-9)
-        return float(-(is_answer * p.log() + (1 - is_answer) * torch.log1p(-p)).mean())
+        p = np.clip(np.take_along_axis(calibrated_probabilities(scores, temperature), top, axis=1), 1e-9, 1 - 1e-9)
+        return float(-(is_answer * np.log(p) + (1 - is_answer) * np.log1p(-p)).mean())
 
     return min((float(t) for t in np.exp(np.linspace(np.log(0.05), np.log(50), 73))), key=loss)
 
@@ -324,16 +324,17 @@ def calibrate(net: PolicyNet, data: FeatureSet, groups: list[str]) -> dict:
     probability in that fit, and the same error cross-fitted: the temperature fitted on the cases
     of half of the publications (``groups``, halves by a hash of the id), the error measured on the
     other half."""
-    scores = net(data.values).masked_fill(~data.mask, float("-inf"))
-    temperature = fit_calibration(scores, data.answer)
-    in_sample = _top1_ece(calibrated_probabilities(scores, temperature), data.answer)
-    half = torch.tensor([zlib.crc32(g.encode()) % 2 for g in groups], dtype=torch.bool, device=scores.device)
+    scores = net(data.values).masked_fill(~data.mask, float("-inf")).cpu().numpy()
+    answer = data.answer.cpu().numpy()
+    temperature = fit_calibration(scores, answer)
+    in_sample = _top1_ece(calibrated_probabilities(scores, temperature), answer)
+    half = np.array([zlib.crc32(g.encode()) % 2 for g in groups], dtype=bool)
     cross_fitted = 0.0
     for fit, measure in ((half, ~half), (~half, half)):
-        fitted = fit_calibration(scores[fit], data.answer[fit])
-        error = _top1_ece(calibrated_probabilities(scores[measure], fitted), data.answer[measure])
-        cross_fitted += error * float(measure.float().mean())  # weighted by the half's share of cases
-    return {"temperature": round(temperature, 4), "shortlist_coverage": round(float((data.answer >= 0).float().mean()), 4),
+        fitted = fit_calibration(scores[fit], answer[fit])
+        error = _top1_ece(calibrated_probabilities(scores[measure], fitted), answer[measure])
+        cross_fitted += error * float(measure.mean())  # weighted by the half's share of cases
+    return {"temperature": round(temperature, 4), "shortlist_coverage": round(float((answer >= 0).mean()), 4),
             "validation_ece": round(in_sample, 4), "validation_ece_cross_fitted": round(cross_fitted, 4)}
 
 
@@ -470,7 +471,7 @@ def train_policy(config: PolicyTrainingConfig, out: str | Path, max_steps: int |
         f"temperature {calibration['temperature']}, validation ECE {calibration['validation_ece']} "
         f"(cross-fitted {calibration['validation_ece_cross_fitted']})")
     train_seconds = time.time() - started
-    ranker = PolicyRanker(net, extractor, {"model": to_dict(config.model)}, calibration, name=config.name)
+    ranker = PolicyRanker(net.weights(), extractor, {"model": to_dict(config.model)}, calibration, name=config.name)
     validation, _ = evaluate(ranker, val_tasks, name=config.name, cited_pmids=hpo.cited_pmids, hpo=hpo)
     if config.model.index_validation_cases:
         index = index.with_cases(hpo, val_tasks)
