@@ -16,6 +16,12 @@ class UsageError(Exception):
     """Bad input from the user: printed as one line, exit code 2."""
 
 
+#: how `rdrft app` hands --trust-remote-code to the page (app/streamlit_app.py reads it)
+TRUST_REMOTE_CODE_ENV = "RDRFT_APP_TRUST_REMOTE_CODE"
+TRUST_REMOTE_CODE_HELP = ("let a model directory's base model run the Python code it ships (only for a model "
+                          "whose source you trust; without it such a model is refused)")
+
+
 def _cmd_prepare_phenopackets(args: argparse.Namespace) -> None:
     from data_prep.phenopackets import prepare_phenopackets
 
@@ -54,11 +60,11 @@ def _set_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
-def _load_model(model: str):
+def _load_model(model: str, trust_remote_code: bool = False):
     from .registry import ModelError, load_ranker
 
     try:
-        return load_ranker(model)
+        return load_ranker(model, trust_remote_code=trust_remote_code)
     except (FileNotFoundError, ModelError) as err:
         raise UsageError(str(err)) from None
 
@@ -111,7 +117,7 @@ def _cmd_rank(args: argparse.Namespace) -> None:
         output_format(args.out)  # an unknown suffix is refused before any work
     candidates = _candidates(args)
     _set_threads(args.threads)
-    ranker = _load_model(args.model)
+    ranker = _load_model(args.model, args.trust_remote_code)
     hpo = load_hpo()
     if not args.present:
         _rank_batch(args, ranker, hpo, candidates)
@@ -219,7 +225,7 @@ def _evaluate_models(args: argparse.Namespace, names: list[str]) -> tuple[dict[s
     _set_threads(args.threads)
     tasks = _read_task_file(args.tasks, args.limit)
     hpo = load_hpo()
-    rankers = [(name, _load_model(name)) for name in names]
+    rankers = [(name, _load_model(name, args.trust_remote_code)) for name in names]
     # seen/unseen-gene subsets of every model also by the trained models' genes, to compare alike
     reference = frozenset().union(*(r.training_genes for _, r in rankers))
     annotated = frozenset(hpo.gene_symbols)
@@ -369,20 +375,19 @@ def _cmd_knowledge_update(args: argparse.Namespace) -> int:
 def _cmd_app(args: argparse.Namespace) -> None:
     import os
 
-    from .registry import DEFAULT, ModelError, check_model, is_built_in, model_folder
+    from .registry import DEFAULT, ModelError, check_model, is_built_in, is_trained, model_folder
     from .resources import REPO_ROOT
 
     if not 1 <= args.port <= 65535:
         raise UsageError(f"--port must be between 1 and 65535, got {args.port}")
     model = args.model
-    if not is_built_in(model) and model != DEFAULT:
-        if Path(model).resolve() == model_folder(DEFAULT).resolve():
-            model = DEFAULT  # until `make run` has trained it, the app ranks with likelihood and says so
-        else:
-            try:
-                check_model(model)
-            except ModelError as err:
-                raise UsageError(f"--model {model}: {err}") from None
+    if not is_built_in(model) and Path(model).resolve() == model_folder(DEFAULT).resolve():
+        model = DEFAULT  # until `make run` has trained it, the app ranks with likelihood and says so
+    if model != DEFAULT or is_trained(DEFAULT):
+        try:
+            check_model(model, trust_remote_code=args.trust_remote_code)
+        except ModelError as err:
+            raise UsageError(f"--model {model}: {err}") from None
     command = [sys.executable, "-m", "streamlit", "run", str(REPO_ROOT / "app" / "streamlit_app.py"),
                "--server.headless", "true", "--server.port", str(args.port),
                # this machine only, as the page carries patient data; and no tracebacks in the page
@@ -391,7 +396,11 @@ def _cmd_app(args: argparse.Namespace) -> None:
                "--client.toolbarMode", "minimal"]
     print(f"rdrft app: model {model}, serving on http://localhost:{args.port}", file=sys.stderr, flush=True)
     # replaces this process, so stopping it by its id stops the server
-    os.execve(sys.executable, command, {**os.environ, "RDRFT_APP_MODEL": model})
+    environment = {**os.environ, "RDRFT_APP_MODEL": model}
+    environment.pop(TRUST_REMOTE_CODE_ENV, None)
+    if args.trust_remote_code:  # the user's flag, handed to the page's model loading
+        environment[TRUST_REMOTE_CODE_ENV] = "1"
+    os.execve(sys.executable, command, environment)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -473,6 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
     rank.add_argument("--top", type=int, default=10, metavar="N", help="how many genes (default 10)")
     rank.add_argument("--json", action="store_true", help="print JSON with explanations")
     rank.add_argument("--threads", type=int, metavar="N", help="torch threads")
+    rank.add_argument("--trust-remote-code", action="store_true", help=TRUST_REMOTE_CODE_HELP)
     rank.set_defaults(func=_cmd_rank)
 
     for command, helptext in (("evaluate", "metrics of one model on a task file"),
@@ -489,6 +499,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--limit", type=int, metavar="N", help="only the first N tasks")
         p.add_argument("--batch-size", type=int, default=1, metavar="N", help="cases per call (LLM models)")
         p.add_argument("--threads", type=int, metavar="N", help="torch threads (1 to time one core)")
+        p.add_argument("--trust-remote-code", action="store_true", help=TRUST_REMOTE_CODE_HELP)
         p.set_defaults(func=_cmd_evaluate if command == "evaluate" else _cmd_benchmark)
 
     index = sub.add_parser(
@@ -506,6 +517,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "Without a trained default model it ranks with the likelihood ranker and says so.")
     app.add_argument("--model", default="default", help=model_help + " (default: default)")
     app.add_argument("--port", type=int, default=8501, metavar="N", help="port (default 8501)")
+    app.add_argument("--trust-remote-code", action="store_true", help=TRUST_REMOTE_CODE_HELP)
     app.set_defaults(func=_cmd_app)
 
     knowledge = sub.add_parser("knowledge", help="the HPO knowledge base: update it from new release files")
