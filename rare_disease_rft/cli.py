@@ -9,6 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .messages import one_line
 from .resources import BUNDLED_PHENOPACKETS
 
 
@@ -16,6 +17,8 @@ class UsageError(Exception):
     """Bad input from the user: printed as one line, exit code 2."""
 
 
+# what reading a folder of inputs takes: the outputs must not overwrite such a file
+TEXT_SUFFIX, PHENOPACKET_SUFFIX = ".txt", ".json"
 #: how `rdrft app` hands --trust-remote-code to the page (app/streamlit_app.py reads it)
 TRUST_REMOTE_CODE_ENV = "RDRFT_APP_TRUST_REMOTE_CODE"
 TRUST_REMOTE_CODE_HELP = ("let a model directory's base model run the Python code it ships (only for a model "
@@ -29,8 +32,30 @@ def _cmd_prepare_phenopackets(args: argparse.Namespace) -> None:
     for source in sources:
         if not Path(source).exists():
             raise UsageError(f"source {source} does not exist (give a phenopacket .json, a folder or an archive)")
+    _check_task_set_out(args, sources, PHENOPACKET_SUFFIX)
     report = prepare_phenopackets(sources, args.out, split=not args.no_split, seed=args.seed)
     _print_prepare_report(report)
+
+
+def _check_output(option: str, path: str | Path, inputs=(), read_suffixes: tuple[str, ...] | None = None,
+                  folder: bool = False) -> None:
+    """Before any work: the output can be written and overwrites no input (``resources.check_output``)."""
+    from .resources import OutputError, check_output
+
+    try:
+        check_output(path, inputs, read_suffixes, folder)
+    except OutputError as err:
+        raise UsageError(f"{option} {err}") from None
+
+
+def _check_task_set_out(args: argparse.Namespace, inputs: list[str], read_suffix: str) -> None:
+    """``prepare``'s --out: a folder whose files overwrite no input, nor (--no-split) an earlier split."""
+    from data_prep.prepare import check_out_folder, task_set_files
+
+    _check_output("--out", args.out, folder=True)
+    for path in task_set_files(args.out, split=not args.no_split):
+        _check_output("--out", path, inputs, (read_suffix,))
+    check_out_folder(args.out, split=not args.no_split)
 
 
 def _print_prepare_report(report: dict) -> None:
@@ -54,10 +79,13 @@ def _split_ids(text: str | None) -> list[str]:
 
 
 def _set_threads(threads: int | None) -> None:
-    if threads:
-        import torch
+    if threads is None:
+        return
+    if threads < 1:
+        raise UsageError(f"--threads must be at least 1, got {threads}")
+    import torch
 
-        torch.set_num_threads(threads)
+    torch.set_num_threads(threads)
 
 
 def _load_model(model: str, trust_remote_code: bool = False):
@@ -200,8 +228,6 @@ def _progress_bar():
 def _read_task_file(path: str, limit: int | None):
     from .tasks import TaskError, read_tasks
 
-    if limit is not None and limit < 1:
-        raise UsageError(f"--limit must be at least 1, got {limit}")
     try:
         tasks = read_tasks(path, limit=limit)
     except TaskError as err:
@@ -222,7 +248,6 @@ def _evaluate_models(args: argparse.Namespace, names: list[str]) -> tuple[dict[s
     from .hpo import load_hpo
     from .registry import DEFAULT, is_built_in
 
-    _set_threads(args.threads)
     tasks = _read_task_file(args.tasks, args.limit)
     hpo = load_hpo()
     rankers = [(name, _load_model(name, args.trust_remote_code)) for name in names]
@@ -253,20 +278,45 @@ def _evaluate_models(args: argparse.Namespace, names: list[str]) -> tuple[dict[s
     return models, paired
 
 
+def _check_evaluation(args: argparse.Namespace, names: list[str], outputs: dict[str, str | None]) -> None:
+    """What evaluate and benchmark check before any work: the numbers given and every output."""
+    from .registry import is_built_in, model_folder
+
+    if args.batch_size < 1:
+        raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.limit is not None and args.limit < 1:
+        raise UsageError(f"--limit must be at least 1, got {args.limit}")
+    _set_threads(args.threads)
+    # the task file and every file of a model directory are inputs
+    inputs = [args.tasks, *(model_folder(name) for name in names if not is_built_in(name))]
+    for option, path in outputs.items():
+        if path:
+            _check_output(option, path, inputs)
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> None:
     from .evaluate import write_json
 
+    _check_evaluation(args, [args.model], {"--json": args.json})
     metrics, _ = _evaluate_models(args, [args.model])
     if args.json:
         write_json(args.json, next(iter(metrics.values())))
 
 
 def _cmd_benchmark(args: argparse.Namespace) -> None:
-    from .evaluate import benchmark_report, plot_topk, write_json
+    from .evaluate import benchmark_report, plot_formats, plot_topk, write_json
 
     names = _split_ids(args.models)
     if not names:
         raise UsageError("--models is empty; name at least one model, e.g. phenomizer,likelihood")
+    _check_evaluation(args, names, {"--json": args.json, "--plot": args.plot})
+    if args.plot:
+        suffix = Path(args.plot).suffix.lstrip(".").lower()
+        if suffix not in plot_formats():
+            raise UsageError(f"--plot {args.plot}: end the name with a picture format matplotlib writes "
+                             f"(.png, .pdf, .svg, ...), not '{suffix or '(none)'}'")
+        if args.json and Path(args.json).resolve() == Path(args.plot).resolve():
+            raise UsageError(f"--json and --plot name one file, {args.json}; give each its own")
     models, paired = _evaluate_models(args, names)
     if args.json:
         write_json(args.json, benchmark_report(str(args.tasks), models, paired))
@@ -284,6 +334,7 @@ def _cmd_concepts(args: argparse.Namespace) -> None:
     from .inputs.texts import write_concepts
 
     _check_inputs(args.inputs)
+    _check_output("--jsonl", args.jsonl, args.inputs, (TEXT_SUFFIX,))
     written, errors = write_concepts(args.inputs, args.jsonl, case_report=args.case_report)
     for error in errors:
         print(f"rdrft concepts: {error}", file=sys.stderr)
@@ -296,6 +347,7 @@ def _cmd_prepare_texts(args: argparse.Namespace) -> None:
     from data_prep.texts import prepare_texts
 
     _check_inputs(args.inputs)
+    _check_task_set_out(args, [*args.inputs, args.answers], TEXT_SUFFIX)
     report = prepare_texts(args.inputs, args.answers, args.out, split=not args.no_split, seed=args.seed)
     for skipped in report["skipped"]:
         print(f"rdrft prepare: skipped {skipped['file']}" + (f" [{skipped['document']}]" if skipped["document"] else "")
@@ -331,13 +383,15 @@ def _cmd_index(args: argparse.Namespace) -> None:
     from .genes import gene_names
     from .hpo import HPOError, load_hpo
     from .rankers import Case
-    from .rankers.case_index import add_indexed_cases
+    from .rankers.case_index import add_indexed_cases, check_index_out
     from .registry import model_folder
 
     model = model_folder(args.model)
     if not (model / "config.json").is_file():
         raise UsageError(f"--model {args.model}: no model directory with a config.json at {model} "
                          "(give a directory written by `rdrft train`, or default)")
+    check_index_out(Path(args.out))
+    _check_output("--out", args.out, folder=True)
     hpo = load_hpo()
     tasks = _read_task_file(args.tasks, None)
     names = gene_names()
@@ -403,8 +457,17 @@ def _cmd_app(args: argparse.Namespace) -> None:
     os.execve(sys.executable, command, environment)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's own errors (an unknown choice, a value that is no number) go through the same
+    shortening as every other message: they quote the argument."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {one_line(message)}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="rdrft",
         description="Rank the causal gene of a rare-disease patient from HPO phenotypes.",
     )
@@ -552,6 +615,14 @@ def _add_hpo_option(parser: argparse.ArgumentParser) -> None:
             _add_hpo_option(command)
 
 
+def _reason(err: Exception) -> str:
+    if isinstance(err, KeyError) and err.args:
+        return str(err.args[0])
+    if isinstance(err, OSError) and err.filename and err.strerror:  # e.g. a file that cannot be read
+        return f"{err.filename}: {err.strerror}"
+    return str(err)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -561,9 +632,9 @@ def main(argv: list[str] | None = None) -> int:
 
             use_release(args.hpo)
         result = args.func(args)
-    except (UsageError, FileNotFoundError, ValueError, KeyError) as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"rdrft {args.command}: error: {message}", file=sys.stderr)
+    except (UsageError, OSError, ValueError, KeyError) as err:
+        # the one place errors are printed: one line, however long or strange the input it quotes
+        print(f"rdrft {args.command}: error: {one_line(_reason(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"rdrft {args.command}: interrupted", file=sys.stderr)

@@ -24,6 +24,7 @@ from .genes import gene_names
 from .graders import metric_scores, rank_of
 from .hpo import HPO
 from .rankers.base import Case, Ranker, Ranking
+from .resources import atomic_write, atomic_write_bytes
 from .tasks import Task
 
 TOPK_CURVE = 50
@@ -367,8 +368,8 @@ def plot_topk(models: dict[str, dict], out: str | Path, title: str = "Top-k accu
     ax.set_title(title)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
+    fmt = Path(out).suffix.lstrip(".").lower() or "png"
+    atomic_write(out, lambda tmp: fig.savefig(tmp, format=fmt))
 
 
 def benchmark_report(tasks: str, models: dict[str, dict], paired: dict | None = None) -> dict:
@@ -378,6 +379,12 @@ def benchmark_report(tasks: str, models: dict[str, dict], paired: dict | None = 
 
 
 def write_json(path: str | Path, data: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2) + "\n")
+    """Writes the metrics or benchmark JSON through a temporary file (a failure leaves an earlier file)."""
+    atomic_write_bytes(Path(path), (json.dumps(data, indent=2) + "\n").encode("utf-8"))
+
+
+def plot_formats() -> dict[str, str]:
+    """File suffixes ``plot_topk`` can write (``png``, ``pdf``, ``svg``, ...) -> what they are."""
+    from matplotlib.figure import Figure
+
+    return Figure().canvas.get_supported_filetypes()

@@ -186,8 +186,16 @@ def load_ranker(model: str, trust_remote_code: bool = False) -> Ranker:
         raise ModelError(f"{folder} cannot be loaded as a {kind} model: '{err.args[0] if err.args else err}' is "
                          "missing (is it a complete model directory written by `rdrft train`?)") from None
     except (OSError, ValueError, TypeError, RuntimeError, SafetensorError) as err:
-        reason = " ".join(str(err).split()) or type(err).__name__
-        raise ModelError(f"{folder} cannot be loaded as a {kind} model: {reason}") from None
+        raise ModelError(f"{folder} cannot be loaded as a {kind} model: {_first_problem(err)}") from None
+
+
+def _first_problem(err: Exception) -> str:
+    """An error's message on one line; of a list of problems (torch's state-dict mismatches), the first."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()] or [type(err).__name__]
+    if len(lines) > 1 and lines[0].endswith(":"):
+        more = len(lines) - 2
+        return f"{lines[0]} {lines[1]}" + (f" (and {more} more)" if more else "")
+    return " ".join(lines)
 
 
 # ------------------------------------------------------------------ recipes and training

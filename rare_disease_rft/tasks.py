@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from .resources import atomic_write_bytes
+
 SEXES = ("FEMALE", "MALE", "OTHER_SEX", "UNKNOWN_SEX")
 SPLITS = ("train", "validation", "test")
 SOURCE_KINDS = ("phenopacket", "case_report_text")
@@ -104,13 +106,18 @@ def iter_tasks(path: str | Path, limit: int | None = None) -> Iterator[Task]:
     if not path.is_file():
         raise TaskError(f"task file {path} does not exist")
     count = 0
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
+    with open(path, "rb") as handle:  # decoded line by line, so a bad byte is named by its line
+        for number, raw in enumerate(handle, 1):
             if limit is not None and count >= limit:
                 return
+            where = f"{path}:{number}"
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as err:
+                raise TaskError(f"{where}: not UTF-8 text (byte 0x{raw[err.start]:02x} at column {err.start + 1}); "
+                                "save the task file as UTF-8") from None
             if not line.strip():
                 continue
-            where = f"{path}:{number}"
             try:
                 data = json.loads(line)
             except json.JSONDecodeError as err:
@@ -119,13 +126,13 @@ def iter_tasks(path: str | Path, limit: int | None = None) -> Iterator[Task]:
             count += 1
 
 
+def tasks_jsonl(tasks: Iterable[Task]) -> bytes:
+    """Tasks as the bytes of a JSON Lines task file."""
+    return "".join(json.dumps(task.to_json(), ensure_ascii=False) + "\n" for task in tasks).encode("utf-8")
+
+
 def write_tasks(path: str | Path, tasks: Iterable[Task]) -> int:
-    """Writes tasks as JSON Lines; returns how many."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    n = 0
-    with open(path, "w", encoding="utf-8") as handle:
-        for task in tasks:
-            handle.write(json.dumps(task.to_json(), ensure_ascii=False) + "\n")
-            n += 1
-    return n
+    """Writes tasks as JSON Lines (through a temporary file: a failure leaves an earlier file); returns how many."""
+    tasks = list(tasks)
+    atomic_write_bytes(Path(path), tasks_jsonl(tasks))
+    return len(tasks)

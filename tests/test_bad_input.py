@@ -190,3 +190,194 @@ def test_only_the_command_line_flag_lets_a_base_model_run_its_code(capsys, evil_
     evil_model(trust_remote_code=False)
     assert "stopped here" in error_line(capsys, "rank", "--model", model, "--present", MARFAN)
     assert asked == [True, False]  # the flag decides, never the directory
+
+
+# ------------------------------------------------------------------------------ outputs
+def task_line(task_id="t1", present=("HP:0001166", "HP:0001083"), gene="FBN1", **fields) -> str:
+    return json.dumps({"id": task_id, "present": list(present), "answer": {"gene": gene}, **fields})
+
+
+@pytest.fixture
+def tasks_file(tmp_path):
+    path = tmp_path / "tasks.jsonl"
+    path.write_text(task_line("t1") + "\n" + task_line("t2", ["HP:0001250", "HP:0001263"], "STXBP1") + "\n")
+    return path
+
+
+@pytest.fixture
+def notes(tmp_path):
+    """A folder of clinical notes and an earlier output beside it."""
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "a.txt").write_text("The boy had seizures and hypotonia.")
+    (folder / "b.txt").write_text("She has arachnodactyly.")
+    (tmp_path / "earlier.jsonl").write_text('{"doc": "a", "concepts": []}\n')
+    return folder
+
+
+def test_concepts_never_writes_over_its_input(capsys, notes, tmp_path):
+    note = notes / "a.txt"
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(note)
+    before = contents(note, notes / "b.txt")
+    for out, given in ((note, note), (link, note), (notes / "b.txt", notes)):
+        line = error_line(capsys, "concepts", given, "--jsonl", out)
+        assert line == f"rdrft concepts: error: --jsonl {out} is also an input ({given}): write the output " \
+                       "elsewhere (nothing was written)"
+    assert contents(*before) == before and link.is_symlink()
+
+
+def test_a_failed_concepts_run_leaves_an_earlier_output_as_it_was(capsys, tmp_path, notes):
+    earlier = tmp_path / "earlier.jsonl"
+    unreadable = tmp_path / "latin1.txt"
+    unreadable.write_bytes("Le garçon a des crises.".encode("latin-1"))
+    before = contents(earlier)
+    code, _, err = run(capsys, "concepts", unreadable, "--jsonl", earlier)
+    assert code == 2 and err.splitlines()[-1] == f"rdrft concepts: error: no readable document in {unreadable}"
+    assert contents(earlier) == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary file left
+
+
+def test_evaluate_and_benchmark_never_write_over_the_task_file_or_a_model(capsys, tasks_file, policy_dir):
+    before = contents(tasks_file, *policy_dir.iterdir())
+    assert error_line(capsys, "evaluate", "--model", "likelihood", "--tasks", tasks_file, "--json", tasks_file) == \
+        f"rdrft evaluate: error: --json {tasks_file} is also an input ({tasks_file}): write the output elsewhere " \
+        "(nothing was written)"
+    card = policy_dir / "MODEL_CARD.md"
+    card.write_text("# the model's card\n")
+    line = error_line(capsys, "benchmark", "--models", f"likelihood,{policy_dir}", "--tasks", tasks_file,
+                      "--plot", card.with_suffix(".png"), "--json", card)
+    assert line == f"rdrft benchmark: error: --json {card} is also an input ({policy_dir}): write the output " \
+                   "elsewhere (nothing was written)"
+    assert contents(*before) == before and card.read_text() == "# the model's card\n"
+
+
+def test_prepare_never_writes_over_a_source_or_an_earlier_split(capsys, tmp_path):
+    from conftest import phenopacket
+
+    source = tmp_path / "packets"
+    source.mkdir()
+    (source / "report.json").write_text(json.dumps(phenopacket()))  # a patient's file, named so by its lab
+    split_dir = tmp_path / "split"
+    split_dir.mkdir()
+    (split_dir / "train.jsonl").write_text(task_line() + "\n")
+    before = contents(source / "report.json", split_dir / "train.jsonl")
+    assert error_line(capsys, "prepare", "phenopackets", source, "--out", source) == \
+        f"rdrft prepare: error: --out {source / 'report.json'} is also an input ({source}): write the output " \
+        "elsewhere (nothing was written)"
+    assert error_line(capsys, "prepare", "phenopackets", source, "--out", split_dir, "--no-split") == \
+        f"rdrft prepare: error: --out {split_dir} holds train.jsonl of an earlier split, which the new tasks.jsonl " \
+        "would not match; choose another --out for --no-split (nothing was written)"
+    assert error_line(capsys, "prepare", "phenopackets", source, "--out", split_dir / "train.jsonl") == \
+        f"rdrft prepare: error: --out {split_dir / 'train.jsonl'} is a file, not a folder; give a folder for the " \
+        "output files"
+    assert contents(*before) == before and sorted(p.name for p in split_dir.iterdir()) == ["train.jsonl"]
+
+
+def test_an_output_set_is_moved_into_place_only_once_every_file_is_written(tmp_path):
+    from rare_disease_rft.resources import atomic_write_files
+
+    first, second = tmp_path / "tasks.jsonl", tmp_path / "report.json"
+    first.write_text("earlier\n")
+    with pytest.raises(TypeError):
+        atomic_write_files({first: b"new\n", second: "not bytes"})
+    assert first.read_text() == "earlier\n" and not second.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tasks.jsonl"]
+
+
+def test_two_writers_of_one_cache_file_never_share_a_temporary_file(tmp_path):
+    """Two first runs filling one cache entry at once (the HPO arrays, the feature cache) each
+    write their own temporary file; both finish, and the entry is one writer's whole file."""
+    import threading
+
+    from rare_disease_rft.resources import atomic_write_bytes
+
+    target = tmp_path / "arrays.npz"
+    both_writing = threading.Barrier(2)
+    original = Path.write_bytes
+
+    def slow_write(path, data):
+        original(path, data)
+        both_writing.wait(timeout=10)  # both temporary files are written before either is moved
+
+    errors = []
+
+    def writer(data):
+        try:
+            atomic_write_bytes(target, data)
+        except Exception as err:  # noqa: BLE001 - the test reports any
+            errors.append(err)
+
+    Path.write_bytes = slow_write
+    try:
+        threads = [threading.Thread(target=writer, args=(bytes([n]) * 1000,)) for n in (1, 2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        Path.write_bytes = original
+    assert errors == []
+    assert target.read_bytes() in (b"\x01" * 1000, b"\x02" * 1000)
+    assert [p.name for p in tmp_path.iterdir()] == ["arrays.npz"]
+
+
+# ------------------------------------------------------------------------------ one line, not a traceback
+@pytest.mark.parametrize("argv, message", [
+    (["rank", "--model", "likelihood", "--present", MARFAN, "--threads", "-1"], "--threads must be at least 1, got -1"),
+    (["rank", "--model", "likelihood", "--present", MARFAN, "--threads", "0"], "--threads must be at least 1, got 0"),
+    (["evaluate", "--model", "likelihood", "--tasks", "TASKS", "--threads", "-1"], "--threads must be at least 1, got -1"),
+    (["evaluate", "--model", "likelihood", "--tasks", "TASKS", "--batch-size", "0"],
+     "--batch-size must be at least 1, got 0"),
+    (["benchmark", "--models", "likelihood", "--tasks", "TASKS", "--batch-size", "-1"],
+     "--batch-size must be at least 1, got -1"),
+    (["evaluate", "--model", "likelihood", "--tasks", "TASKS", "--json", "DIR"], "--json DIR is a folder; give a file name"),
+    (["benchmark", "--models", "likelihood", "--tasks", "TASKS", "--plot", "DIR"],
+     "--plot DIR is a folder; give a file name"),
+    (["benchmark", "--models", "likelihood", "--tasks", "TASKS", "--plot", "DIR/top.txt"],
+     "--plot DIR/top.txt: end the name with a picture format matplotlib writes (.png, .pdf, .svg, ...), not 'txt'"),
+    (["evaluate", "--model", "likelihood", "--tasks", "TASKS", "--json", "TASKS/m.json"],
+     "--json TASKS/m.json: TASKS is a file, not a folder"),
+    (["concepts", "DIR", "--jsonl", "DIR"], "--jsonl DIR is a folder; give a file name"),
+    (["evaluate", "--model", "likelihood", "--tasks", "DIR/missing.jsonl", "--json", "/sys/m.json"],
+     "--json /sys/m.json: cannot write in /sys (Permission denied)"),
+    (["prepare", "texts", "DIR", "--answers", "TASKS", "--out", "TASKS"], "--out TASKS is a file, not a folder"),
+    (["index", "--model", "POLICY", "--tasks", "TASKS", "--out", "TASKS"],
+     "TASKS exists and is not an empty folder; choose another --out"),
+])
+def test_bad_numbers_and_output_paths_are_one_line_before_any_work(capsys, tmp_path, tasks_file, policy_dir, argv,
+                                                                   message, monkeypatch):
+    import rare_disease_rft.hpo
+
+    if "/sys/m.json" in argv and _writable("/sys"):
+        pytest.skip("/sys is writable here")
+    # no work before the check: loading the knowledge base would be the first of it
+    monkeypatch.setattr(rare_disease_rft.hpo, "_load_release", lambda folder: pytest.fail("work began"))
+    names = {"TASKS": str(tasks_file), "DIR": str(tmp_path), "POLICY": str(policy_dir)}
+
+    def fill(text):
+        for name, value in names.items():
+            text = text.replace(name, value)
+        return text
+
+    before = contents(tasks_file)
+    line = error_line(capsys, *map(fill, argv))
+    assert line.split(": error: ", 1)[1].startswith(fill(message)), line
+    assert contents(tasks_file) == before
+
+
+def _writable(folder: str) -> bool:
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
+def test_a_task_file_that_is_not_utf8_is_named_with_its_line(capsys, tmp_path):
+    path = tmp_path / "tasks.jsonl"
+    path.write_bytes((task_line("t1") + "\n").encode() + b'{"id": "t\xe9", "present": ["HP:0001250"]}\n')
+    assert error_line(capsys, "evaluate", "--model", "likelihood", "--tasks", path) == \
+        f"rdrft evaluate: error: {path}:2: not UTF-8 text (byte 0xe9 at column 10); save the task file as UTF-8"
