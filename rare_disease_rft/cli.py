@@ -133,6 +133,7 @@ def _cmd_rank(args: argparse.Namespace) -> None:
     from .hpo import HPOError, load_hpo
     from .rankers import Case
     from .results import json_text, output_format, write_rankings
+    from .tasks import age_problem
 
     given = [name for name, value in (("--present", args.present), ("--phenopackets", args.phenopackets),
                                       ("--tasks", args.tasks)) if value]
@@ -141,8 +142,13 @@ def _cmd_rank(args: argparse.Namespace) -> None:
                          + (f" (got {' and '.join(given)})" if given else ""))
     if args.top < 1:
         raise UsageError(f"--top must be at least 1, got {args.top}")
+    problem = age_problem(args.age)
+    if problem:
+        raise UsageError(f"--age {problem}; give the patient's age in years")
     if args.out and not _is_folder_output(args.out):
         output_format(args.out)  # an unknown suffix is refused before any work
+    if args.out:
+        _check_rank_out(args)
     candidates = _candidates(args)
     _set_threads(args.threads)
     ranker = _load_model(args.model, args.trust_remote_code)
@@ -166,6 +172,20 @@ def _cmd_rank(args: argparse.Namespace) -> None:
         print(json_text(result), end="")
     elif not args.out:
         _print_ranking(result)
+
+
+def _check_rank_out(args: argparse.Namespace) -> None:
+    """``rank --out``: writable, not an input; a folder of per-patient files (named by the patients'
+    ids, as phenopackets often are) neither inside an input folder nor holding an input."""
+    inputs = [*(args.phenopackets or []), *([args.tasks] if args.tasks else [])]
+    folder = _is_folder_output(args.out)
+    _check_output("--out", args.out, inputs, (PHENOPACKET_SUFFIX,), folder=folder)
+    out = Path(args.out).resolve()
+    for given in inputs if folder else ():
+        source = Path(given).resolve()
+        if out.is_relative_to(source) or source.is_relative_to(out):
+            raise UsageError(f"--out {args.out} and the input {given} overlap: a patient's file could overwrite a "
+                             "phenopacket; write the rankings to a folder of their own (nothing was written)")
 
 
 def _is_folder_output(out: str) -> bool:
@@ -244,12 +264,15 @@ def _read_task_file(path: str, limit: int | None):
 def _evaluate_models(args: argparse.Namespace, names: list[str]) -> tuple[dict[str, dict], dict | None]:
     """Metrics of each model on ``--tasks`` and, with two or more models, the first model's paired
     differences to the others."""
-    from .evaluate import evaluate, format_differences, format_table, paired_differences
+    from .evaluate import current_terms, evaluate, format_differences, format_table, paired_differences
     from .hpo import load_hpo
     from .registry import DEFAULT, is_built_in
 
     tasks = _read_task_file(args.tasks, args.limit)
     hpo = load_hpo()
+    terms = current_terms(tasks, hpo)  # obsolete ids mapped, unusable ones left out: said, never a silent miss
+    for line in terms.lines(len(tasks), hpo.version):
+        print(f"note: {args.tasks}: {line}", file=sys.stderr)
     rankers = [(name, _load_model(name, args.trust_remote_code)) for name in names]
     # seen/unseen-gene subsets of every model also by the trained models' genes, to compare alike
     reference = frozenset().union(*(r.training_genes for _, r in rankers))
@@ -268,6 +291,8 @@ def _evaluate_models(args: argparse.Namespace, names: list[str]) -> tuple[dict[s
                                                  annotated_genes=annotated, hpo=hpo)
         if known:  # in the JSON too, for whoever reads only that
             models[label]["tasks_in_case_index"] = known
+        if terms.mapped or terms.left_out:
+            models[label]["task_terms"] = terms.to_json()
         print(f"  {label}: {len(tasks)} cases ranked", file=sys.stderr)
     print(f"{args.tasks}: {len(tasks)} cases")
     print(format_table(models))

@@ -7,6 +7,7 @@ The JSON Lines format is fixed by docs/SPEC.md.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,6 +19,22 @@ SEXES = ("FEMALE", "MALE", "OTHER_SEX", "UNKNOWN_SEX")
 SPLITS = ("train", "validation", "test")
 SOURCE_KINDS = ("phenopacket", "case_report_text")
 _HPO_ID = re.compile(r"^HP:\d{7}$")
+
+
+#: the oldest age in years a patient can have; an age past it is a typo or a unit mixed up
+MAX_AGE_YEARS = 130
+
+
+def age_problem(age) -> str | None:
+    """Why ``age`` (years) cannot be a patient's age, or None if it can (None, no age given, can):
+    the one rule of task files, ``rdrft rank --age``, phenopackets, texts and the app."""
+    if age is None:
+        return None
+    if isinstance(age, bool) or not isinstance(age, (int, float)) or not math.isfinite(age):
+        return f"is {age!r}, not a number"
+    if not 0 <= age <= MAX_AGE_YEARS:
+        return f"is {age:g} years, outside 0-{MAX_AGE_YEARS}"
+    return None
 
 
 class TaskError(ValueError):
@@ -83,9 +100,9 @@ def validate(data: dict, where: str = "task") -> None:
         raise TaskError(f"{where}: 'present' is empty; a task needs at least one present phenotype")
     if data.get("sex") not in (None, *SEXES):
         raise TaskError(f"{where}: 'sex' is '{data['sex']}'; use one of {', '.join(SEXES)} or null")
-    age = data.get("age_years")
-    if age is not None and (isinstance(age, bool) or not isinstance(age, (int, float)) or age < 0):
-        raise TaskError(f"{where}: 'age_years' must be a non-negative number or null, got {age!r}")
+    problem = age_problem(data.get("age_years"))
+    if problem:
+        raise TaskError(f"{where}: 'age_years' {problem}; give the age in years or null")
     answer = data.get("answer")
     if answer is not None and (not isinstance(answer, dict) or not isinstance(answer.get("gene"), str)):
         raise TaskError(f"{where}: 'answer' must be an object with a 'gene' symbol, or null")

@@ -381,3 +381,94 @@ def test_a_task_file_that_is_not_utf8_is_named_with_its_line(capsys, tmp_path):
     path.write_bytes((task_line("t1") + "\n").encode() + b'{"id": "t\xe9", "present": ["HP:0001250"]}\n')
     assert error_line(capsys, "evaluate", "--model", "likelihood", "--tasks", path) == \
         f"rdrft evaluate: error: {path}:2: not UTF-8 text (byte 0xe9 at column 10); save the task file as UTF-8"
+
+
+# ------------------------------------------------------------------------------ scores are never silently wrong
+OBSOLETE, REPLACEMENT = "HP:0000057", "HP:0008665"  # obsolete "Clitoromegaly" -> Clitoral hypertrophy
+
+
+def test_evaluate_maps_obsolete_ids_and_says_what_it_could_not_use(capsys, tmp_path):
+    current, obsolete, unusable = (tmp_path / f"{name}.jsonl" for name in ("current", "obsolete", "unusable"))
+    current.write_text(task_line("t1", [REPLACEMENT, "HP:0001166"]) + "\n")
+    obsolete.write_text(task_line("t1", [OBSOLETE, "HP:0001166", "HP:9999999"]) + "\n")
+    unusable.write_text(task_line("t1", [REPLACEMENT, "HP:0001166"]) + "\n" + task_line("t2", ["HP:9999999"]) + "\n")
+    scores = {}
+    for path in (current, obsolete, unusable):
+        before = contents(path)
+        code, out, err = run(capsys, "evaluate", "--model", "likelihood", "--tasks", path, "--json", path.with_suffix(".json"))
+        assert code == 0 and contents(path) == before
+        scores[path.stem] = json.loads(path.with_suffix(".json").read_text()), out, err
+    metrics, _, err = scores["obsolete"]
+    assert metrics["mrr"] == scores["current"][0]["mrr"] and metrics["errors"] == 0  # mapped, not a miss
+    assert metrics["task_terms"] == {"mapped": {f"{OBSOLETE} -> {REPLACEMENT}": 1}, "left_out": {"HP:9999999": 1},
+                                     "tasks_without_usable_terms": 0}
+    assert f"note: {obsolete}: obsolete or alternative ids mapped to the current term (1 ids, 1 uses): " \
+           f"{OBSOLETE} -> {REPLACEMENT}" in err
+    assert "cannot use, left out (1 ids, 1 uses): HP:9999999" in err
+    metrics, out, err = scores["unusable"]
+    assert (metrics["n"], metrics["errors"], metrics["first_error"]) == (2, 1, "no present HPO term the release knows")
+    assert metrics["mrr"] == scores["current"][0]["mrr"] / 2  # the unusable case is a miss, said so
+    assert "likelihood: 1 of the 2 cases were not ranked and count as misses (first: no present HPO term the " \
+           "release knows)" in out
+    assert "1 of the 2 tasks have no present HPO term the release knows (e.g. t2): they are not ranked and count " \
+           "as misses" in err
+
+
+@pytest.mark.parametrize("age, problem", [(300, "is 300 years, outside 0-130"), (-5, "is -5 years, outside 0-130"),
+                                          ("4", "is '4', not a number"), (float("nan"), "is nan, not a number")])
+def test_an_impossible_age_in_a_task_file_is_named_with_file_and_line(capsys, tmp_path, age, problem):
+    path = tmp_path / "tasks.jsonl"
+    path.write_text(task_line("t1") + "\n" + task_line("t2", age_years=age) + "\n")
+    assert error_line(capsys, "evaluate", "--model", "likelihood", "--tasks", path) == \
+        f"rdrft evaluate: error: {path}:2: 'age_years' {problem}; give the age in years or null"
+
+
+@pytest.mark.parametrize("age", ["300", "-5", "nan"])
+def test_an_impossible_age_on_the_command_line_is_refused(capsys, age):
+    line = error_line(capsys, "rank", "--model", "likelihood", "--present", MARFAN, "--age", age)
+    assert line.startswith("rdrft rank: error: --age is ") and line.endswith("; give the patient's age in years")
+
+
+def test_a_phenopacket_age_no_patient_has_is_left_out_and_its_sex_read_as_written(capsys, tmp_path, hpo):
+    from conftest import phenopacket
+
+    from rare_disease_rft.inputs.phenopackets import load_phenopacket, read_patient
+
+    packet = phenopacket(subject={"id": "p1", "sex": "female", "timeAtLastEncounter": {"age": {"iso8601duration": "P300Y"}}})
+    patient = read_patient(load_phenopacket(json.dumps(packet).encode()), hpo)
+    assert (patient.sex, patient.age_years) == ("FEMALE", None)
+    assert "The age given is 300 years, outside 0-130: left out." in patient.notes
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "p.json").write_text(json.dumps(packet))
+    assert run(capsys, "prepare", "phenopackets", tmp_path / "in", "--out", tmp_path / "out", "--no-split")[0] == 0
+    task = json.loads((tmp_path / "out" / "tasks.jsonl").read_text())
+    assert (task["sex"], task["age_years"]) == ("FEMALE", None)
+
+
+def test_a_phenopacket_whose_excluded_flag_is_a_string_is_skipped_with_the_field_named(capsys, tmp_path):
+    from conftest import phenopacket
+
+    packet = phenopacket()
+    packet["phenotypicFeatures"][0]["excluded"] = "false"
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "p.json").write_text(json.dumps(packet))
+    assert run(capsys, "prepare", "phenopackets", tmp_path / "in", "--out", tmp_path / "out", "--no-split")[0] == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["tasks"] == 0 and "phenotypicFeatures[0].excluded is a string, expected true or false" in \
+        report["skipped"][0]["reason"]
+
+
+def test_rank_never_writes_its_rankings_over_its_patients(capsys, tmp_path, tasks_file):
+    from conftest import phenopacket
+
+    packets = tmp_path / "packets"
+    packets.mkdir()
+    (packets / "PMID_111_STX_1.json").write_text(json.dumps(phenopacket()))  # named by its id, as ranked files are
+    before = contents(tasks_file, packets / "PMID_111_STX_1.json")
+    assert error_line(capsys, "rank", "--model", "likelihood", "--tasks", tasks_file, "--out", tasks_file) == \
+        f"rdrft rank: error: --out {tasks_file} is also an input ({tasks_file}): write the output elsewhere " \
+        "(nothing was written)"
+    assert error_line(capsys, "rank", "--model", "likelihood", "--phenopackets", packets, "--out", f"{packets}/") == \
+        f"rdrft rank: error: --out {packets}/ and the input {packets} overlap: a patient's file could overwrite a " \
+        "phenopacket; write the rankings to a folder of their own (nothing was written)"
+    assert contents(*before) == before and [p.name for p in packets.iterdir()] == ["PMID_111_STX_1.json"]
