@@ -15,6 +15,7 @@ import pandas as pd
 
 from rare_disease_rft.genes import gene_names
 from rare_disease_rft.hpo import HPO
+from rare_disease_rft.registry import model_config
 from rare_disease_rft.resources import REPO_ROOT
 from rare_disease_rft.results import TABLE_COLUMNS, PatientRanking, RankedGene, json_text, table_rows, table_text
 
@@ -141,7 +142,7 @@ def model_facts(model: str, model_dir: Path | None, hpo: HPO) -> ModelFacts:
     if model_dir is None:
         metrics, source = _built_in_benchmark(model)
         return ModelFacts(model, "knowledge", versions, _summary(metrics), source, _curve(metrics), None)
-    config = json.loads((model_dir / "config.json").read_text())
+    config = model_config(model_dir)
     data = config.get("versions", {}).get("data", {})
     code = config.get("versions", {}).get("code", {})
     if config.get("kind") == "llm":

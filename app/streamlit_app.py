@@ -1,6 +1,7 @@
 """The clinician's page: describe a patient, get candidate genes ranked with the evidence for each.
 
-Served by ``rdrft app`` (``streamlit run`` headless); the model comes from ``RDRFT_APP_MODEL``.
+Served by ``rdrft app`` (``streamlit run`` headless); the model comes from ``RDRFT_APP_MODEL``, and
+``RDRFT_APP_TRUST_REMOTE_CODE`` carries the user's ``--trust-remote-code``.
 The page lays out what ``app.patient``, ``app.report`` and the library compute. Patient data
 lives in the browser session only: nothing is written to disk or logged.
 """
@@ -18,6 +19,7 @@ import streamlit as st
 from app.patient import (EXCLUDED, MAX_TEXT_CHARS, MAX_UPLOAD_MB, PRESENT, InputError, PatientEntry, link_ids,
                          read_phenopacket, read_text)
 from app.report import csv_bytes, explanation_markdown, json_bytes, markdown_escape, model_facts, table
+from rare_disease_rft.cli import TRUST_REMOTE_CODE_ENV
 from rare_disease_rft.explain import rank_and_explain
 from rare_disease_rft.genes import gene_names
 from rare_disease_rft.hpo import HPO, HPOError, load_hpo, normalise_id
@@ -72,7 +74,7 @@ def model_loading(model: str) -> Future:
 
 
 def load_for_ranking(model: str) -> Ranker:
-    ranker = load_ranker(model)
+    ranker = load_ranker(model, trust_remote_code=os.environ.get(TRUST_REMOTE_CODE_ENV) == "1")
     gene_names()
     ConceptRecognizer.default()
     return ranker

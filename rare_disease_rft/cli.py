@@ -9,11 +9,20 @@ import argparse
 import sys
 from pathlib import Path
 
+from .messages import one_line
 from .resources import BUNDLED_PHENOPACKETS
 
 
 class UsageError(Exception):
     """Bad input from the user: printed as one line, exit code 2."""
+
+
+# what reading a folder of inputs takes: the outputs must not overwrite such a file
+TEXT_SUFFIX, PHENOPACKET_SUFFIX = ".txt", ".json"
+#: how `rdrft app` hands --trust-remote-code to the page (app/streamlit_app.py reads it)
+TRUST_REMOTE_CODE_ENV = "RDRFT_APP_TRUST_REMOTE_CODE"
+TRUST_REMOTE_CODE_HELP = ("let a model directory's base model run the Python code it ships (only for a model "
+                          "whose source you trust; without it such a model is refused)")
 
 
 def _cmd_prepare_phenopackets(args: argparse.Namespace) -> None:
@@ -23,8 +32,30 @@ def _cmd_prepare_phenopackets(args: argparse.Namespace) -> None:
     for source in sources:
         if not Path(source).exists():
             raise UsageError(f"source {source} does not exist (give a phenopacket .json, a folder or an archive)")
+    _check_task_set_out(args, sources, PHENOPACKET_SUFFIX)
     report = prepare_phenopackets(sources, args.out, split=not args.no_split, seed=args.seed)
     _print_prepare_report(report)
+
+
+def _check_output(option: str, path: str | Path, inputs=(), read_suffixes: tuple[str, ...] | None = None,
+                  folder: bool = False) -> None:
+    """Before any work: the output can be written and overwrites no input (``resources.check_output``)."""
+    from .resources import OutputError, check_output
+
+    try:
+        check_output(path, inputs, read_suffixes, folder)
+    except OutputError as err:
+        raise UsageError(f"{option} {err}") from None
+
+
+def _check_task_set_out(args: argparse.Namespace, inputs: list[str], read_suffix: str) -> None:
+    """``prepare``'s --out: a folder whose files overwrite no input, nor (--no-split) an earlier split."""
+    from data_prep.prepare import check_out_folder, task_set_files
+
+    _check_output("--out", args.out, folder=True)
+    for path in task_set_files(args.out, split=not args.no_split):
+        _check_output("--out", path, inputs, (read_suffix,))
+    check_out_folder(args.out, split=not args.no_split)
 
 
 def _print_prepare_report(report: dict) -> None:
@@ -47,13 +78,17 @@ def _split_ids(text: str | None) -> list[str]:
     return [t.strip() for t in (text or "").split(",") if t.strip()]
 
 
-def _load_model(model: str, threads: int | None):
-    from .registry import ModelError, load_ranker
-
+def _check_threads(threads: int | None) -> None:
     if threads is not None and threads < 1:
         raise UsageError(f"--threads must be at least 1, got {threads}")
+
+
+def _load_model(model: str, threads: int | None, trust_remote_code: bool = False):
+    from .registry import ModelError, load_ranker
+
+    _check_threads(threads)
     try:
-        return load_ranker(model, threads=threads or 1)
+        return load_ranker(model, threads=threads or 1, trust_remote_code=trust_remote_code)
     except (FileNotFoundError, ModelError) as err:
         raise UsageError(str(err)) from None
 
@@ -94,6 +129,7 @@ def _cmd_rank(args: argparse.Namespace) -> None:
     from .hpo import HPOError, load_hpo
     from .rankers import Case
     from .results import json_text, output_format, write_rankings
+    from .tasks import age_problem
 
     given = [name for name, value in (("--present", args.present), ("--phenopackets", args.phenopackets),
                                       ("--tasks", args.tasks)) if value]
@@ -102,10 +138,15 @@ def _cmd_rank(args: argparse.Namespace) -> None:
                          + (f" (got {' and '.join(given)})" if given else ""))
     if args.top < 1:
         raise UsageError(f"--top must be at least 1, got {args.top}")
+    problem = age_problem(args.age)
+    if problem:
+        raise UsageError(f"--age {problem}; give the patient's age in years")
     if args.out and not _is_folder_output(args.out):
         output_format(args.out)  # an unknown suffix is refused before any work
+    if args.out:
+        _check_rank_out(args)
     candidates = _candidates(args)
-    ranker = _load_model(args.model, args.threads)
+    ranker = _load_model(args.model, args.threads, args.trust_remote_code)
     hpo = load_hpo()
     if not args.present:
         _rank_batch(args, ranker, hpo, candidates)
@@ -126,6 +167,20 @@ def _cmd_rank(args: argparse.Namespace) -> None:
         print(json_text(result), end="")
     elif not args.out:
         _print_ranking(result)
+
+
+def _check_rank_out(args: argparse.Namespace) -> None:
+    """``rank --out``: writable, not an input; a folder of per-patient files (named by the patients'
+    ids, as phenopackets often are) neither inside an input folder nor holding an input."""
+    inputs = [*(args.phenopackets or []), *([args.tasks] if args.tasks else [])]
+    folder = _is_folder_output(args.out)
+    _check_output("--out", args.out, inputs, (PHENOPACKET_SUFFIX,), folder=folder)
+    out = Path(args.out).resolve()
+    for given in inputs if folder else ():
+        source = Path(given).resolve()
+        if out.is_relative_to(source) or source.is_relative_to(out):
+            raise UsageError(f"--out {args.out} and the input {given} overlap: a patient's file could overwrite a "
+                             "phenopacket; write the rankings to a folder of their own (nothing was written)")
 
 
 def _is_folder_output(out: str) -> bool:
@@ -188,8 +243,6 @@ def _progress_bar():
 def _read_task_file(path: str, limit: int | None):
     from .tasks import TaskError, read_tasks
 
-    if limit is not None and limit < 1:
-        raise UsageError(f"--limit must be at least 1, got {limit}")
     try:
         tasks = read_tasks(path, limit=limit)
     except TaskError as err:
@@ -206,13 +259,16 @@ def _read_task_file(path: str, limit: int | None):
 def _evaluate_models(args: argparse.Namespace, names: list[str]) -> tuple[dict[str, dict], dict | None]:
     """Metrics of each model on ``--tasks`` and, with two or more models, the first model's paired
     differences to the others."""
-    from .evaluate import evaluate, format_differences, format_table, paired_differences
+    from .evaluate import current_terms, evaluate, format_differences, format_table, paired_differences
     from .hpo import load_hpo
     from .registry import DEFAULT, is_built_in
 
     tasks = _read_task_file(args.tasks, args.limit)
     hpo = load_hpo()
-    rankers = [(name, _load_model(name, args.threads)) for name in names]
+    terms = current_terms(tasks, hpo)  # obsolete ids mapped, unusable ones left out: said, never a silent miss
+    for line in terms.lines(len(tasks), hpo.version):
+        print(f"note: {args.tasks}: {line}", file=sys.stderr)
+    rankers = [(name, _load_model(name, args.threads, args.trust_remote_code)) for name in names]
     # seen/unseen-gene subsets of every model also by the trained models' genes, to compare alike
     reference = frozenset().union(*(r.training_genes for _, r in rankers))
     annotated = frozenset(hpo.gene_symbols)
@@ -230,6 +286,8 @@ def _evaluate_models(args: argparse.Namespace, names: list[str]) -> tuple[dict[s
                                                  annotated_genes=annotated, hpo=hpo)
         if known:  # in the JSON too, for whoever reads only that
             models[label]["tasks_in_case_index"] = known
+        if terms.mapped or terms.left_out:
+            models[label]["task_terms"] = terms.to_json()
         print(f"  {label}: {len(tasks)} cases ranked", file=sys.stderr)
     print(f"{args.tasks}: {len(tasks)} cases")
     print(format_table(models))
@@ -240,20 +298,45 @@ def _evaluate_models(args: argparse.Namespace, names: list[str]) -> tuple[dict[s
     return models, paired
 
 
+def _check_evaluation(args: argparse.Namespace, names: list[str], outputs: dict[str, str | None]) -> None:
+    """What evaluate and benchmark check before any work: the numbers given and every output."""
+    from .registry import is_built_in, model_folder
+
+    if args.batch_size < 1:
+        raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.limit is not None and args.limit < 1:
+        raise UsageError(f"--limit must be at least 1, got {args.limit}")
+    _check_threads(args.threads)
+    # the task file and every file of a model directory are inputs
+    inputs = [args.tasks, *(model_folder(name) for name in names if not is_built_in(name))]
+    for option, path in outputs.items():
+        if path:
+            _check_output(option, path, inputs)
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> None:
     from .evaluate import write_json
 
+    _check_evaluation(args, [args.model], {"--json": args.json})
     metrics, _ = _evaluate_models(args, [args.model])
     if args.json:
         write_json(args.json, next(iter(metrics.values())))
 
 
 def _cmd_benchmark(args: argparse.Namespace) -> None:
-    from .evaluate import benchmark_report, plot_topk, write_json
+    from .evaluate import benchmark_report, plot_formats, plot_topk, write_json
 
     names = _split_ids(args.models)
     if not names:
         raise UsageError("--models is empty; name at least one model, e.g. phenomizer,likelihood")
+    _check_evaluation(args, names, {"--json": args.json, "--plot": args.plot})
+    if args.plot:
+        suffix = Path(args.plot).suffix.lstrip(".").lower()
+        if suffix not in plot_formats():
+            raise UsageError(f"--plot {args.plot}: end the name with a picture format matplotlib writes "
+                             f"(.png, .pdf, .svg, ...), not '{suffix or '(none)'}'")
+        if args.json and Path(args.json).resolve() == Path(args.plot).resolve():
+            raise UsageError(f"--json and --plot name one file, {args.json}; give each its own")
     models, paired = _evaluate_models(args, names)
     if args.json:
         write_json(args.json, benchmark_report(str(args.tasks), models, paired))
@@ -271,6 +354,7 @@ def _cmd_concepts(args: argparse.Namespace) -> None:
     from .inputs.texts import write_concepts
 
     _check_inputs(args.inputs)
+    _check_output("--jsonl", args.jsonl, args.inputs, (TEXT_SUFFIX,))
     written, errors = write_concepts(args.inputs, args.jsonl, case_report=args.case_report)
     for error in errors:
         print(f"rdrft concepts: {error}", file=sys.stderr)
@@ -283,6 +367,7 @@ def _cmd_prepare_texts(args: argparse.Namespace) -> None:
     from data_prep.texts import prepare_texts
 
     _check_inputs(args.inputs)
+    _check_task_set_out(args, [*args.inputs, args.answers], TEXT_SUFFIX)
     report = prepare_texts(args.inputs, args.answers, args.out, split=not args.no_split, seed=args.seed)
     for skipped in report["skipped"]:
         print(f"rdrft prepare: skipped {skipped['file']}" + (f" [{skipped['document']}]" if skipped["document"] else "")
@@ -318,13 +403,15 @@ def _cmd_index(args: argparse.Namespace) -> None:
     from .genes import gene_names
     from .hpo import HPOError, load_hpo
     from .rankers import Case
-    from .rankers.case_index import add_indexed_cases
+    from .rankers.case_index import add_indexed_cases, check_index_out
     from .registry import model_folder
 
     model = model_folder(args.model)
     if not (model / "config.json").is_file():
         raise UsageError(f"--model {args.model}: no model directory with a config.json at {model} "
                          "(give a directory written by `rdrft train`, or default)")
+    check_index_out(Path(args.out))
+    _check_output("--out", args.out, folder=True)
     hpo = load_hpo()
     tasks = _read_task_file(args.tasks, None)
     names = gene_names()
@@ -362,20 +449,19 @@ def _cmd_knowledge_update(args: argparse.Namespace) -> int:
 def _cmd_app(args: argparse.Namespace) -> None:
     import os
 
-    from .registry import DEFAULT, ModelError, check_model, is_built_in, model_folder
+    from .registry import DEFAULT, ModelError, check_model, is_built_in, is_trained, model_folder
     from .resources import REPO_ROOT
 
     if not 1 <= args.port <= 65535:
         raise UsageError(f"--port must be between 1 and 65535, got {args.port}")
     model = args.model
-    if not is_built_in(model) and model != DEFAULT:
-        if Path(model).resolve() == model_folder(DEFAULT).resolve():
-            model = DEFAULT  # until `make run` has trained it, the app ranks with likelihood and says so
-        else:
-            try:
-                check_model(model)
-            except ModelError as err:
-                raise UsageError(f"--model {model}: {err}") from None
+    if not is_built_in(model) and Path(model).resolve() == model_folder(DEFAULT).resolve():
+        model = DEFAULT  # until `make run` has trained it, the app ranks with likelihood and says so
+    if model != DEFAULT or is_trained(DEFAULT):
+        try:
+            check_model(model, trust_remote_code=args.trust_remote_code)
+        except ModelError as err:
+            raise UsageError(f"--model {model}: {err}") from None
     command = [sys.executable, "-m", "streamlit", "run", str(REPO_ROOT / "app" / "streamlit_app.py"),
                "--server.headless", "true", "--server.port", str(args.port),
                # this machine only, as the page carries patient data; and no tracebacks in the page
@@ -384,11 +470,24 @@ def _cmd_app(args: argparse.Namespace) -> None:
                "--client.toolbarMode", "minimal"]
     print(f"rdrft app: model {model}, serving on http://localhost:{args.port}", file=sys.stderr, flush=True)
     # replaces this process, so stopping it by its id stops the server
-    os.execve(sys.executable, command, {**os.environ, "RDRFT_APP_MODEL": model})
+    environment = {**os.environ, "RDRFT_APP_MODEL": model}
+    environment.pop(TRUST_REMOTE_CODE_ENV, None)
+    if args.trust_remote_code:  # the user's flag, handed to the page's model loading
+        environment[TRUST_REMOTE_CODE_ENV] = "1"
+    os.execve(sys.executable, command, environment)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's own errors (an unknown choice, a value that is no number) go through the same
+    shortening as every other message: they quote the argument."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {one_line(message)}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="rdrft",
         description="Rank the causal gene of a rare-disease patient from HPO phenotypes.",
     )
@@ -466,6 +565,7 @@ def build_parser() -> argparse.ArgumentParser:
     rank.add_argument("--top", type=int, default=10, metavar="N", help="how many genes (default 10)")
     rank.add_argument("--json", action="store_true", help="print JSON with explanations")
     rank.add_argument("--threads", type=int, metavar="N", help="threads of the numerical libraries (default 1)")
+    rank.add_argument("--trust-remote-code", action="store_true", help=TRUST_REMOTE_CODE_HELP)
     rank.set_defaults(func=_cmd_rank)
 
     for command, helptext in (("evaluate", "metrics of one model on a task file"),
@@ -482,6 +582,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--limit", type=int, metavar="N", help="only the first N tasks")
         p.add_argument("--batch-size", type=int, default=1, metavar="N", help="cases per call (LLM models)")
         p.add_argument("--threads", type=int, metavar="N", help="threads of the numerical libraries (default 1)")
+        p.add_argument("--trust-remote-code", action="store_true", help=TRUST_REMOTE_CODE_HELP)
         p.set_defaults(func=_cmd_evaluate if command == "evaluate" else _cmd_benchmark)
 
     index = sub.add_parser(
@@ -499,6 +600,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "Without a trained default model it ranks with the likelihood ranker and says so.")
     app.add_argument("--model", default="default", help=model_help + " (default: default)")
     app.add_argument("--port", type=int, default=8501, metavar="N", help="port (default 8501)")
+    app.add_argument("--trust-remote-code", action="store_true", help=TRUST_REMOTE_CODE_HELP)
     app.set_defaults(func=_cmd_app)
 
     knowledge = sub.add_parser("knowledge", help="the HPO knowledge base: update it from new release files")
@@ -533,6 +635,14 @@ def _add_hpo_option(parser: argparse.ArgumentParser) -> None:
             _add_hpo_option(command)
 
 
+def _reason(err: Exception) -> str:
+    if isinstance(err, KeyError) and err.args:
+        return str(err.args[0])
+    if isinstance(err, OSError) and err.filename and err.strerror:  # e.g. a file that cannot be read
+        return f"{err.filename}: {err.strerror}"
+    return str(err)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -542,9 +652,9 @@ def main(argv: list[str] | None = None) -> int:
 
             use_release(args.hpo)
         result = args.func(args)
-    except (UsageError, FileNotFoundError, ValueError, KeyError) as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"rdrft {args.command}: error: {message}", file=sys.stderr)
+    except (UsageError, OSError, ValueError, KeyError) as err:
+        # the one place errors are printed: one line, however long or strange the input it quotes
+        print(f"rdrft {args.command}: error: {one_line(_reason(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"rdrft {args.command}: interrupted", file=sys.stderr)

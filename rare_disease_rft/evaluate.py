@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, replace
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -24,6 +25,7 @@ from .genes import gene_names
 from .graders import metric_scores, rank_of
 from .hpo import HPO
 from .rankers.base import Case, Ranker, Ranking
+from .resources import atomic_write, atomic_write_bytes
 from .tasks import Task
 
 TOPK_CURVE = 50
@@ -43,29 +45,89 @@ class CaseResult:
     clinic_rank: float | None = None
 
 
+#: why a task is not ranked at all: :func:`current_terms` left it no present term
+NO_USABLE_TERM = "no present HPO term the release knows"
+
+
+@dataclass
+class TaskTerms:
+    """What reading a task file's ids as current terms did (:func:`current_terms`)."""
+
+    mapped: Counter = field(default_factory=Counter)  # "given -> current" -> uses
+    left_out: Counter = field(default_factory=Counter)  # id -> uses: not an HPO id, or unknown to the release
+    #: tasks left with no present term: never ranked, they count as misses
+    unusable: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"mapped": dict(self.mapped.most_common()), "left_out": dict(self.left_out.most_common()),
+                "tasks_without_usable_terms": len(self.unusable)}
+
+    def lines(self, tasks: int, release: str) -> list[str]:
+        """What to tell the user, a line each."""
+        out = []
+        if self.mapped:
+            out.append(f"obsolete or alternative ids mapped to the current term ({_uses(self.mapped)}): "
+                       + _first(self.mapped))
+        if self.left_out:
+            out.append(f"ids HPO {release} cannot use, left out ({_uses(self.left_out)}): " + _first(self.left_out))
+        if self.unusable:
+            out.append(f"{len(self.unusable)} of the {tasks} tasks have {NO_USABLE_TERM} (e.g. {self.unusable[0]}): "
+                       "they are not ranked and count as misses")
+        return out
+
+
+def _uses(counts: Counter) -> str:
+    return f"{len(counts)} ids, {sum(counts.values())} uses"
+
+
+def _first(counts: Counter, shown: int = 5) -> str:
+    return ", ".join(list(counts)[:shown]) + (", ..." if len(counts) > shown else "")
+
+
+def current_terms(tasks: Sequence[Task], hpo: HPO) -> TaskTerms:
+    """Maps every task's obsolete and alternative ids to the current term, in place, as ``prepare``
+    does; ids the release cannot use are left out, and a term then both present and excluded is
+    present. What was done is counted, so that a score is never silently a miss."""
+    report = TaskTerms()
+    for task in tasks:
+        present, excluded = hpo.resolve_all(task.present), hpo.resolve_all(task.excluded)
+        for resolved in (present, excluded):
+            report.mapped.update(f"{given} -> {current}" for given, current in resolved.replaced.items())
+            report.left_out.update(list(resolved.unknown))
+        task.present = present.ids
+        task.excluded = [t for t in excluded.ids if t not in present.ids]
+        if not task.present:
+            report.unusable.append(task.id)
+    return report
+
+
 def rank_cases(ranker: Ranker, tasks: Sequence[Task], batch_size: int = 1,
                withhold_own_paper: bool = False) -> tuple[list[CaseResult], list[Ranking | None]]:
     """Ranks every task (with ``withhold_own_paper``, without its paper's knowledge); a case the
-    ranker fails on counts as absent (never dropped)."""
+    ranker fails on, or one with no present term (:func:`current_terms`), counts as absent (never dropped)."""
     results: list[CaseResult] = []
     rankings: list[Ranking | None] = []
     for start in range(0, len(tasks), batch_size):
         batch = tasks[start : start + batch_size]
-        cases = [Case.from_task(t, withhold_own_paper) for t in batch]
+        rankable = [t for t in batch if t.present]
+        cases = [Case.from_task(t, withhold_own_paper) for t in rankable]
         began = time.perf_counter()
         try:
-            outs: list[Ranking | None] = list(ranker.rank_many(cases) if batch_size > 1 else [ranker.rank(cases[0])])
-            if len(outs) != len(batch):  # zip would silently drop the unanswered cases
-                raise RuntimeError(f"{len(outs)} rankings for a batch of {len(batch)} cases")
+            outs: list[Ranking | None] = list(ranker.rank_many(cases) if len(cases) > 1 else map(ranker.rank, cases))
+            if len(outs) != len(rankable):  # zip would silently drop the unanswered cases
+                raise RuntimeError(f"{len(outs)} rankings for a batch of {len(rankable)} cases")
             error = None
         except Exception as err:  # a crash on one case must not drop it from the denominator
-            outs, error = [None] * len(batch), f"{type(err).__name__}: {err}"
+            outs, error = [None] * len(rankable), f"{type(err).__name__}: {err}"
         seconds = (time.perf_counter() - began) / len(batch)
-        for task, out in zip(batch, outs):
+        in_order = iter(outs)
+        for task in batch:
+            out = next(in_order) if task.present else None
             position = rank_of(out.genes, task.answer.gene) if out is not None else None
             shown = out is not None and out.probabilities is not None and len(out.probabilities)
             results.append(CaseResult(task.id, task.answer.gene, float(position) if position else ABSENT,
-                                      seconds, bool(out is not None and out.format_ok), error,
+                                      seconds, bool(out is not None and out.format_ok),
+                                      error if task.present else NO_USABLE_TERM,
                                       float(out.probabilities[0]) if shown else None))
             rankings.append(out)
     return results, rankings
@@ -346,6 +408,10 @@ def format_table(models: dict[str, dict]) -> str:
                          f"{_fmt(c['top5']):>6} {_fmt(c['top10']):>6} {_interval(c['ci95']['top10']):>13} "
                          f"{_fmt(c['mrr']):>6} {_fmt(c['found']):>6} {unseen['n']:>14} {_fmt(unseen['top1']):>6} "
                          f"{_fmt(unseen['top10']):>6}")
+    for name, m in models.items():  # a miss that is a failure, not a ranking, is said where the scores are
+        if m.get("errors"):
+            lines.append(f"{name}: {m['errors']} of the {m['n']} cases were not ranked and count as misses "
+                         f"(first: {m['first_error']})")
     return "\n".join(lines)
 
 
@@ -367,8 +433,8 @@ def plot_topk(models: dict[str, dict], out: str | Path, title: str = "Top-k accu
     ax.set_title(title)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
+    fmt = Path(out).suffix.lstrip(".").lower() or "png"
+    atomic_write(out, lambda tmp: fig.savefig(tmp, format=fmt))
 
 
 def benchmark_report(tasks: str, models: dict[str, dict], paired: dict | None = None) -> dict:
@@ -378,6 +444,12 @@ def benchmark_report(tasks: str, models: dict[str, dict], paired: dict | None = 
 
 
 def write_json(path: str | Path, data: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2) + "\n")
+    """Writes the metrics or benchmark JSON through a temporary file (a failure leaves an earlier file)."""
+    atomic_write_bytes(Path(path), (json.dumps(data, indent=2) + "\n").encode("utf-8"))
+
+
+def plot_formats() -> dict[str, str]:
+    """File suffixes ``plot_topk`` can write (``png``, ``pdf``, ``svg``, ...) -> what they are."""
+    from matplotlib.figure import Figure
+
+    return Figure().canvas.get_supported_filetypes()

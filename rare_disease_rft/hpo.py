@@ -31,7 +31,7 @@ import scipy.sparse as sp
 from .genes import GeneNames, gene_names
 from . import hpo_release as _release
 from .hpo_release import ReleaseFiles, gene_phenotypes, read_annotations, read_obo, release_files
-from .resources import BUNDLED_HPO, atomic_write_bytes, cache_dir, fingerprint
+from .resources import BUNDLED_HPO, atomic_write, atomic_write_bytes, cache_dir, fingerprint
 
 PHENOTYPIC_ABNORMALITY = "HP:0000118"
 # Midpoints of the HPO frequency classes (HP:0040279 subtree).
@@ -231,8 +231,7 @@ class HPO:
             return cls(arrays, {**json.loads((cached / "meta.json").read_text()), "source": str(files.folder)})
         arrays, meta = _build(files)
         cached.mkdir(parents=True, exist_ok=True)
-        np.savez(cached / "arrays.tmp.npz", **arrays)
-        os.replace(cached / "arrays.tmp.npz", cached / "arrays.npz")
+        atomic_write(cached / "arrays.npz", lambda tmp: np.savez(tmp, **arrays))  # two first runs may race
         atomic_write_bytes(cached / "meta.json", json.dumps(meta).encode())
         return cls(arrays, meta)
 

@@ -1,4 +1,10 @@
-"""Where bundled data and caches live, and how compressed text files are opened."""
+"""Where bundled data and caches live, how compressed text files are opened, and how outputs are written.
+
+Every output (a user's file, a cache entry) is written through a temporary file with a name of its
+own beside the target and moved into place at the end: a reader never sees half a file, a failed
+run leaves an earlier output as it was, and two runs filling a cache at once never share a
+temporary file. A command checks its outputs with :func:`check_output` before any work.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +12,10 @@ import gzip
 import hashlib
 import lzma
 import os
+import secrets
+import tempfile
 from pathlib import Path
-from typing import IO
+from typing import IO, Callable, Iterable
 
 PACKAGE_DATA = Path(__file__).resolve().parent / "data"
 #: the bundled HPO releases, one folder each (``data/hpo/README.md``), and the default one:
@@ -76,10 +84,86 @@ def fingerprint(paths: list[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Writes through a temporary file and a rename, so a reader never sees half a file."""
-    path = Path(path)
+class OutputError(ValueError):
+    """An output that cannot be written, or that would overwrite an input; the message says why."""
+
+
+def _temporary_name(path: Path) -> Path:
+    # unique per writer; the target's suffix kept, as numpy and matplotlib read the format from it
+    return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp{path.suffix}")
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], object]) -> None:
+    """Calls ``write(temporary path)`` and moves the file written there to ``path`` (through a
+    symlink, to the file it names); on any failure the temporary file is removed and ``path`` is
+    left as it was."""
+    path = Path(path).resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    tmp = _temporary_name(path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Writes through a temporary file and a rename, so a reader never sees half a file."""
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+def atomic_write_files(files: dict[Path, bytes]) -> None:
+    """Writes several files, each through a temporary file; none is moved into place before all are
+    written, so a failure part-way leaves every earlier file as it was."""
+    written: dict[Path, Path] = {}
+    try:
+        for path, data in files.items():
+            path = Path(path).resolve()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            written[path] = _temporary_name(path)
+            written[path].write_bytes(data)
+        for path, tmp in written.items():
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp in written.values():
+            tmp.unlink(missing_ok=True)
+        raise
+
+
+def check_output(path: str | Path, inputs: Iterable[str | Path] = (), read_suffixes: tuple[str, ...] | None = None,
+                 folder: bool = False) -> None:
+    """Raises :class:`OutputError` unless ``path`` can be written as a file (``folder``: a folder)
+    and is none of the ``inputs``: not the same file as one (also through a symlink or a hard link),
+    nor an existing file inside an input folder that reading the folder takes (a suffix among
+    ``read_suffixes``; None: every file). Commands call it before any work."""
+    path = Path(path)
+    if folder:
+        if path.exists() and not path.is_dir():
+            raise OutputError(f"{path} is a file, not a folder; give a folder for the output files")
+    elif path.is_dir():
+        raise OutputError(f"{path} is a folder; give a file name")
+    elif path.exists() and not os.access(path, os.W_OK):
+        raise OutputError(f"{path} is read-only (nothing was written)")
+    existing = path if folder and path.is_dir() else path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"{path}: {existing} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as err:
+        raise OutputError(f"{path}: cannot write in {existing} ({err.strerror or err})") from None
+    if path.is_file():
+        for given in inputs:
+            if _reads(Path(given), path, read_suffixes):
+                raise OutputError(f"{path} is also an input ({given}): write the output elsewhere (nothing was written)")
+
+
+def _reads(given: Path, file: Path, read_suffixes: tuple[str, ...] | None) -> bool:
+    """Whether reading the input ``given`` reads the existing ``file``."""
+    if given.is_dir():
+        inside = file.resolve().is_relative_to(given.resolve())
+        return inside and (read_suffixes is None or file.suffix.lower() in read_suffixes)
+    return given.exists() and os.path.samefile(given, file)

@@ -7,15 +7,34 @@ The JSON Lines format is fixed by docs/SPEC.md.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from .resources import atomic_write_bytes
+
 SEXES = ("FEMALE", "MALE", "OTHER_SEX", "UNKNOWN_SEX")
 SPLITS = ("train", "validation", "test")
 SOURCE_KINDS = ("phenopacket", "case_report_text")
 _HPO_ID = re.compile(r"^HP:\d{7}$")
+
+
+#: the oldest age in years a patient can have; an age past it is a typo or a unit mixed up
+MAX_AGE_YEARS = 130
+
+
+def age_problem(age) -> str | None:
+    """Why ``age`` (years) cannot be a patient's age, or None if it can (None, no age given, can):
+    the one rule of task files, ``rdrft rank --age``, phenopackets, texts and the app."""
+    if age is None:
+        return None
+    if isinstance(age, bool) or not isinstance(age, (int, float)) or not math.isfinite(age):
+        return f"is {age!r}, not a number"
+    if not 0 <= age <= MAX_AGE_YEARS:
+        return f"is {age:g} years, outside 0-{MAX_AGE_YEARS}"
+    return None
 
 
 class TaskError(ValueError):
@@ -81,9 +100,9 @@ def validate(data: dict, where: str = "task") -> None:
         raise TaskError(f"{where}: 'present' is empty; a task needs at least one present phenotype")
     if data.get("sex") not in (None, *SEXES):
         raise TaskError(f"{where}: 'sex' is '{data['sex']}'; use one of {', '.join(SEXES)} or null")
-    age = data.get("age_years")
-    if age is not None and (isinstance(age, bool) or not isinstance(age, (int, float)) or age < 0):
-        raise TaskError(f"{where}: 'age_years' must be a non-negative number or null, got {age!r}")
+    problem = age_problem(data.get("age_years"))
+    if problem:
+        raise TaskError(f"{where}: 'age_years' {problem}; give the age in years or null")
     answer = data.get("answer")
     if answer is not None and (not isinstance(answer, dict) or not isinstance(answer.get("gene"), str)):
         raise TaskError(f"{where}: 'answer' must be an object with a 'gene' symbol, or null")
@@ -104,13 +123,18 @@ def iter_tasks(path: str | Path, limit: int | None = None) -> Iterator[Task]:
     if not path.is_file():
         raise TaskError(f"task file {path} does not exist")
     count = 0
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
+    with open(path, "rb") as handle:  # decoded line by line, so a bad byte is named by its line
+        for number, raw in enumerate(handle, 1):
             if limit is not None and count >= limit:
                 return
+            where = f"{path}:{number}"
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as err:
+                raise TaskError(f"{where}: not UTF-8 text (byte 0x{raw[err.start]:02x} at column {err.start + 1}); "
+                                "save the task file as UTF-8") from None
             if not line.strip():
                 continue
-            where = f"{path}:{number}"
             try:
                 data = json.loads(line)
             except json.JSONDecodeError as err:
@@ -119,13 +143,13 @@ def iter_tasks(path: str | Path, limit: int | None = None) -> Iterator[Task]:
             count += 1
 
 
+def tasks_jsonl(tasks: Iterable[Task]) -> bytes:
+    """Tasks as the bytes of a JSON Lines task file."""
+    return "".join(json.dumps(task.to_json(), ensure_ascii=False) + "\n" for task in tasks).encode("utf-8")
+
+
 def write_tasks(path: str | Path, tasks: Iterable[Task]) -> int:
-    """Writes tasks as JSON Lines; returns how many."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    n = 0
-    with open(path, "w", encoding="utf-8") as handle:
-        for task in tasks:
-            handle.write(json.dumps(task.to_json(), ensure_ascii=False) + "\n")
-            n += 1
-    return n
+    """Writes tasks as JSON Lines (through a temporary file: a failure leaves an earlier file); returns how many."""
+    tasks = list(tasks)
+    atomic_write_bytes(Path(path), tasks_jsonl(tasks))
+    return len(tasks)

@@ -386,7 +386,7 @@ def test_an_llm_model_shows_its_reasoning_probabilities_card_and_similar_cases(o
                      "code": {"package": "0.1.0", "git_commit": "abc123"}},
         "validation_metrics": {"n": 100, "top1": 0.5, "top5": 0.6, "top10": 0.7, "mrr": 0.55, "found": 0.9}}))
     (model_dir / "MODEL_CARD.md").write_text("# Model card: stub-llm\n")
-    monkeypatch.setattr(rare_disease_rft.registry, "load_ranker", lambda model: StubLLM())
+    monkeypatch.setattr(rare_disease_rft.registry, "load_ranker", lambda model, **_: StubLLM())
     at = open_app(str(model_dir), present=",".join(MARFAN))
     sidebar = unescaped(at.sidebar.markdown)
     assert "**stub-llm** (llm)" in sidebar and "base language model: SmolLM2-135M" in sidebar

@@ -390,7 +390,7 @@ def test_index_adds_a_labs_solved_cases_without_retraining(trained, small_task_d
     assert main(["index", "--model", str(out), "--tasks", str(own), "--out", str(tmp_path / "again")]) == 2
     assert "already in the case index" in capsys.readouterr().err
     assert main(["index", "--model", str(trained), "--tasks", str(own), "--out", str(out)]) == 2
-    assert "exists and is not empty" in capsys.readouterr().err
+    assert "exists and is not an empty folder" in capsys.readouterr().err
     assert main(["index", "--model", "phenomizer", "--tasks", str(own), "--out", str(tmp_path / "x")]) == 2
     assert "no model directory" in capsys.readouterr().err
     twice = tmp_path / "twice.jsonl"

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Iterator
 
+from ..resources import atomic_write_bytes
 from .case_reports import sex_and_age
 from .concepts import PATIENT, RELATIVE, ConceptRecognizer
 from .documents import Document, DocumentError, text_document
@@ -55,22 +56,21 @@ def _read_file(path: Path) -> Iterator[Document | DocumentError]:
 def write_concepts(
     inputs: list[str | Path], out: str | Path, case_report: bool = False, recognizer: ConceptRecognizer | None = None
 ) -> tuple[int, list[DocumentError]]:
-    """``rdrft concepts``: one JSON line per readable document; returns (lines written, errors)."""
+    """``rdrft concepts``: one JSON line per readable document, written once every document is read
+    (an input is never emptied before it is read, nor an earlier output by a failed run); returns
+    (lines written, errors). With no readable document nothing is written."""
     recognizer = recognizer or ConceptRecognizer.default()
     errors: list[DocumentError] = []
-    written = 0
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", encoding="utf-8") as handle:
-        for item in read_documents(inputs):
-            if isinstance(item, DocumentError):
-                errors.append(item)
-                continue
-            mentions = recognizer.annotate(item.text, case_report=case_report)
-            line = {"doc": item.id, "concepts": [m.to_json() for m in mentions]}
-            handle.write(json.dumps(line, ensure_ascii=False) + "\n")
-            written += 1
-    return written, errors
+    lines: list[str] = []
+    for item in read_documents(inputs):
+        if isinstance(item, DocumentError):
+            errors.append(item)
+            continue
+        mentions = recognizer.annotate(item.text, case_report=case_report)
+        lines.append(json.dumps({"doc": item.id, "concepts": [m.to_json() for m in mentions]}, ensure_ascii=False) + "\n")
+    if lines:
+        atomic_write_bytes(Path(out), "".join(lines).encode("utf-8"))
+    return len(lines), errors
 
 
 def patient_from_text(text: str, recognizer: ConceptRecognizer, case_report: bool = False) -> Patient:

@@ -45,16 +45,18 @@ class LLMRanker(Ranker):
         self.meta = meta or {}
 
     @classmethod
-    def load(cls, folder: str | Path, shortlister: Ranker) -> "LLMRanker":
+    def load(cls, folder: str | Path, shortlister: Ranker, trust_remote_code: bool = False) -> "LLMRanker":
         """A model directory written by ``rdrft train`` with the ``llm_grpo`` method (base model + LoRA
-        adapter); ``shortlister`` is the ranker its ``shortlist.ranker`` names (the registry loads it)."""
+        adapter); ``shortlister`` is the ranker its ``shortlist.ranker`` names (the registry loads it).
+        The base model's own code runs only with ``trust_remote_code``, the user's choice: the
+        directory's ``model.trust_remote_code`` is never honoured (the registry refuses it)."""
         from .models import load_tokenizer
 
         folder = Path(folder)
         meta = json.loads((folder / "config.json").read_text())
         spec = meta["model"]
-        tokenizer = load_tokenizer(spec["id"], spec["trust_remote_code"])
-        model = load_adapter_model(spec, folder)
+        tokenizer = load_tokenizer(spec["id"], trust_remote_code)
+        model = load_adapter_model(spec, folder, trust_remote_code)
         if torch.cuda.is_available() and meta.get("device", "auto") in ("auto", "cuda"):
             model = model.to("cuda")
         genes_file = folder / TRAINING_GENES_FILE
@@ -126,12 +128,12 @@ class LLMRanker(Ranker):
                 "validation": self.meta.get("validation_metrics", {})}
 
 
-def load_adapter_model(spec: dict, folder: str | Path):
+def load_adapter_model(spec: dict, folder: str | Path, trust_remote_code: bool = False):
     """The base model ``spec`` names (the ``model`` settings of a recipe) with the LoRA adapter in
     ``folder`` merged in once, so generation runs at the base model's speed."""
     from peft import PeftModel
 
     from .models import load_model
 
-    base = load_model(spec["id"], spec["dtype"], spec["trust_remote_code"])
+    base = load_model(spec["id"], spec["dtype"], trust_remote_code)
     return PeftModel.from_pretrained(base, str(folder)).merge_and_unload().eval()

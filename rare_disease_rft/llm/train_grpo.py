@@ -305,7 +305,8 @@ def train_llm(config: LLMGRPOConfig, out: str | Path, shortlister: Ranker, max_s
     history = trainer.state.log_history
 
     # one process holds the whole trained model; under several, rank 0 reloads it from the saved adapter
-    trained = trainer.model if single_process else load_adapter_model(asdict(config.model), out).to(device)
+    trained = trainer.model if single_process else load_adapter_model(
+        asdict(config.model), out, config.model.trust_remote_code).to(device)  # the user's own recipe says so
     del trainer
     report["after"] = evaluate_ranker(ranker_for(trained), val_eval, config, config.name, training_genes)
     log(f"validation after GRPO: {_brief(report['after'])}")

@@ -146,6 +146,12 @@ def vectorise(hpo: HPO, binary: sp.csr_matrix) -> sp.csr_matrix:
     return _normalise_rows(binary @ sp.diags(hpo.information_content.astype(np.float32))).tocsr()
 
 
+def check_index_out(out: Path) -> None:
+    """Raises ValueError unless ``out`` can become the new model directory: absent, or an empty folder."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ValueError(f"{out} exists and is not an empty folder; choose another --out")
+
+
 def add_indexed_cases(model: Path, out: Path, hpo: HPO, tasks: list[Task], source: Path) -> int:
     """Copies the policy model directory ``model`` to ``out`` with the cases of ``tasks`` (answers,
     current HPO ids) added to its case index; the network is not retrained. Their genes then count
@@ -165,8 +171,7 @@ def add_indexed_cases(model: Path, out: Path, hpo: HPO, tasks: list[Task], sourc
     if clash:
         raise ValueError(f"{len(clash)} of the tasks are already in the case index of {model} (e.g. {clash[0]}); "
                          "give only new cases")
-    if out.exists() and any(out.iterdir()):
-        raise ValueError(f"{out} exists and is not empty; choose another --out")
+    check_index_out(out)
     shutil.copytree(model, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns("checkpoint*"))
     bigger = index.with_cases(hpo, tasks)
     bigger.save(out)

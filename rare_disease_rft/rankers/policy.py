@@ -47,6 +47,8 @@ class PolicyWeights:
         self.start = (tensor("start.weight").astype(np.float32), tensor("start.bias").astype(np.float32))
         self.knowledge = self._layers(tensors, "knowledge")
         self.cases = self._layers(tensors, "cases")
+        for head, layers, width in (("knowledge", self.knowledge, len(KNOWLEDGE_FEATURES)), ("cases", self.cases, len(FEATURES))):
+            self._check_shapes(head, layers, width)
         self.start_column = FEATURES.index(STARTING_FEATURE)
         self.gate_column = FEATURES.index(CASE_GATE)
 
@@ -58,6 +60,23 @@ class PolicyWeights:
             raise ValueError(f"the policy network has no '{head}' layers (is this a policy model.safetensors?)")
         return [(np.asarray(tensors[f"{head}.{i}.weight"], np.float32), np.asarray(tensors[f"{head}.{i}.bias"], np.float32))
                 for i in positions]
+
+    @staticmethod
+    def _check_shapes(head: str, layers: list[tuple[np.ndarray, np.ndarray]], width: int) -> None:
+        """Each layer takes the previous one's outputs (the first the features), the last gives one score."""
+        for i, (weight, bias) in enumerate(layers):
+            out = 1 if i == len(layers) - 1 else weight.shape[0]
+            if weight.ndim != 2 or weight.shape != (out, width) or bias.shape != (out,):
+                raise ValueError(f"size mismatch for {head}.{2 * i}.weight: {tuple(weight.shape)} in the file, "
+                                 f"({out}, {width}) expected (is this model.safetensors of this model?)")
+            width = out
+
+    def check(self, hidden: int, layers: int) -> None:
+        """Raises ValueError unless the network has the width and depth its config.json states."""
+        for head in (self.knowledge, self.cases):
+            if len(head) != layers + 1 or head[0][0].shape[0] != hidden:
+                raise ValueError(f"model.safetensors holds {len(head) - 1} hidden layers of {head[0][0].shape[0]} "
+                                 f"units, config.json says {layers} of {hidden}")
 
     @staticmethod
     def _mlp(layers: list[tuple[np.ndarray, np.ndarray]], x: np.ndarray) -> np.ndarray:
@@ -116,6 +135,7 @@ class PolicyRanker(Ranker):
         config = json.loads((folder / "config.json").read_text())
         model = config["model"]
         weights = PolicyWeights.load(folder / "model.safetensors")
+        weights.check(model["hidden"], model["layers"])
         index = CaseIndex.load(folder, hpo)
         extractor = FeatureExtractor(hpo, index, model["shortlist_per_source"])
         return cls(weights, extractor, config, config.get("calibration", {}), name=config.get("name") or folder.name)

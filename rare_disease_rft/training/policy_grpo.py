@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 import zlib
 from collections import Counter
@@ -41,7 +40,7 @@ from ..rankers.base import Case
 from ..rankers.case_index import CaseIndex
 from ..rankers.features import FEATURE_VERSION, FEATURES, FeatureExtractor
 from ..rankers.policy import PolicyRanker, calibrated_probabilities
-from ..resources import cache_dir
+from ..resources import atomic_write, cache_dir
 from ..tasks import Task
 from .policy_net import PolicyNet, save_policy
 
@@ -177,9 +176,9 @@ def cached_features(extractor: FeatureExtractor, tasks: list[Task], leave_out: b
         t = load_file(str(path))
         return FeatureSet(t["values"], t["mask"].bool(), t["answer"])
     fs = featurise(extractor, tasks, leave_out, workers)
-    tmp = path.with_suffix(".tmp")
-    save_file({"values": fs.values, "mask": fs.mask.to(torch.uint8), "answer": fs.answer}, str(tmp))
-    os.replace(tmp, path)
+    # two runs featurising the same data at once each write their own temporary file
+    atomic_write(path, lambda tmp: save_file({"values": fs.values, "mask": fs.mask.to(torch.uint8),
+                                              "answer": fs.answer}, str(tmp)))
     return fs
 
 
@@ -271,9 +270,8 @@ def _save_checkpoint(path: Path, net: PolicyNet, opt: torch.optim.Optimizer, gen
             tensors[f"opt.{pid}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
     meta = {"step": step, "best": best, "curves": curves, "config_hash": config_hash,
             "opt_param_groups": opt_state["param_groups"]}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={"state": json.dumps(meta)})
-    os.replace(tmp, path)  # a reader sees the old checkpoint or the new one, never half of one
+    # a reader sees the old checkpoint or the new one, never half of one
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={"state": json.dumps(meta)}))
 
 
 def _load_checkpoint(path: Path, net: PolicyNet, opt: torch.optim.Optimizer, generator: torch.Generator):
