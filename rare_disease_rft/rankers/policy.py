@@ -108,6 +108,7 @@ class PolicyRanker(Ranker):
         self.name = name
         self.training_genes = frozenset(extractor.index.genes)
         self.indexed_cases = frozenset(extractor.index.case_ids)
+        self._gene_row = {g: i for i, g in enumerate(extractor.index.genes)}
 
     @classmethod
     def load(cls, folder: str | Path, hpo: HPO | None = None) -> "PolicyRanker":
@@ -144,12 +145,11 @@ class PolicyRanker(Ranker):
     def similar_cases(self, case: Case, gene: str, k: int = 3) -> list[dict]:
         """The case reports of ``gene`` in the index most similar to the patient, with PMIDs."""
         index = self.extractor.index
-        if gene not in index.genes:
+        row = self._gene_row.get(gene)
+        if row is None:
             return []
-        row = index.genes.index(gene)
         members = np.flatnonzero(index.case_gene == row)
-        vec, _ = index.case_vectors(self.extractor.hpo, case)
-        sims = index.present[members] @ vec
+        sims = self.extractor.similarities(case)[0][members]  # each case's own sum: as index.present[members] @ vector
         order = np.argsort(-sims, kind="stable")[:k]
         return [{"case_id": index.case_ids[i], "pmid": index.case_pmids[i], "similarity": round(float(s), 3)}
                 for i, s in zip(members[order], sims[order])]
