@@ -8,6 +8,7 @@ softmax over the shortlist at a temperature fitted on validation.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from pathlib import Path
@@ -15,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 from safetensors.numpy import load_file
-from scipy.special import erf
 
 from ..hpo import HPO, load_hpo
 from .base import Case, Ranker, Ranking, order_by_score
@@ -29,6 +29,28 @@ KNOWLEDGE_FEATURES = tuple(f for f in FEATURES if not f.startswith(("case_", "pr
 # 1 for genes with training cases: only they get a case-evidence term
 CASE_GATE = "has_cases"
 _SQRT_HALF = np.float32(1 / math.sqrt(2))
+# erf by linear interpolation in a table over [0, 4] (beyond, erf is 1 to float32 precision):
+# at most 8e-8 off, as torch's float32 erf (6e-8), and twenty times faster than scipy's
+_ERF_STEP = 2.0**-11
+
+
+@functools.cache
+def _erf_table() -> tuple[np.ndarray, np.ndarray]:
+    """erf at the table's points and the differences to the next, float32."""
+    values = np.array([math.erf(i * _ERF_STEP) for i in range(int(4 / _ERF_STEP) + 2)])
+    return values[:-1].astype(np.float32), np.diff(values).astype(np.float32)
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    values, slopes = _erf_table()
+    position = np.fmin(np.abs(x), np.float32(4.0)) * np.float32(1 / _ERF_STEP)  # fmin: NaN reads as 4
+    cell = np.minimum(position.astype(np.int32), len(values) - 1)
+    return np.copysign(values[cell] + (position - cell.astype(np.float32)) * slopes[cell], x)
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    """The exact GELU (torch's default), x * P(N(0, 1) < x)."""
+    return 0.5 * x * (1.0 + _erf(x * _SQRT_HALF))
 
 
 class PolicyWeights:
@@ -62,8 +84,7 @@ class PolicyWeights:
     @staticmethod
     def _mlp(layers: list[tuple[np.ndarray, np.ndarray]], x: np.ndarray) -> np.ndarray:
         for weight, bias in layers[:-1]:
-            x = x @ weight.T + bias
-            x = 0.5 * x * (1.0 + erf(x * _SQRT_HALF))  # GELU, exact (torch's default)
+            x = _gelu(x @ weight.T + bias)
         weight, bias = layers[-1]
         return (x @ weight.T + bias)[..., 0]
 
@@ -75,7 +96,11 @@ class PolicyWeights:
         start = (z[..., self.start_column : self.start_column + 1] @ weight.T + bias)[..., 0]
         knowledge = start + self._mlp(self.knowledge, z[..., self.knowledge_columns])
         gate = features[..., self.gate_column] * self.used[self.gate_column]
-        return knowledge, knowledge + gate * self._mlp(self.cases, z)
+        full = knowledge.copy()
+        # genes without training cases get nothing from the case head (gate 0): it runs for the others only
+        cased = gate != 0
+        full[cased] += gate[cased] * self._mlp(self.cases, z[cased])
+        return knowledge, full
 
     def scores(self, features: np.ndarray) -> np.ndarray:
         """``features``: (..., genes, n_features) -> scores (..., genes)."""
