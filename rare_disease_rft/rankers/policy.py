@@ -12,6 +12,7 @@ import functools
 import json
 import math
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -20,7 +21,7 @@ from safetensors.numpy import load_file
 from ..hpo import HPO, load_hpo
 from .base import Case, Ranker, Ranking, order_by_score
 from .case_index import CaseIndex
-from .features import FEATURES, FeatureExtractor
+from .features import FEATURES, CaseFeatures, FeatureExtractor
 
 # The feature the untrained policy ranks by: training starts from the likelihood ranker.
 STARTING_FEATURE = "lr_present"
@@ -46,6 +47,19 @@ def _erf(x: np.ndarray) -> np.ndarray:
     position = np.fmin(np.abs(x), np.float32(4.0)) * np.float32(1 / _ERF_STEP)  # fmin: NaN reads as 4
     cell = np.minimum(position.astype(np.int32), len(values) - 1)
     return np.copysign(values[cell] + (position - cell.astype(np.float32)) * slopes[cell], x)
+
+
+#: rows per matrix product: BLAS picks its kernel (and so the rounding) by the matrix's shape, so
+#: every product has this one; a gene's score is then the same whichever genes it is scored with
+_ROWS = 64
+
+
+def _linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """rows x inputs -> rows x outputs: ``x @ weight.T + bias``, in blocks of _ROWS rows."""
+    n = len(x)
+    blocks = np.zeros((-(-n // _ROWS) * _ROWS, x.shape[1]), dtype=np.float32)
+    blocks[:n] = x
+    return (np.matmul(blocks.reshape(-1, _ROWS, x.shape[1]), weight.T).reshape(-1, weight.shape[0]))[:n] + bias
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
@@ -83,24 +97,26 @@ class PolicyWeights:
 
     @staticmethod
     def _mlp(layers: list[tuple[np.ndarray, np.ndarray]], x: np.ndarray) -> np.ndarray:
+        """rows x inputs -> one output per row."""
         for weight, bias in layers[:-1]:
-            x = _gelu(x @ weight.T + bias)
+            x = _gelu(_linear(x, weight, bias))
         weight, bias = layers[-1]
-        return (x @ weight.T + bias)[..., 0]
+        return _linear(x, weight, bias)[:, 0]
 
     def heads(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``features``: (..., genes, n_features) float32 -> (knowledge scores, full scores), each
         (..., genes): PolicyNet.heads in numpy (a test holds the two to 1e-6)."""
-        z = (features - self.mean) / self.std * self.used
+        rows = features.reshape(-1, features.shape[-1])
+        z = (rows - self.mean) / self.std * self.used
         weight, bias = self.start
-        start = (z[..., self.start_column : self.start_column + 1] @ weight.T + bias)[..., 0]
-        knowledge = start + self._mlp(self.knowledge, z[..., self.knowledge_columns])
-        gate = features[..., self.gate_column] * self.used[self.gate_column]
+        start = z[:, self.start_column] * weight[0, 0] + bias[0]  # a 1 x 1 layer
+        knowledge = start + self._mlp(self.knowledge, z[:, self.knowledge_columns])
+        gate = rows[:, self.gate_column] * self.used[self.gate_column]
         full = knowledge.copy()
         # genes without training cases get nothing from the case head (gate 0): it runs for the others only
         cased = gate != 0
         full[cased] += gate[cased] * self._mlp(self.cases, z[cased])
-        return knowledge, full
+        return knowledge.reshape(features.shape[:-1]), full.reshape(features.shape[:-1])
 
     def scores(self, features: np.ndarray) -> np.ndarray:
         """``features``: (..., genes, n_features) -> scores (..., genes)."""
@@ -151,7 +167,20 @@ class PolicyRanker(Ranker):
 
     def rank(self, case: Case) -> Ranking:
         feats = self.extractor.extract(case)
-        scores = self.scores(feats.values)
+        return self._ranking(feats, self.scores(feats.values))
+
+    def rank_many(self, cases: Sequence[Case]) -> list[Ranking]:
+        """Batched: the patients' per-term columns are computed once and shared (the matchers keep
+        them), and the network scores all their shortlists in one pass. The same rankings as
+        :meth:`rank`, bit for bit (each gene's score depends on its own row only)."""
+        features = [self.extractor.extract(case) for case in cases]
+        if not features:
+            return []
+        scores = self.scores(np.concatenate([f.values for f in features]))
+        ends = np.cumsum([len(f.candidates) for f in features])
+        return [self._ranking(f, scores[end - len(f.candidates) : end]) for f, end in zip(features, ends)]
+
+    def _ranking(self, feats: CaseFeatures, scores: np.ndarray) -> Ranking:
         order = order_by_score(scores, self.extractor.alphabetical[feats.candidates])
         top = feats.candidates[order]
         ordered_scores = scores[order]
