@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable
 
@@ -36,49 +37,122 @@ def explain_gene(hpo: HPO, case: Case, gene: str, case_annotations: Annotations 
     """Matched, contradicting and unexplained terms of ``case`` for one gene: against its HPO
     annotations, or else against its published cases (``case_annotations``, from the ranker)."""
     g = hpo.gene_index.get(gene)
-    rows = (hpo.gene_closure[g], hpo.gene_terms[g]) if g is not None else case_annotations and case_annotations(gene)
-    if rows is None:
-        return {
-            "gene_annotated": False,
-            "annotations_from": None,
-            "matched": [],
-            "contradicting": [],
-            "unexplained": [{"id": t, "label": hpo.name(t)} for t in case.present],
-        }
-    closure_row, direct_row = rows
-    in_closure = dict(zip(closure_row.indices.tolist(), closure_row.data.tolist()))
-    direct = direct_row.indices
+    if g is not None:
+        closure, direct = _AnnotatedTerms(*_row(hpo.gene_closure, g)), _row(hpo.gene_terms, g)[0]
+    else:
+        rows = case_annotations(gene) if case_annotations else None
+        if rows is None:
+            return {
+                "gene_annotated": False,
+                "annotations_from": None,
+                "matched": [],
+                "contradicting": [],
+                "unexplained": [{"id": t, "label": hpo.name(t)} for t in case.present],
+            }
+        closure, direct = _AnnotatedTerms(rows[0].indices, rows[0].data), np.asarray(rows[1].indices)
+    terms = _patient_terms(hpo, case)
     ic = hpo.information_content
-    # among equally informative ancestors the most specific (most ancestors of its own), so an
-    # annotated term is its own shared ancestor even when its parent has the same genes
-    depth = np.diff(hpo.ancestor_matrix.indptr)
+    mica = terms.shared_ancestors(closure)
+    # each direct annotation's ancestors (itself included), flat, with the annotation they belong to
+    direct_ancestors, owner = _ancestors_of(hpo, direct)
+    mica_frequency = closure.frequency(mica)
     matched, unexplained = [], []
-    for term in case.present:
-        q = hpo.index[term]
-        anc = hpo.ancestor_indices(q)
-        shared = [c for c in anc if c in in_closure]
-        mica = max(shared, key=lambda c: (ic[c], depth[c], -c)) if shared else None
-        if mica is None or (mica != q and ic[mica] < RELATED_MIN_IC and mica not in direct):
-            unexplained.append({"id": term, "label": hpo.name(term)})
+    for j, (term, q, label) in enumerate(zip(case.present, terms.present, terms.present_labels)):
+        c = int(mica[j])
+        if c < 0 or (c != q and ic[c] < RELATED_MIN_IC and not (direct == c).any()):
+            unexplained.append({"id": term, "label": label})
             continue
         # the annotated term that carries the match: under the shared ancestor, closest in IC
-        under = [a for a in direct if hpo.ancestor_matrix[a, mica]]
-        via = min(under, key=lambda a: (abs(ic[a] - ic[q]), a)) if under else mica
-        kind = ("exact" if via == q else "more specific annotation" if hpo.ancestor_matrix[via, q]
-                else "broader annotation" if hpo.ancestor_matrix[q, via] else "related")
+        under = owner[direct_ancestors == c]
+        via = int(under[np.lexsort((under, np.abs(ic[under] - ic[q])))[0]]) if len(under) else c
+        kind = ("exact" if via == q else "more specific annotation" if (hpo.ancestor_indices(via) == q).any()
+                else "broader annotation" if (terms.ancestors_of(j) == via).any() else "related")
         matched.append({
-            "id": term, "label": hpo.name(term), "match": kind,
+            "id": term, "label": label, "match": kind,
             "via": {"id": hpo.ids[via], "label": hpo.names[via]},
-            "shared_ancestor": {"id": hpo.ids[mica], "label": hpo.names[mica], "ic": round(float(ic[mica]), 2)},
-            "frequency": round(float(in_closure[mica]), 3),
+            "shared_ancestor": {"id": hpo.ids[c], "label": hpo.names[c], "ic": round(float(ic[c]), 2)},
+            "frequency": round(float(mica_frequency[j]), 3),
         })
     contradicting = []
-    for term in case.excluded:
-        freq = in_closure.get(hpo.index[term], 0.0)
-        if freq > 1e-6:  # 1e-6 stands for frequency 0, "Excluded" (HP:0040285): the gene lacks it
-            contradicting.append({"id": term, "label": hpo.name(term), "frequency": round(float(freq), 3)})
+    # 1e-6 stands for frequency 0, "Excluded" (HP:0040285): the gene lacks it
+    for term, label, freq in zip(case.excluded, terms.excluded_labels, closure.frequency(terms.excluded).tolist()):
+        if freq > 1e-6:
+            contradicting.append({"id": term, "label": label, "frequency": round(freq, 3)})
     return {"gene_annotated": g is not None, "annotations_from": "hpo" if g is not None else "published cases",
             "matched": matched, "contradicting": contradicting, "unexplained": unexplained}
+
+
+class _AnnotatedTerms:
+    """A gene's annotated terms (closure) with their frequencies, looked up with arrays: a request
+    asks thousands of times, which scalar lookups into a sparse matrix made slow."""
+
+    def __init__(self, terms: np.ndarray, frequencies: np.ndarray):
+        order = np.argsort(terms, kind="stable")
+        self.terms, self.frequencies = np.asarray(terms)[order], np.asarray(frequencies)[order]
+
+    def _find(self, terms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        where = np.minimum(np.searchsorted(self.terms, terms), max(len(self.terms) - 1, 0))
+        found = self.terms[where] == terms if len(self.terms) else np.zeros(len(terms), bool)
+        return where, found
+
+    def has(self, terms: np.ndarray) -> np.ndarray:
+        return self._find(terms)[1]
+
+    def frequency(self, terms: np.ndarray) -> np.ndarray:
+        """Each term's annotated frequency (float64), 0 where it is not annotated."""
+        where, found = self._find(terms)
+        return np.where(found, self.frequencies[where] if len(self.terms) else 0.0, 0.0).astype(np.float64)
+
+
+class _PatientTerms:
+    """A patient's terms as indices, with their ancestors flat: the same for every gene explained."""
+
+    def __init__(self, hpo: HPO, case: Case):
+        self.present = hpo.term_indices(list(case.present))
+        self.excluded = hpo.term_indices(list(case.excluded))
+        self.present_labels = [hpo.name(t) for t in case.present]
+        self.excluded_labels = [hpo.name(t) for t in case.excluded]
+        self.ancestors, self.term_of = _ancestors_of(hpo, self.present, owners=np.arange(len(self.present)))
+        self._bounds = np.searchsorted(self.term_of, np.arange(len(self.present) + 1))
+        # among equally informative ancestors the most specific (most ancestors of its own), so an
+        # annotated term is its own shared ancestor even when its parent has the same genes
+        self._keys = (self.ancestors, -np.diff(hpo.ancestor_matrix.indptr)[self.ancestors],
+                      -hpo.information_content[self.ancestors])
+
+    def ancestors_of(self, j: int) -> np.ndarray:
+        return self.ancestors[self._bounds[j] : self._bounds[j + 1]]
+
+    def shared_ancestors(self, closure: _AnnotatedTerms) -> np.ndarray:
+        """Per present term, its most informative ancestor the gene is annotated with (then the
+        deepest, then the lowest index); -1 where there is none."""
+        out = np.full(len(self.present), -1, dtype=np.int64)
+        shared = np.flatnonzero(closure.has(self.ancestors))
+        if len(shared):
+            order = shared[np.lexsort(tuple(key[shared] for key in self._keys) + (self.term_of[shared],))]
+            first = np.flatnonzero(np.diff(self.term_of[order], prepend=-1))
+            out[self.term_of[order[first]]] = self.ancestors[order[first]]
+        return out
+
+
+@functools.lru_cache(maxsize=16)
+def _patient_terms(hpo: HPO, case: Case) -> _PatientTerms:
+    return _PatientTerms(hpo, case)
+
+
+def _row(matrix: sp.csr_matrix, i: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row ``i`` of a CSR matrix: its column indices and values (scipy's row indexing costs more)."""
+    start, end = matrix.indptr[i], matrix.indptr[i + 1]
+    return matrix.indices[start:end], matrix.data[start:end]
+
+
+def _ancestors_of(hpo: HPO, terms: np.ndarray, owners: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The ancestors of each of ``terms`` (itself included), flat, and for each the term it belongs
+    to (or its entry of ``owners``), read from the ancestor matrix's arrays in one go."""
+    m = hpo.ancestor_matrix
+    terms = np.asarray(terms, dtype=np.int64)
+    starts, lengths = m.indptr[terms], m.indptr[terms + 1] - m.indptr[terms]
+    offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
+    return m.indices[offsets], np.repeat(terms if owners is None else owners, lengths)
 
 
 def matched_diseases(hpo: HPO, gene: str, matched: list[dict], limit: int = 3) -> list[dict]:

@@ -445,3 +445,15 @@ def test_ranking_with_a_trained_model_imports_no_torch(trained):
             "print(len(top), sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'matplotlib', 'pandas')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO).stdout
     assert out.split() == ["3", "[]"]
+
+
+def test_rank_many_is_rank_for_each_case_bit_for_bit(trained, small_task_dir):
+    ranker = load_ranker(str(trained))
+    cases = [Case.from_task(t) for t in read_tasks(small_task_dir / "test.jsonl")]
+    one_by_one = [ranker.rank(case) for case in cases]
+    for batch in (ranker.rank_many(cases), ranker.rank_many(cases[3:])):  # other neighbours in the batch
+        offset = len(cases) - len(batch)
+        for single, batched in zip(one_by_one[offset:], batch):
+            assert single.genes == batched.genes
+            assert np.array_equal(single.scores, batched.scores) and np.array_equal(single.probabilities, batched.probabilities)
+    assert ranker.rank_many([]) == []

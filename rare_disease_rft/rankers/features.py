@@ -106,6 +106,9 @@ class FeatureExtractor:
         self._first_case = (np.cumsum(runs) - runs)[self._genes_with_cases]
         self._case_only_all = self._case_only_matcher(np.ones(n_cases, np.float32))
         self._case_only_row = {index.genes[i]: k for k, i in enumerate(self.case_only)}
+        #: the patient's similarity to every indexed case, by present and by excluded terms: the
+        #: ranking and then its explanation (similar cases) ask for the same patient's
+        self.similarities = functools.lru_cache(maxsize=64)(self._similarities)
 
     # ------------------------------------------------------------------ knowledge evidence
     def _knowledge(self, case: Case) -> dict[str, np.ndarray]:
@@ -165,11 +168,16 @@ class FeatureExtractor:
             weight[left_out] = 0.0
         return weight, left_out
 
+    def _similarities(self, case: Case) -> tuple[np.ndarray, np.ndarray]:
+        pres_vec, excl_vec = self.index.case_vectors(self.hpo, case)
+        sims = self.index.present @ pres_vec
+        excl_sims = self.index.excluded @ excl_vec if case.excluded else np.zeros(len(sims), np.float32)
+        sims.flags.writeable = excl_sims.flags.writeable = False  # kept for the next caller
+        return sims, excl_sims
+
     def _cases(self, case: Case, weight: np.ndarray, left_out: np.ndarray | None) -> dict[str, np.ndarray]:
         index = self.index
-        pres_vec, excl_vec = index.case_vectors(self.hpo, case)
-        sims = index.present @ pres_vec
-        excl_sims = index.excluded @ excl_vec if case.excluded else np.zeros(len(sims), np.float32)
+        sims, excl_sims = self.similarities(case)
         n_genes = len(index.genes)
         counts = index.membership @ weight
         keep = weight > 0
