@@ -15,6 +15,7 @@ import pandas as pd
 
 from rare_disease_rft.genes import gene_names
 from rare_disease_rft.hpo import HPO
+from rare_disease_rft.messages import one_line
 from rare_disease_rft.registry import model_config
 from rare_disease_rft.resources import REPO_ROOT
 from rare_disease_rft.results import TABLE_COLUMNS, PatientRanking, RankedGene, json_text, table_rows, table_text
@@ -26,7 +27,9 @@ ORPHA_URL = "https://www.orpha.net/en/disease/detail/{}"
 # Where `benchmarks/knowledge_rankers.py` writes the test-split numbers of the built-in rankers.
 BENCHMARK_FILE = REPO_ROOT / "results" / "benchmark.json"
 METRICS = ("n", "top1", "top5", "top10", "mrr", "found")
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~$-])")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~$:@-])")
+_AUTOLINK_WWW = re.compile(r"(\bwww)\.", re.IGNORECASE)
+_NUMBER = re.compile(r"[0-9]+")
 _MATCH_WORDING = {
     "exact": "annotated with this term",
     "more specific annotation": "annotated with a more specific term",
@@ -43,8 +46,16 @@ _CASE_MATCH_WORDING = {
 
 
 def markdown_escape(text: str) -> str:
-    """User or data text shown as it is, not read as Markdown."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    """User or data text shown as it is, not read as Markdown: no emphasis, no link, no image a
+    browser would fetch, and no bare address or e-mail turned into a link (``://``, ``@`` and
+    ``www.`` are escaped too)."""
+    return _AUTOLINK_WWW.sub(r"\1\\.", _MARKDOWN_SPECIAL.sub(r"\\\1", text))
+
+
+def literal(text: str) -> str:
+    """A message quoting what came from a URL, a file or a model directory, as the page shows it:
+    never read as Markdown, on one line, of a readable length (``messages.one_line``)."""
+    return markdown_escape(one_line(text))
 
 
 def table(result: PatientRanking) -> pd.DataFrame:
@@ -69,11 +80,12 @@ def explanation_markdown(entry: RankedGene, hpo: HPO) -> str:
     explanation = entry.explanation
     blocks: list[str] = []
     from_cases = explanation.get("annotations_from") == "published cases"
+    gene = markdown_escape(entry.gene)  # a symbol from an indexed task file may be anything
     if from_cases:
-        blocks.append(f"*{entry.gene} has no HPO annotation in release {hpo.version}; its published cases "
+        blocks.append(f"*{gene} has no HPO annotation in release {hpo.version}; its published cases "
                       "in the model's case index stand in: the terms below are matched against what they report.*")
     elif not explanation["gene_annotated"]:
-        blocks.append(f"*{entry.gene} has no HPO annotation in release {hpo.version}; "
+        blocks.append(f"*{gene} has no HPO annotation in release {hpo.version}; "
                       "the model ranked it from other evidence (such as published cases).*")
     frequency, wording = ("share of its published cases", _CASE_MATCH_WORDING) if from_cases else (
         "annotation frequency", _MATCH_WORDING)
@@ -98,7 +110,7 @@ def explanation_markdown(entry: RankedGene, hpo: HPO) -> str:
     section("Patient's terms the gene's annotations do not explain", [
         f"{markdown_escape(u['label'])} ({u['id']})" for u in explanation["unexplained"]])
     section("Most similar published cases of the gene", [
-        f"[{c['pmid']}]({PUBMED_URL.format(c['pmid'].removeprefix('PMID:'))}), case {markdown_escape(c['case_id'])}: "
+        f"{_publication_link(str(c['pmid']))}, case {markdown_escape(str(c['case_id']))}: "
         f"similarity {c['similarity']:.2f}"
         for c in explanation["similar_cases"]])
     blocks.append(gene_links_markdown(entry.gene))
@@ -109,17 +121,25 @@ def _disease_link(disease_id: str) -> str:
     """An OMIM or Orphanet id as a link to its page (other ids as text)."""
     prefix, _, number = disease_id.partition(":")
     url = {"OMIM": OMIM_URL, "ORPHA": ORPHA_URL}.get(prefix)
-    return f"[{markdown_escape(disease_id)}]({url.format(number)})" if url and number.isdigit() else markdown_escape(disease_id)
+    return f"[{markdown_escape(disease_id)}]({url.format(number)})" if url and _NUMBER.fullmatch(number) \
+        else markdown_escape(disease_id)
+
+
+def _publication_link(pmid: str) -> str:
+    """A PMID as a link to PubMed; anything else (a lab's own task file may hold anything) as text."""
+    number = pmid.removeprefix("PMID:")
+    return f"[{markdown_escape(pmid)}]({PUBMED_URL.format(number)})" if _NUMBER.fullmatch(number) \
+        else markdown_escape(pmid)
 
 
 def gene_links_markdown(symbol: str) -> str:
     gene = gene_names().get(symbol)
     if gene is None:
-        return f"*{symbol} is not an approved HGNC symbol; no gene pages to link.*"
+        return f"*{markdown_escape(symbol)} is not an approved HGNC symbol; no gene pages to link.*"
     links = [f"[HGNC: {gene.hgnc_id}]({HGNC_URL.format(gene.hgnc_id)})"]
     if gene.omim_id:
         links.append(f"[OMIM: {gene.omim_id}]({OMIM_URL.format(gene.omim_id)})")
-    return f"**{gene.symbol}**, {markdown_escape(gene.name)}: " + " · ".join(links)
+    return f"**{markdown_escape(gene.symbol)}**, {markdown_escape(gene.name)}: " + " · ".join(links)
 
 
 # ------------------------------------------------------------------------------ the model

@@ -13,12 +13,13 @@ import tempfile
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import quote
 
 import streamlit as st
 
 from app.patient import (EXCLUDED, MAX_TEXT_CHARS, MAX_UPLOAD_MB, PRESENT, InputError, PatientEntry, link_ids,
                          read_phenopacket, read_text)
-from app.report import csv_bytes, explanation_markdown, json_bytes, markdown_escape, model_facts, table
+from app.report import csv_bytes, explanation_markdown, json_bytes, literal, markdown_escape, model_facts, table
 from rare_disease_rft.cli import TRUST_REMOTE_CODE_ENV
 from rare_disease_rft.explain import rank_and_explain
 from rare_disease_rft.genes import gene_names
@@ -89,7 +90,7 @@ def loaded_ranker(model: str) -> Ranker | None:
                 return loading.result()
         return loading.result()
     except Exception as err:  # a corrupt or incompatible model directory: say so, not a traceback
-        st.error(f"The model '{model}' could not be loaded: {err}")
+        st.error(literal(f"The model '{model}' could not be loaded: {err}"))
         return None
 
 
@@ -121,7 +122,7 @@ def add_terms(hpo: HPO, ids: list[str], status: str, source: str, evidence: dict
     except InputError as err:
         problems = [str(err)]
     for problem in problems:
-        st.error(problem)
+        st.error(literal(problem))
     reset_ranking()
     return not problems
 
@@ -131,7 +132,7 @@ def rank(hpo: HPO, model: str) -> None:
     try:
         case = patient.case(hpo)
     except HPOError as err:
-        st.error(f"Cannot rank yet: {err}.")
+        st.error(literal(f"Cannot rank yet: {err}."))
         return
     ranker = loaded_ranker(model)
     if ranker is None:
@@ -151,19 +152,21 @@ def search_input(hpo: HPO) -> None:
     if is_hpo_id(query):
         resolution = hpo.resolve(query)
         if resolution.id is None:
-            st.error(resolution.note)
+            st.error(literal(resolution.note))
             return
         if resolution.note:
-            st.info(resolution.note)
+            st.info(literal(resolution.note))
         # offered as typed, so adding it keeps the note on how it was mapped
         shown = {query: f"{hpo.name(resolution.id)} ({resolution.id})"}
     else:
         shown = {term.id: f"{term.name} ({term.id})" + ("" if text == term.name else f" — “{text}”")
                  for term, text in hpo.search(query, SUGGESTIONS)}
     if not shown:
-        st.warning(f"No HPO term matches “{query}”. Try another word or a synonym; ids look like HP:0001250.")
+        st.warning(f"No HPO term matches “{literal(query)}”. Try another word or a synonym; ids look like HP:0001250.")
         return
-    choice = st.radio("Suggestions", list(shown), format_func=shown.get, key="suggestion")
+    # option labels are Markdown too; term names come from the release files
+    choice = st.radio("Suggestions", list(shown), format_func=lambda option: markdown_escape(shown[option]),
+                      key="suggestion")
     present_col, excluded_col = st.columns(2)
     if present_col.button("Add as present", key="add_present", width="stretch"):
         add_terms(hpo, [choice], PRESENT, "search")
@@ -189,10 +192,10 @@ def paste_input(hpo: HPO) -> None:
     try:
         reading = read_text(recognizer(), text, case_report)
     except InputError as err:
-        st.error(str(err))
+        st.error(literal(str(err)))
         return
     for note in reading.notes:  # findings the text states of relatives, left out
-        st.info(note)
+        st.info(literal(note))
     if not reading.present and not reading.excluded:
         st.warning(("No finding of the patient's was recognised in the text, only of relatives. " if reading.notes
                     else "No HPO term was recognised in the text. ") + "Describe findings in clinical words "
@@ -222,12 +225,12 @@ def phenopacket_input(hpo: HPO) -> None:
     try:
         reading = read_phenopacket(upload.getvalue(), hpo)
     except InputError as err:
-        st.error(str(err))
+        st.error(literal(str(err)))
         return
     add_terms(hpo, reading.present, PRESENT, "phenopacket")
     add_terms(hpo, reading.excluded, EXCLUDED, "phenopacket")
     for note in reading.notes:
-        st.info(note)
+        st.info(literal(note))
     if reading.sex:
         st.session_state.sex = reading.sex
     if reading.age_years is not None:
@@ -251,7 +254,7 @@ def candidates_input() -> None:
         try:
             st.session_state.candidates = read_candidates(genes, upload)
         except (CandidateError, InputError) as err:
-            st.error(str(err))
+            st.error(literal(str(err)))
             return
         reset_ranking()
     chosen: Candidates | None = st.session_state.get("candidates")
@@ -304,7 +307,7 @@ def term_list() -> None:
         remove_col.button("✕", key=f"remove_{term.id}", help="Remove this term", on_click=remove_term,
                           args=(term.id,))
     for note in patient.notes:
-        st.info(note)
+        st.info(literal(note))
     sex_col, age_col = st.columns(2)
     patient.sex = sex_col.selectbox("Sex (optional)", list(SEXES), format_func=SEXES.get, key="sex")
     patient.age_years = age_col.number_input("Age in years (optional)", min_value=0.0, max_value=130.0,
@@ -338,11 +341,12 @@ def results(hpo: HPO) -> None:
     json_col.download_button("Download JSON (with evidence)",
                              json_bytes(result),
                              "gene_ranking.json", "application/json", key="download_json")
-    st.markdown(f"[Link to this ranking]({(st.context.url or '').rstrip('/')}/?{patient.link_query()}) "
+    page = quote((st.context.url or "").rstrip("/"), safe=":/%")  # the browser's address: nothing breaks the link out
+    st.markdown(f"[Link to this ranking]({page}/?{patient.link_query()}) "
                 "(it holds the terms: share it only where patient data may go)")
     st.markdown("**Evidence per gene**")
     for entry in result.genes:
-        with st.expander(f"{entry.rank}. {entry.gene}", expanded=entry.rank == 1):
+        with st.expander(f"{entry.rank}. {markdown_escape(entry.gene)}", expanded=entry.rank == 1):
             st.markdown(explanation_markdown(entry, hpo))
 
 
@@ -353,11 +357,11 @@ def about_model(hpo: HPO, model: str, model_dir: Path | None, note: str | None) 
         try:
             facts = model_facts(model, model_dir, hpo)
         except (OSError, ValueError) as err:
-            st.error(f"The model directory {model_dir} cannot be read: {err}")
+            st.error(literal(f"The model directory {model_dir} cannot be read: {err}"))
             return
         if note:
             st.warning(note)
-        st.markdown(f"**{facts.name}** ({facts.kind})")
+        st.markdown(f"**{markdown_escape(facts.name)}** ({markdown_escape(facts.kind)})")
         st.markdown("\n".join(f"- {what}: {markdown_escape(str(version))}" for what, version in facts.versions.items()))
         if facts.benchmark:
             st.markdown(f"**Measured accuracy** on the {markdown_escape(facts.benchmark_source)}:")
@@ -373,7 +377,8 @@ def about_model(hpo: HPO, model: str, model_dir: Path | None, note: str | None) 
                           x_label="k: causal gene in the top k", y_label="share of cases", height=200)
         if facts.card:
             with st.expander("Model card"):
-                st.markdown(facts.card)
+                # Markdown from a model directory: shown as the text it is, never rendered (links, images)
+                st.code(facts.card, language=None, wrap_lines=True)
         st.info("**Research use only: not a diagnostic device.**")
 
 

@@ -1,6 +1,7 @@
 import copy
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -149,3 +150,33 @@ def write_hpo_release(folder, hpoa_rows, g2d_rows, version="2099-01-01", descrip
         "ncbi_gene_id\tgene_symbol\tassociation_type\tdisease_id\tsource\n"
         + "".join(f"NCBIGene:{ncbi}\t{symbol}\tMENDELIAN\t{disease}\tmim2gene\n" for ncbi, symbol, disease in g2d_rows))
     return folder
+
+
+APP = Path(__file__).resolve().parent.parent / "app" / "streamlit_app.py"
+
+
+@pytest.fixture
+def open_app(monkeypatch):
+    """Opens the app's page (Streamlit's AppTest) with the likelihood ranker (or MODEL), optionally
+    at a deep link: ``open_app(present="HP:...")``; a list value repeats the parameter."""
+    from streamlit.testing.v1 import AppTest
+
+    def open_(model="likelihood", **query):
+        monkeypatch.setenv("RDRFT_APP_MODEL", model)
+        at = AppTest.from_file(str(APP), default_timeout=60)
+        at.query_params.update(query)
+        at.run()
+        assert not at.exception, at.exception
+        return at
+    return open_
+
+
+@pytest.fixture
+def fresh_model_cache():
+    """The page caches models by name for the server's lifetime; tests that change what a name means
+    start and end with an empty cache."""
+    import streamlit as st
+
+    st.cache_resource.clear()
+    yield
+    st.cache_resource.clear()

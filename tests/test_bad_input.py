@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -472,3 +473,76 @@ def test_rank_never_writes_its_rankings_over_its_patients(capsys, tmp_path, task
         f"rdrft rank: error: --out {packets}/ and the input {packets} overlap: a patient's file could overwrite a " \
         "phenopacket; write the rankings to a folder of their own (nothing was written)"
     assert contents(*before) == before and [p.name for p in packets.iterdir()] == ["PMID_111_STX_1.json"]
+
+
+# ------------------------------------------------------------------------------ the app: shared links, files, models
+EVIL = "https://evil.example"
+# Markdown a browser acts on: a link or an image (its target), or an address it turns into a link
+_LINK = re.compile(r"(?<!\\)!?\[(?:[^\]\\]|\\.)*\]\(([^)\s]*)")
+_ADDRESS = re.compile(r"(?<![\\(])\bhttps?://\S+|(?<!\\)\bwww\.\S+|<https?:[^>]*>", re.IGNORECASE)
+
+
+def live_markdown(at) -> list[str]:
+    """Every link, image or linked address on the page that leads to the attacker's site: none may."""
+    texts = []
+    for kind in ("markdown", "error", "warning", "info", "success", "caption"):
+        texts += [e.value for e in at.get(kind)]
+    texts += [e.label for e in at.get("expander")] + [o for r in at.get("radio") for o in r.options]
+    return [target for text in texts for target in _LINK.findall(text) + _ADDRESS.findall(text) if "evil" in target]
+
+
+@pytest.mark.parametrize("given", [f"[text]({EVIL})", f"![x]({EVIL}/pixel.png)", f"{EVIL}/phish", "www.evil.example",
+                                   f"<{EVIL}>"])
+def test_a_shared_link_cannot_put_a_live_link_or_an_image_on_the_page(open_app, given):
+    at = open_app(present=f"HP:0001166,{given}", excluded=given)
+    assert at.main.error, "the bad id is named"
+    assert live_markdown(at) == []
+    at.text_input(key="search").set_value(given).run()
+    assert live_markdown(at) == []
+
+
+class IndexedStub:
+    """A ranker as a model directory with an indexed task file makes it: gene symbols and PMIDs from that file."""
+
+    name = f"[model]({EVIL})"
+    training_genes = frozenset()
+    indexed_cases = frozenset()
+
+    def __init__(self, hpo):
+        from rare_disease_rft.rankers.knowledge import LikelihoodRanker
+
+        self.likelihood = LikelihoodRanker(hpo)
+
+    def rank(self, case):
+        from rare_disease_rft.rankers import Ranking
+
+        ranking = self.likelihood.rank(case)
+        return Ranking([f"[FBN1]({EVIL})", *ranking.genes[1:]], ranking.scores)
+
+    def rank_many(self, cases):
+        return [self.rank(c) for c in cases]
+
+    def similar_cases(self, case, gene, k=3):
+        return [{"case_id": f"![c]({EVIL}/c.png)", "pmid": f"PMID:1]({EVIL})", "similarity": 0.9}]
+
+    def case_annotations(self, gene):
+        return None
+
+    def describe(self):
+        return {"name": self.name, "kind": "policy"}
+
+
+def test_genes_pmids_and_a_model_card_from_a_model_directory_are_shown_as_text(open_app, hpo, tmp_path, monkeypatch,
+                                                                              fresh_model_cache):
+    import rare_disease_rft.registry
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"kind": "policy", "name": f"[ours]({EVIL})", "model": {}}))
+    card = f"# Card\n\n![tracker]({EVIL}/pixel.png) [details]({EVIL}/phish)\n"
+    (model / "MODEL_CARD.md").write_text(card)
+    monkeypatch.setattr(rare_disease_rft.registry, "load_ranker", lambda name, **_: IndexedStub(hpo))
+    at = open_app(str(model), present=MARFAN)
+    assert [e.label for e in at.expander][0] == r"1. \[FBN1\]\(https\://evil.example\)"
+    assert live_markdown(at) == []
+    assert [c.value for c in at.sidebar.code] == [card.rstrip("\n")]  # the card, as text
