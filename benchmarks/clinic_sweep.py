@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from policy_sweep import CONFIG, REPO, train_if_missing, validation_row
-from seed_spread import summary
+from seed_spread import print_seeds, summary
 
 SIMULATION = "training.clinic_simulation"
 #: name: (overrides, seeds); one seed first, three for what looks like a win
@@ -32,6 +32,7 @@ VARIANTS: dict[str, tuple[list[str], tuple[int, ...]]] = {
 }
 COLUMNS = ("top1", "top10", "unseen_gene_top1", "clinic_like_top1", "clinic_like_top10",
            "clinic_like_gene_unseen_top1", "clinic_like_gene_unseen_top10")
+HEADERS = ("top1", "top10", "unseen top1", "clinic top1", "clinic top10", "clinic unseen top1", "clinic unseen top10")
 
 
 def model_folder(name: str, seed: int) -> Path:
@@ -66,15 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     if not args.only:  # a partial run prints, but never overwrites the full record
         (out / "clinic_sweep.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(f"{'variant':<44}" + "".join(f"{c.replace('clinic_like', 'clinic'):>16}" for c in COLUMNS))
-    for name, block in report["variants"].items():
-        for seed, row in block["seeds"].items():
-            print(f"{(name + ' ' + seed)[:44]:<44}" + "".join(
-                f"{row[c]:>16.3f}" if row.get(c) is not None else f"{'-':>16}" for c in COLUMNS))
-        if len(block["seeds"]) > 1:
-            s = block["summary"]
-            print(f"{(name + ' mean')[:44]:<44}" + "".join(
-                f"{s[c]['mean']:>16.3f}" if c in s else f"{'-':>16}" for c in COLUMNS))
+    print_seeds(report["variants"], COLUMNS, name_width=44, headers=HEADERS)
     return 0
 
 
