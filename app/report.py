@@ -21,6 +21,7 @@ from rare_disease_rft.results import TABLE_COLUMNS, PatientRanking, RankedGene, 
 PUBMED_URL = "https://pubmed.ncbi.nlm.nih.gov/{}/"
 HGNC_URL = "https://www.genenames.org/data/gene-symbol-report/#!/hgnc_id/{}"
 OMIM_URL = "https://www.omim.org/entry/{}"
+ORPHA_URL = "https://www.orpha.net/en/disease/detail/{}"
 # Where `benchmarks/knowledge_rankers.py` writes the test-split numbers of the built-in rankers.
 BENCHMARK_FILE = REPO_ROOT / "results" / "benchmark.json"
 METRICS = ("n", "top1", "top5", "top10", "mrr", "found")
@@ -48,7 +49,9 @@ def markdown_escape(text: str) -> str:
 def table(result: PatientRanking) -> pd.DataFrame:
     """One row per ranked gene: the page's table and chart (the CSV download's rows)."""
     frame = pd.DataFrame(table_rows(result), columns=list(TABLE_COLUMNS)).drop(columns="id")
-    return frame.drop(columns="probability") if frame["probability"].isna().all() else frame
+    # columns that say nothing for this ranking: no probabilities, no candidate genes
+    empty = [c for c in ("probability", "variants", "note") if frame[c].isna().all() or (frame[c] == "").all()]
+    return frame.drop(columns=empty)
 
 
 def csv_bytes(result: PatientRanking) -> bytes:
@@ -78,6 +81,11 @@ def explanation_markdown(entry: RankedGene, hpo: HPO) -> str:
         if items:
             blocks.append("\n".join([f"**{heading}**", *(f"- {item}" for item in items)]))
 
+    section("Diseases of the gene whose annotations match", [
+        f"{markdown_escape(d['name'])} ({_disease_link(d['id'])})"
+        + (f", {markdown_escape(', '.join(d['inheritance']).lower())}" if d["inheritance"] else "")
+        + f": explains {d['matched_terms']} of the matched terms"
+        for d in explanation.get("diseases", [])])
     section("Patient's terms the gene explains", [
         f"{markdown_escape(m['label'])} ({m['id']}): {wording.get(m['match'], m['match'])}"
         + ("" if m["match"] == "exact" else f" ({markdown_escape(m['via']['label'])}, {m['via']['id']})")
@@ -94,6 +102,13 @@ def explanation_markdown(entry: RankedGene, hpo: HPO) -> str:
         for c in explanation["similar_cases"]])
     blocks.append(gene_links_markdown(entry.gene))
     return "\n\n".join(blocks)
+
+
+def _disease_link(disease_id: str) -> str:
+    """An OMIM or Orphanet id as a link to its page (other ids as text)."""
+    prefix, _, number = disease_id.partition(":")
+    url = {"OMIM": OMIM_URL, "ORPHA": ORPHA_URL}.get(prefix)
+    return f"[{markdown_escape(disease_id)}]({url.format(number)})" if url and number.isdigit() else markdown_escape(disease_id)
 
 
 def gene_links_markdown(symbol: str) -> str:

@@ -8,6 +8,7 @@ lives in the browser session only: nothing is written to disk or logged.
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -20,6 +21,7 @@ from app.report import csv_bytes, explanation_markdown, json_bytes, markdown_esc
 from rare_disease_rft.explain import rank_and_explain
 from rare_disease_rft.genes import gene_names
 from rare_disease_rft.hpo import HPO, HPOError, load_hpo, normalise_id
+from rare_disease_rft.inputs.candidates import CandidateError, Candidates, parse_gene_list, read_vcf
 from rare_disease_rft.inputs.concepts import ConceptRecognizer
 from rare_disease_rft.rankers import Ranker
 from rare_disease_rft.registry import DEFAULT, is_built_in, is_trained, load_ranker, model_folder
@@ -29,6 +31,8 @@ TOP_GENES = 20
 CHART_GENES = 10
 SUGGESTIONS = 8
 SEXES = {None: "not given", "FEMALE": "female", "MALE": "male", "OTHER_SEX": "other", "UNKNOWN_SEX": "unknown"}
+# an exome's annotated VCF of rare variants is a few MB; a whole genome's belongs in `rdrft rank --vcf`
+MAX_VCF_MB = 50
 DISCLAIMER = ("**A research tool, not a diagnostic device.** It ranks genes by how well published knowledge "
               "and case reports fit the phenotypes entered; a clinical geneticist must review every result. "
               "Patient data stays in this browser session: it is not stored or logged.")
@@ -104,7 +108,7 @@ def flip_term(term_id: str) -> None:
 def new_patient() -> None:
     """Forgets everything entered, for the next patient at a shared computer."""
     st.session_state.patient = PatientEntry()
-    st.session_state.update(search="", note_text="", sex=None, age=None)
+    st.session_state.update(search="", note_text="", sex=None, age=None, gene_list="", candidates=None)
     reset_ranking()
 
 
@@ -131,7 +135,8 @@ def rank(hpo: HPO, model: str) -> None:
     if ranker is None:
         return
     started = time.perf_counter()
-    st.session_state.result = rank_and_explain(ranker, case, top=TOP_GENES, hpo=hpo, notes=patient.notes)
+    st.session_state.result = rank_and_explain(ranker, case, top=TOP_GENES, hpo=hpo, notes=patient.notes,
+                                               candidates=st.session_state.get("candidates"))
     st.session_state.ranked_in = time.perf_counter() - started
 
 
@@ -184,8 +189,11 @@ def paste_input(hpo: HPO) -> None:
     except InputError as err:
         st.error(str(err))
         return
+    for note in reading.notes:  # findings the text states of relatives, left out
+        st.info(note)
     if not reading.present and not reading.excluded:
-        st.warning("No HPO term was recognised in the text. Describe findings in clinical words "
+        st.warning(("No finding of the patient's was recognised in the text, only of relatives. " if reading.notes
+                    else "No HPO term was recognised in the text. ") + "Describe findings in clinical words "
                    "(e.g. “seizures”, “hypotonia”) or search for the terms instead.")
         return
     add_terms(hpo, reading.present, PRESENT, "text", reading.evidence)
@@ -224,6 +232,45 @@ def phenopacket_input(hpo: HPO) -> None:
         st.session_state.age = reading.age_years
     st.success(f"Read {len(reading.present)} present and {len(reading.excluded)} excluded terms from the "
                "phenopacket.")
+
+
+def candidates_input() -> None:
+    """Candidate genes from sequencing (a gene list, or a VCF annotated by VEP or snpEff): the ranking
+    is then of these genes only. The VCF is read from a temporary file that is deleted at once."""
+    genes = st.text_area("Gene list (a panel, or the genes with rare variants): symbols separated by commas or "
+                         "one a line", key="gene_list", height=100)
+    upload = st.file_uploader("…or a VCF annotated by VEP (CSQ) or snpEff (ANN)", type=["vcf", "gz"], key="vcf",
+                              max_upload_size=MAX_VCF_MB)
+    use_col, clear_col = st.columns(2)
+    if clear_col.button("Rank all genes again", key="clear_candidates", width="stretch"):
+        st.session_state.candidates = None
+        reset_ranking()
+    if use_col.button("Rank only these candidates", key="use_candidates", width="stretch"):
+        try:
+            st.session_state.candidates = read_candidates(genes, upload)
+        except (CandidateError, InputError) as err:
+            st.error(str(err))
+            return
+        reset_ranking()
+    chosen: Candidates | None = st.session_state.get("candidates")
+    if chosen is not None:
+        st.success(f"Ranking only {len(chosen)} candidate genes from {markdown_escape(chosen.source)}.")
+        for note in chosen.notes:
+            st.info(markdown_escape(note))
+
+
+def read_candidates(genes: str, upload) -> Candidates:
+    if upload is not None:
+        suffix = ".vcf.gz" if upload.name.endswith(".gz") else ".vcf"
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / f"upload{suffix}"
+            path.write_bytes(upload.getvalue())
+            found = read_vcf(path)
+        found.source = upload.name  # the temporary path means nothing to the user
+        return found
+    if not genes.strip():
+        raise InputError("Give a gene list or a VCF first.")
+    return parse_gene_list(genes.replace(",", "\n"), "the gene list")
 
 
 def open_deep_link(hpo: HPO, model: str) -> None:
@@ -339,13 +386,16 @@ def main() -> None:
         st.session_state.result = None
         open_deep_link(hpo, model)
 
-    search_tab, text_tab, upload_tab = st.tabs(["Search HPO terms", "Paste clinical text", "Upload phenopacket"])
+    search_tab, text_tab, upload_tab, genes_tab = st.tabs(["Search HPO terms", "Paste clinical text",
+                                                           "Upload phenopacket", "Candidate genes (sequencing)"])
     with search_tab:
         search_input(hpo)
     with text_tab:
         paste_input(hpo)
     with upload_tab:
         phenopacket_input(hpo)
+    with genes_tab:
+        candidates_input()
     term_list()
     rank_col, new_col = st.columns(2)
     if rank_col.button("Rank genes", key="rank", type="primary", width="stretch"):

@@ -20,11 +20,13 @@ import tempfile
 from pathlib import Path
 
 from knowledge_rankers import REPO, Hpo3Enrichment, evaluate_with_progress
-from rare_disease_rft.hpo import HPO, RELEASE_FILES, load_hpo, release_folder
+from rare_disease_rft.hpo import HPO, load_hpo, release_folder
+from rare_disease_rft.hpo_release import (ANNOTATIONS, GENE_PHENOTYPES, ONTOLOGY, gene_phenotypes, release_files,
+                                          write_gene_phenotypes)
 from rare_disease_rft.rankers import Case, Ranker, Ranking
 from rare_disease_rft.rankers.features import GeneEnrichment
 from rare_disease_rft.rankers.knowledge import gene_order
-from rare_disease_rft.resources import DEFAULT_DATA_DIR, find_text_file, open_text
+from rare_disease_rft.resources import DEFAULT_DATA_DIR, open_text
 from rare_disease_rft.tasks import read_tasks
 
 
@@ -45,11 +47,14 @@ class Enrichment(Ranker):
 
 def hpo3_on_our_release() -> Hpo3Enrichment:
     """hpo3's enrichment built from the release files :func:`load_hpo` reads (hpo3 reads them
-    uncompressed, and once: the temporary copy can go afterwards)."""
+    uncompressed, and once: the temporary copy can go afterwards; it needs HPO's gene table,
+    built here when the release has none)."""
+    files = release_files(release_folder())
     with tempfile.TemporaryDirectory() as folder:
-        for name in RELEASE_FILES:
-            with open_text(find_text_file(release_folder(), name)) as src:
+        for name, path in ((ONTOLOGY, files.ontology), (ANNOTATIONS, files.annotations)):
+            with open_text(path) as src:
                 (Path(folder) / name).write_text(src.read(), encoding="utf-8")
+        write_gene_phenotypes(gene_phenotypes(files), Path(folder) / GENE_PHENOTYPES)
         peer = Hpo3Enrichment(folder)
     peer.name = "hpo3-enrichment (our HPO release)"
     return peer

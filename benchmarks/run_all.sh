@@ -32,6 +32,7 @@ run() {
 run benchmarks/knowledge_rankers.py "${ranker_peers[@]}"
 run benchmarks/default_model.py "${ranker_peers[@]}"
 run benchmarks/enrichment_same_release.py
+run benchmarks/own_paper_withheld.py
 run benchmarks/policy_sweep.py  # variants of the default recipe on validation (about 15 minutes when untrained)
 run benchmarks/seed_spread.py  # seeds 0-4 of the default and its ablation, on test (about 15 minutes when untrained)
 run benchmarks/concept_recognition.py "${concept_peers[@]}"

@@ -41,8 +41,6 @@ def prepare_phenopackets(
     tasks.sort(key=lambda t: (t.pmid or "", t.id))
     if split:
         _name_no_gene(tasks, sources)
-    reasons = Counter(s["reason"] if not s["reason"].startswith("not valid JSON") else "not valid JSON"
-                      for s in report.skipped)
     return write_task_set(
         out,
         tasks,
@@ -51,7 +49,7 @@ def prepare_phenopackets(
             "hpo_version": hpo.version,
             "files_read": report.files,
             "skipped_count": len(report.skipped),
-            "skipped_by_reason": dict(reasons.most_common()),
+            "skipped_by_reason": dict(report.reasons.most_common()),
             "terms_mapped_to_current_id": dict(report.mapped_terms.most_common()),
             "terms_unknown_to_hpo_release_dropped": dict(report.unknown_terms.most_common()),
             "terms_both_present_and_excluded_kept_present": report.present_and_excluded,
@@ -68,7 +66,7 @@ def _name_no_gene(tasks: list[Task], sources: list[str | Path]) -> None:
     sorted by PMID, then the phenopacket's own id."""
     per_paper: Counter = Counter()
     per_source: Counter = Counter()
-    roots = [str(s) for s in sources]
+    roots = [str(Path(s)) for s in sources]  # as the readers name files: "./in/" is "in"
     for task in tasks:
         per_paper[task.pmid] += 1
         task.id = f"{task.pmid.replace(':', '_')}_{per_paper[task.pmid]}"

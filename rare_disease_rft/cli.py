@@ -63,36 +63,132 @@ def _load_model(model: str):
         raise UsageError(str(err)) from None
 
 
+def _candidates(args: argparse.Namespace):
+    """The candidate genes of ``--genes`` and ``--vcf`` (both: the VCF's genes on the list), or None."""
+    from .inputs.candidates import CandidateError, read_gene_list, read_vcf
+
+    try:
+        listed = read_gene_list(args.genes) if args.genes else None
+        called = read_vcf(args.vcf) if args.vcf else None
+    except CandidateError as err:
+        raise UsageError(str(err)) from None
+    if listed is None or called is None:
+        return listed or called
+    on_list = set(listed.symbols())
+    called.genes = [c for c in called.genes if c.gene in on_list]
+    called.notes.append(f"{len(called.genes)} genes of {args.vcf} are on the list {args.genes}; only they are ranked")
+    if not called.genes:
+        raise UsageError(f"no gene of {args.vcf} is on the list {args.genes}; nothing to rank")
+    return called
+
+
+def _print_ranking(result) -> None:
+    has_p = any(g.probability is not None for g in result.genes)
+    print(f"{'rank':>4}  {'gene':<12} {'score':>9}" + (f" {'prob':>6}" if has_p else "") + "  matched terms")
+    for g in result.genes:
+        matched = ", ".join(m["label"] for m in g.explanation["matched"][:4]) or g.explanation.get("not_ranked", "")
+        prob = f" {g.probability:>6.3f}" if has_p and g.probability is not None else " " * 7 if has_p else ""
+        score = f"{g.score:>9.3f}" if g.score is not None else f"{'-':>9}"
+        print(f"{g.rank:>4}  {g.gene:<12} {score}{prob}  {matched}")
+    if result.text:
+        print("\nmodel's reasoning:\n" + result.text)
+
+
 def _cmd_rank(args: argparse.Namespace) -> None:
     from .explain import rank_and_explain
     from .hpo import HPOError, load_hpo
     from .rankers import Case
-    from .results import json_text
+    from .results import json_text, output_format, write_rankings
 
+    given = [name for name, value in (("--present", args.present), ("--phenopackets", args.phenopackets),
+                                      ("--tasks", args.tasks)) if value]
+    if len(given) != 1:
+        raise UsageError("give the patient as exactly one of --present, --phenopackets or --tasks"
+                         + (f" (got {' and '.join(given)})" if given else ""))
     if args.top < 1:
         raise UsageError(f"--top must be at least 1, got {args.top}")
+    if args.out and not _is_folder_output(args.out):
+        output_format(args.out)  # an unknown suffix is refused before any work
+    candidates = _candidates(args)
     _set_threads(args.threads)
     ranker = _load_model(args.model)
+    hpo = load_hpo()
+    if not args.present:
+        _rank_batch(args, ranker, hpo, candidates)
+        return
     notes: list[str] = []
     try:
-        case = Case.from_ids(load_hpo(), _split_ids(args.present), _split_ids(args.excluded),
+        case = Case.from_ids(hpo, _split_ids(args.present), _split_ids(args.excluded),
                              sex=args.sex, age_years=args.age, notes=notes)
     except HPOError as err:
         raise UsageError(str(err)) from None
-    result = rank_and_explain(ranker, case, top=args.top, notes=notes)
-    for note in notes:  # on stderr in both modes, so --json output stays one JSON document
+    result = rank_and_explain(ranker, case, top=args.top, hpo=hpo, notes=notes, candidates=candidates)
+    for note in result.notes:  # on stderr in both modes, so --json output stays one JSON document
         print(f"note: {note}", file=sys.stderr)
+    if args.out:
+        write_rankings([result], args.out)
+        print(f"wrote {args.out}", file=sys.stderr)
     if args.json:
         print(json_text(result), end="")
-        return
-    has_p = any(g.probability is not None for g in result.genes)
-    print(f"{'rank':>4}  {'gene':<12} {'score':>9}" + (f" {'prob':>6}" if has_p else "") + "  matched terms")
-    for g in result.genes:
-        matched = ", ".join(m["label"] for m in g.explanation["matched"][:4])
-        prob = f" {g.probability:>6.3f}" if has_p else ""
-        print(f"{g.rank:>4}  {g.gene:<12} {g.score:>9.3f}{prob}  {matched}")
-    if result.text:
-        print("\nmodel's reasoning:\n" + result.text)
+    elif not args.out:
+        _print_ranking(result)
+
+
+def _is_folder_output(out: str) -> bool:
+    """``--out`` names a folder of per-patient files: it ends with a slash or is an existing folder."""
+    return out.endswith(("/", "\\")) or Path(out).is_dir()
+
+
+def _rank_batch(args: argparse.Namespace, ranker, hpo, candidates) -> None:
+    from .batch import BatchReport, rank_tasks, tasks_from_file, tasks_from_phenopackets
+    from .results import jsonl_text, write_patient_files, write_rankings
+    from .tasks import TaskError
+
+    if args.excluded or args.sex or args.age is not None:
+        raise UsageError("--excluded, --sex and --age describe one patient given with --present; a batch's "
+                         "patients bring their own")
+    report = BatchReport()
+    if args.phenopackets:
+        for source in args.phenopackets:
+            if not Path(source).exists():
+                raise UsageError(f"source {source} does not exist (give phenopacket .json files, folders or archives)")
+        tasks = tasks_from_phenopackets(args.phenopackets, hpo, report)
+    else:
+        try:
+            tasks = tasks_from_file(args.tasks)
+        except TaskError as err:
+            raise UsageError(str(err)) from None
+    for skipped in report.skipped:
+        print(f"rdrft rank: skipped {skipped['patient']}: {skipped['reason']}", file=sys.stderr)
+    if not tasks:
+        raise UsageError("no patient to rank" + (f"; {report.summary()}" if report.skipped else ""))
+    before = len(report.skipped)
+    results = list(rank_tasks(ranker, tasks, hpo, args.top, report, candidates, _progress_bar()))
+    for skipped in report.skipped[before:]:
+        print(f"rdrft rank: skipped {skipped['patient']}: {skipped['reason']}", file=sys.stderr)
+    if args.out and _is_folder_output(args.out):
+        write_patient_files(results, Path(args.out))
+    elif args.out:
+        write_rankings(results, args.out)
+    elif args.json:
+        print(jsonl_text(results), end="")
+    else:
+        for result in results:
+            print(f"{result.id}: " + ", ".join(g.gene for g in result.genes[:5]))
+    print(f"rdrft rank: {report.summary()}" + (f" -> {args.out}" if args.out else ""), file=sys.stderr)
+
+
+def _progress_bar():
+    """Progress on stderr for people watching a long batch (a terminal only: logs stay clean)."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        filled = int(30 * done / total)
+        print(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total} patients", end="" if done < total else "\n",
+              file=sys.stderr, flush=True)
+
+    return show
 
 
 def _read_task_file(path: str, limit: int | None):
@@ -253,6 +349,23 @@ def _cmd_index(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}: the case index of {args.model} with {len(tasks)} more cases ({total:,} in all)")
 
 
+def _cmd_knowledge_update(args: argparse.Namespace) -> int:
+    from .hpo import load_hpo
+    from .hpo_update import format_changes, update_release
+
+    update = update_release(args.source, args.into, current=load_hpo(), force=args.force, allow_older=args.allow_older)
+    for problem in update.checked.problems:
+        print(f"rdrft knowledge update: {problem}", file=sys.stderr)
+    if update.folder is None:
+        print(f"rdrft knowledge update: {len(update.checked.errors)} errors; nothing was written", file=sys.stderr)
+        return 2
+    print(f"wrote HPO release {update.checked.version} to {update.folder}")
+    print(format_changes(update.changes))
+    print(f"use it with --hpo {update.folder} (or RDRFT_HPO_DIR={update.folder}); models trained on another "
+          "release need retraining on it (rdrft train --config configs/default.yaml --hpo DIR)")
+    return 0
+
+
 def _cmd_app(args: argparse.Namespace) -> None:
     import os
 
@@ -338,10 +451,22 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=_cmd_train)
 
     model_help = "a model directory from `rdrft train`, a built-in ranker (phenomizer, likelihood) or default"
-    rank = sub.add_parser("rank", help="rank genes for one patient",
-                          description="Ranks genes for the patient's HPO terms; obsolete ids are mapped (noted on stderr).")
+    rank = sub.add_parser(
+        "rank", help="rank genes for one patient, or for many (phenopackets, a task file)",
+        description="Ranks genes for a patient's HPO terms (--present), or for every patient of phenopackets "
+        "(files, folders, archives; no PMID or diagnosis needed) or of a task file. Obsolete ids are mapped "
+        "(noted on stderr). --genes/--vcf restrict the ranking to candidate genes from sequencing; a candidate "
+        "the knowledge base does not know is listed last with the reason. --out writes .json (one patient), "
+        ".jsonl, .tsv or .csv, or per-patient JSON files into a folder (a name ending in /).")
     rank.add_argument("--model", default="default", help=model_help + " (default: default)")
-    rank.add_argument("--present", required=True, metavar="HP:...,HP:...", help="observed phenotypes")
+    rank.add_argument("--present", metavar="HP:...,HP:...", help="observed phenotypes of one patient")
+    rank.add_argument("--phenopackets", nargs="+", metavar="SOURCE",
+                      help="phenopacket .json files, folders or .tar.xz/.tar.gz/.zip archives: one ranking per patient")
+    rank.add_argument("--tasks", metavar="FILE", help="a task JSONL file (answers optional): one ranking per task")
+    rank.add_argument("--genes", metavar="LIST|FILE",
+                      help="candidate genes: comma-separated symbols, or a file with one symbol a line (or a gene column)")
+    rank.add_argument("--vcf", metavar="FILE", help="candidate genes from a VEP (CSQ) or snpEff (ANN) annotated VCF")
+    rank.add_argument("--out", metavar="FILE|DIR/", help="write the rankings: .json, .jsonl, .tsv, .csv, or a folder")
     rank.add_argument("--excluded", metavar="HP:...,HP:...", help="phenotypes explicitly absent")
     rank.add_argument("--sex", choices=["FEMALE", "MALE", "OTHER_SEX", "UNKNOWN_SEX"])
     rank.add_argument("--age", type=float, metavar="YEARS")
@@ -382,13 +507,47 @@ def build_parser() -> argparse.ArgumentParser:
     app.add_argument("--model", default="default", help=model_help + " (default: default)")
     app.add_argument("--port", type=int, default=8501, metavar="N", help="port (default 8501)")
     app.set_defaults(func=_cmd_app)
+
+    knowledge = sub.add_parser("knowledge", help="the HPO knowledge base: update it from new release files")
+    knowledge_sub = knowledge.add_subparsers(dest="action", required=True, metavar="ACTION")
+    update = knowledge_sub.add_parser(
+        "update", help="check new HPO release files and write them as a release folder",
+        description="Checks the HPO release files in SOURCE_DIR (hp.obo, phenotype.hpoa, genes_to_disease.txt or "
+        "genes_to_phenotype.txt; plain, .xz or .gz): empty or cut-off files, column counts, disease counts against "
+        "phenotype.hpoa's header, terms hp.obo does not know, genes HGNC does not know, a release older than the "
+        "current one. Prints one line per problem; on an error writes nothing and exits 2. Otherwise writes the "
+        "files xz-compressed with a README (provenance, checksums, license) to --into, through a temporary folder "
+        "and a rename, and prints what changed against the current release (--hpo, RDRFT_HPO_DIR or the bundled "
+        "one): terms, genes, diseases, annotations. The default release is not changed: use the folder with --hpo.")
+    update.add_argument("source", metavar="SOURCE_DIR", help="folder with the new release files")
+    update.add_argument("--into", metavar="DIR",
+                        help="release folder to write (default: ~/.local/share/rare-disease-rft/hpo/VERSION)")
+    update.add_argument("--force", action="store_true", help="replace DIR if it exists (a bundled release included)")
+    update.add_argument("--allow-older", action="store_true", help="accept a release older than the current one")
+    update.set_defaults(func=_cmd_knowledge_update)
+    _add_hpo_option(parser)
     return parser
+
+
+def _add_hpo_option(parser: argparse.ArgumentParser) -> None:
+    """``--hpo DIR`` on every command (each reads the knowledge base: term ids, annotations)."""
+    subcommands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subcommands:
+        parser.add_argument("--hpo", metavar="DIR", help="HPO release folder (default: RDRFT_HPO_DIR, else the "
+                            "bundled release): hp.obo, phenotype.hpoa and genes_to_phenotype.txt or genes_to_disease.txt")
+    for action in subcommands:
+        for command in dict.fromkeys(action.choices.values()):
+            _add_hpo_option(command)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.hpo:
+            from .hpo import use_release
+
+            use_release(args.hpo)
         result = args.func(args)
     except (UsageError, FileNotFoundError, ValueError, KeyError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err

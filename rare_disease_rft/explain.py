@@ -12,13 +12,15 @@
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
 import scipy.sparse as sp
 
 from .hpo import HPO, load_hpo
-from .rankers.base import Case, Ranker
+from .inputs.candidates import Candidates, restrict_ranking
+from .rankers.base import Case, Ranker, Ranking
 from .results import PatientRanking, RankedGene
 
 # A shared ancestor at least this informative counts as a match (IC in nats over genes: 2.0 is a
@@ -79,25 +81,65 @@ def explain_gene(hpo: HPO, case: Case, gene: str, case_annotations: Annotations 
             "matched": matched, "contradicting": contradicting, "unexplained": unexplained}
 
 
+def matched_diseases(hpo: HPO, gene: str, matched: list[dict], limit: int = 3) -> list[dict]:
+    """The gene's diseases whose annotations match the patient, best first: id (OMIM/ORPHA), name,
+    modes of inheritance, and how many of the matched terms each disease's annotations explain."""
+    g = hpo.gene_index.get(gene)
+    if g is None or not matched:
+        return []
+    shared = [hpo.index[m["shared_ancestor"]["id"]] for m in matched]
+    found = []
+    for d in hpo.gene_diseases[g].indices:
+        row = hpo.disease_closure[d]
+        n = int(np.isin(shared, row.indices).sum())
+        if n:
+            found.append((n, hpo.disease_ids[d], d))
+    found.sort(key=lambda item: (-item[0], item[1]))
+    return [{"id": disease_id, "name": hpo.disease_names[d], "matched_terms": n,
+             "inheritance": [hpo.name(t) for t in hpo.disease_inheritance[d]]}
+            for n, disease_id, d in found[:limit]]
+
+
 def rank_and_explain(ranker: Ranker, case: Case, top: int = 10, hpo: HPO | None = None,
-                     notes: list[str] | None = None) -> PatientRanking:
+                     notes: list[str] | None = None, candidates: Candidates | None = None) -> PatientRanking:
     """The ranking's first ``top`` genes, each with its score, probability and explanation;
-    ``notes`` (what became of the input) are carried into the result."""
-    hpo = hpo or load_hpo()
-    ranking = ranker.rank(case)
+    ``notes`` (what became of the input) are carried into the result. With ``candidates`` (a gene
+    list or the genes of a VCF) only they are ranked, those the knowledge base lacks last."""
+    return explain_ranking(ranker, case, ranker.rank(case), top, hpo or load_hpo(), notes, candidates)
+
+
+def explain_ranking(ranker: Ranker, case: Case, ranking: Ranking, top: int, hpo: HPO,
+                    notes: list[str] | None = None, candidates: Candidates | None = None) -> PatientRanking:
+    """:func:`rank_and_explain` of a ranking already made (batches rank many cases at once)."""
+    notes = list(notes or [])
+    if candidates is not None:
+        ranking = restrict_ranking(ranking, candidates)
+        notes += candidates.notes
+    unranked = ranking.extra.get("unranked", {})
     genes = []
     for position, gene in enumerate(ranking.genes[:top], 1):
-        explanation = explain_gene(hpo, case, gene, ranker.case_annotations)
-        explanation["similar_cases"] = ranker.similar_cases(case, gene)
+        if gene in unranked:
+            explanation = {"gene_annotated": False, "annotations_from": None, "matched": [], "contradicting": [],
+                           "unexplained": [{"id": t, "label": hpo.name(t)} for t in case.present],
+                           "similar_cases": [], "not_ranked": unranked[gene]}
+        else:
+            explanation = explain_gene(hpo, case, gene, ranker.case_annotations)
+            explanation["diseases"] = matched_diseases(hpo, gene, explanation["matched"])
+            explanation["similar_cases"] = ranker.similar_cases(case, gene)
+        candidate = candidates.get(gene) if candidates is not None else None
+        if candidate is not None:
+            explanation["variants"] = [v.to_json() for v in candidate.variants]
+        score = float(ranking.scores[position - 1]) if len(ranking.scores) >= position else None
+        probability = None if ranking.probabilities is None else float(ranking.probabilities[position - 1])
         genes.append(RankedGene(
             rank=position, gene=gene,
-            score=float(ranking.scores[position - 1]) if len(ranking.scores) >= position else None,
-            probability=None if ranking.probabilities is None else float(ranking.probabilities[position - 1]),
+            score=None if score is None or math.isnan(score) else score,
+            probability=None if probability is None or math.isnan(probability) else probability,
             explanation=explanation,
         ))
     return PatientRanking(
         model=ranker.name, present=list(case.present), excluded=list(case.excluded), genes=genes,
-        notes=list(notes or []), text=ranking.text, format_ok=ranking.format_ok,
+        notes=notes, text=ranking.text, format_ok=ranking.format_ok,
         versions={"model": ranker.name, "kind": ranker.describe().get("kind"), "hpo": hpo.version},
         sex=case.sex, age_years=case.age_years,
     )

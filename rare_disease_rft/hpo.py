@@ -1,8 +1,14 @@
 """The HPO knowledge base: terms, their ancestry and information content, and gene annotations.
 
-``HPO.load()`` reads an HPO release (``hp.obo``, ``genes_to_phenotype.txt``, ``phenotype.hpoa``)
-once, caches the parsed arrays under the user cache (keyed by a hash of the files) and loads
-that cache in well under a second afterwards. The bundled default is release 2025-01-16.
+``HPO.load()`` reads an HPO release folder (``hp.obo``, ``phenotype.hpoa`` and either HPO's
+``genes_to_phenotype.txt`` or ``genes_to_disease.txt``, from which the gene table is built: see
+:mod:`rare_disease_rft.hpo_release`) once, caches the parsed arrays under the user cache (keyed
+by a hash of the files) and loads that cache in well under a second afterwards. The bundled
+default is named in :mod:`rare_disease_rft.resources` (``BUNDLED_HPO_RELEASE``).
+
+Every annotation keeps the references it was curated from (:meth:`HPO.references`), so that the
+knowledge of one publication can be withheld (:meth:`HPO.without_publication`) when a case from
+that publication is ranked: what a new patient's ranking would have had to go on.
 
 Terms are addressed by id everywhere in the public API; internally they are row/column indices
 of sparse matrices so that rankers can score every gene at once.
@@ -15,6 +21,7 @@ import json
 import math
 import os
 import re
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +29,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from .genes import GeneNames, gene_names
-from .resources import BUNDLED_HPO, atomic_write_bytes, cache_dir, find_text_file, fingerprint, open_text
+from . import hpo_release as _release
+from .hpo_release import ReleaseFiles, gene_phenotypes, read_annotations, read_obo, release_files
+from .resources import BUNDLED_HPO, atomic_write_bytes, cache_dir, fingerprint
 
 PHENOTYPIC_ABNORMALITY = "HP:0000118"
 # Midpoints of the HPO frequency classes (HP:0040279 subtree).
@@ -36,9 +45,10 @@ FREQUENCY_TERMS = {
 }
 # Used where an annotation states no frequency (a third of them); "Frequent" is the middle class.
 UNKNOWN_FREQUENCY = 0.5
-_CACHE_FORMAT = 5
-#: the files of an HPO release, each plain or compressed (.xz, .gz)
-RELEASE_FILES = ("hp.obo", "genes_to_phenotype.txt", "phenotype.hpoa")
+_CACHE_FORMAT = 7
+# publications whose withheld rows are kept per process: a split has a few hundred, cases come
+# paper by paper, and each entry is a handful of sparse rows
+WITHHELD_CACHE_SIZE = 1024
 _ID = re.compile(r"^\s*HP[:_](\d{7})\s*$", re.IGNORECASE)
 
 
@@ -107,6 +117,39 @@ class GeneAnnotation:
     ncbi_id: str
     terms: dict[str, float]
     diseases: tuple[str, ...]
+    #: term -> what its annotations (over the gene's diseases) were curated from: PMIDs, OMIM ids, ...
+    references: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AnnotationRows:
+    """Some rows of an annotation view (diseases or genes x terms), recomputed: which rows, their
+    direct annotations (frequency, NaN where unstated) and their closure (as in
+    :attr:`HPO.gene_closure`)."""
+
+    rows: np.ndarray
+    direct: sp.csr_matrix
+    closure: sp.csr_matrix
+
+
+@dataclass(frozen=True)
+class WithheldKnowledge:
+    """The knowledge base without what one publication is the only source of: every annotation
+    row (of ``phenotype.hpoa``) whose only reference it is dropped, and the disease and gene rows
+    that changed recomputed from their other annotation rows.
+
+    Information content and background frequencies are not recomputed: one paper changes the
+    annotations of a handful of the ~5,000 genes, which moves a term's gene count by about one,
+    and a term only that paper annotated keeps the floor count of one gene (``gene_frequency``).
+    Rebuilding them would mean rebuilding every matrix for every case, to move scores in the
+    third decimal.
+    """
+
+    publication: str
+    #: (disease, term) annotations gone entirely: the publication was their only source
+    annotations: tuple[tuple[str, str], ...]
+    diseases: AnnotationRows
+    genes: AnnotationRows  # the genes of those diseases
 
 
 class HPO:
@@ -125,10 +168,12 @@ class HPO:
         self.disease_names: list[str] = meta["disease_names"]
         #: publications the disease annotations cite: their case reports informed the annotations
         self.cited_pmids: frozenset[str] = frozenset(meta["cited_pmids"])
+        self.disease_inheritance: list[list[str]] = meta["disease_inheritance"]
         self._alternative: dict[str, str] = meta["alternative"]
         self._obsolete: dict[str, str | None] = meta["obsolete"]
         self.index: dict[str, int] = {t: i for i, t in enumerate(self.ids)}
         self.gene_index: dict[str, int] = {g: i for i, g in enumerate(self.gene_symbols)}
+        self.disease_index: dict[str, int] = {d: i for i, d in enumerate(self.disease_ids)}
         n_terms, n_genes = len(self.ids), len(self.gene_symbols)
 
         def csr(name: str, shape: tuple[int, int], dtype=np.float32) -> sp.csr_matrix:
@@ -154,6 +199,17 @@ class HPO:
         #: share of genes annotated with each term or a descendant (the background rate)
         self.gene_frequency: np.ndarray = arrays["gene_frequency"]
         self.phenotypic: np.ndarray = arrays["phenotypic"]  # bool per term: under HP:0000118
+        # the annotation rows of phenotype.hpoa (of diseases with a gene, phenotype terms), in file
+        # order: disease and current term indices, the id as annotated, frequency, references
+        self._row_disease = arrays["annotation_disease"]
+        self._row_term = arrays["annotation_term"]
+        self._row_given_term = arrays["annotation_given_term"]
+        self._row_frequency = arrays["annotation_frequency"]
+        self._row_refs = sp.csr_matrix(
+            (np.ones(len(arrays["annotation_refs_indices"]), bool), arrays["annotation_refs_indices"],
+             arrays["annotation_refs_indptr"]), shape=(len(self._row_disease), len(meta["references"])))
+        self._references: list[str] = meta["references"]
+        self._withheld: OrderedDict[str, WithheldKnowledge | None] = OrderedDict()
         # (lower-cased text, text, term index, is the label): labels first, then synonyms
         self._search_keys = [(name.lower(), name, i, True) for i, name in enumerate(self.names)] + [
             (syn.lower(), syn, i, False) for i, syns in enumerate(self.synonyms) for syn in syns
@@ -163,17 +219,17 @@ class HPO:
     @classmethod
     def load(cls, folder: str | Path | None = None) -> "HPO":
         """Loads the release in ``folder`` (default: ``RDRFT_HPO_DIR`` or the bundled one)."""
-        folder = release_folder(folder)
-        if not folder.is_dir():
-            raise FileNotFoundError(f"HPO folder {folder} does not exist")
-        files = [find_text_file(folder, n) for n in RELEASE_FILES]
-        key = f"v{_CACHE_FORMAT}-{fingerprint(files)}"
+        files = release_files(release_folder(folder))
+        # the cache follows the release files and the code that builds it (sessions of different
+        # code share one cache folder)
+        key = f"v{_CACHE_FORMAT}-{fingerprint(files.used + [Path(__file__), Path(_release.__file__)])}"
         cached = cache_dir("hpo") / key
         if (cached / "meta.json").is_file():
             with np.load(cached / "arrays.npz") as npz:
                 arrays = {k: npz[k] for k in npz.files}
-            return cls(arrays, json.loads((cached / "meta.json").read_text()))
-        arrays, meta = _build(files, str(folder))
+            # the same files in another folder share the cache: the source is where they are now
+            return cls(arrays, {**json.loads((cached / "meta.json").read_text()), "source": str(files.folder)})
+        arrays, meta = _build(files)
         cached.mkdir(parents=True, exist_ok=True)
         np.savez(cached / "arrays.tmp.npz", **arrays)
         os.replace(cached / "arrays.tmp.npz", cached / "arrays.npz")
@@ -291,12 +347,15 @@ class HPO:
         if g is None:
             raise KeyError(f"gene {symbol} has no HPO annotation in release {self.version}")
         row = self.gene_terms[g]
+        diseases = self.gene_diseases[g].indices
+        rows = np.concatenate([self._disease_rows(d) for d in diseases]) if len(diseases) else np.zeros(0, np.int64)
         return GeneAnnotation(
             symbol=self.gene_symbols[g],
             hgnc_id=self.gene_hgnc[g],
             ncbi_id=self.gene_ncbi[g],
             terms={self.ids[j]: float(f) for j, f in zip(row.indices, row.data)},
-            diseases=tuple(self.disease_ids[d] for d in self.gene_diseases[g].indices),
+            diseases=tuple(self.disease_ids[d] for d in diseases),
+            references={self.ids[j]: self._row_references(rows[self._row_term[rows] == j]) for j in row.indices},
         )
 
     def term_indices(self, term_ids: list[str]) -> np.ndarray:
@@ -315,59 +374,139 @@ class HPO:
             return np.zeros(0, dtype=np.int64)
         return np.unique(np.concatenate([self.ancestor_indices(i) for i in self.term_indices(term_ids)]))
 
+    # ---------------------------------------------------------------- references
+    @functools.cached_property
+    def _rows_of_disease(self) -> tuple[np.ndarray, np.ndarray]:
+        """Annotation rows grouped by disease (file order within one): rows, and each disease's slice."""
+        order = np.argsort(self._row_disease, kind="stable")
+        counts = np.bincount(self._row_disease, minlength=len(self.disease_ids))
+        return order, np.concatenate([[0], np.cumsum(counts)])
+
+    @functools.cached_property
+    def _genes_of_disease(self) -> sp.csc_matrix:
+        """genes x diseases by column: a disease's genes are a slice."""
+        return self.gene_diseases.tocsc()
+
+    def _disease_rows(self, d: int) -> np.ndarray:
+        order, bounds = self._rows_of_disease
+        return order[bounds[d] : bounds[d + 1]]
+
+    @functools.cached_property
+    def _rows_citing_only(self) -> dict[str, np.ndarray]:
+        """reference -> the annotation rows that cite it and nothing else."""
+        refs = self._row_refs
+        single = np.flatnonzero(np.diff(refs.indptr) == 1)
+        ref_of = refs.indices[refs.indptr[single]]
+        order = np.argsort(ref_of, kind="stable")
+        ref_of, single = ref_of[order], single[order]
+        starts = np.flatnonzero(np.diff(ref_of, prepend=-1))
+        return {self._references[ref_of[a]]: single[a:b] for a, b in zip(starts, [*starts[1:], len(single)])}
+
+    def _row_references(self, rows: np.ndarray) -> tuple[str, ...]:
+        found = dict.fromkeys(self._references[j] for r in rows for j in self._row_refs.indices[
+            self._row_refs.indptr[r] : self._row_refs.indptr[r + 1]])
+        return tuple(found)
+
+    def references(self, disease_id: str, term_id: str) -> tuple[str, ...]:
+        """What a disease's annotation with a term was curated from (PMIDs, OMIM/ORPHA ids, ISBNs),
+        over all its rows; empty if the disease is not annotated with the term."""
+        d = self.disease_index.get(disease_id)
+        if d is None:
+            return ()
+        t = self.index[self.term(term_id).id]
+        rows = self._disease_rows(d)
+        return self._row_references(rows[self._row_term[rows] == t])
+
+    def without_publication(self, publication: str) -> WithheldKnowledge | None:
+        """The annotations that change when ``publication`` (a reference as ``phenotype.hpoa``
+        writes it, e.g. ``PMID:31675180``) is withheld; None when it is the only reference of no
+        annotation row. Kept for the last :data:`WITHHELD_CACHE_SIZE` publications asked."""
+        if publication in self._withheld:
+            self._withheld.move_to_end(publication)
+            return self._withheld[publication]
+        dropped = self._rows_citing_only.get(publication)
+        withheld = None if dropped is None else self._withhold(publication, dropped)
+        self._withheld[publication] = withheld
+        if len(self._withheld) > WITHHELD_CACHE_SIZE:
+            self._withheld.popitem(last=False)
+        return withheld
+
+    def diseases_without(self, publication: str) -> AnnotationRows | None:
+        """The disease rows that withholding ``publication`` changes (see :meth:`without_publication`)."""
+        withheld = self.without_publication(publication)
+        return withheld.diseases if withheld else None
+
+    def genes_without(self, publication: str) -> AnnotationRows | None:
+        """The gene rows that withholding ``publication`` changes (see :meth:`without_publication`)."""
+        withheld = self.without_publication(publication)
+        return withheld.genes if withheld else None
+
+    def _withhold(self, publication: str, dropped: np.ndarray) -> WithheldKnowledge:
+        diseases = self.recomputed_disease_rows(np.unique(self._row_disease[dropped]), dropped)
+        genes = np.unique(self._genes_of_disease[:, diseases.rows].tocoo().row)
+        gone = []
+        for k, d in enumerate(diseases.rows):
+            before = self.disease_terms.indices[self.disease_terms.indptr[d] : self.disease_terms.indptr[d + 1]]
+            gone += [(self.disease_ids[d], self.ids[t]) for t in np.setdiff1d(before, diseases.direct[k].indices)]
+        return WithheldKnowledge(publication, tuple(gone), diseases, self.recomputed_gene_rows(genes, diseases))
+
+    def recomputed_disease_rows(self, diseases: np.ndarray, dropped: np.ndarray = ()) -> AnnotationRows:
+        """The annotations of ``diseases`` recomputed from their annotation rows but ``dropped``, as
+        HPO's table is built: per annotated id the frequency of its last row, per current term the
+        highest of its ids' (with nothing dropped: the rows of :attr:`disease_terms`)."""
+        dropped = set(np.asarray(dropped, dtype=np.int64).tolist())
+        ann: dict[tuple[int, int], float] = {}
+        for k, d in enumerate(diseases):
+            last: dict[int, tuple[int, float]] = {}
+            for r in self._disease_rows(int(d)).tolist():
+                if r not in dropped:
+                    last[int(self._row_given_term[r])] = (int(self._row_term[r]), float(self._row_frequency[r]))
+            for t, f in last.values():
+                _keep_highest(ann, (k, t), f)
+        return AnnotationRows(np.asarray(diseases, dtype=np.int64),
+                              *_annotation_matrices(ann, len(diseases), self.ancestor_matrix))
+
+    def recomputed_gene_rows(self, genes: np.ndarray, changed: AnnotationRows | None = None) -> AnnotationRows:
+        """The annotations of ``genes``, the union of their diseases' (highest frequency per term),
+        those of ``changed`` diseases taken from it (with nothing changed: the rows of :attr:`gene_terms`)."""
+        changed_row = {} if changed is None else {int(d): k for k, d in enumerate(changed.rows)}
+        ann: dict[tuple[int, int], float] = {}
+        gd = self.gene_diseases
+        for k, g in enumerate(genes):
+            for d in gd.indices[gd.indptr[g] : gd.indptr[g + 1]].tolist():
+                m, row = (changed.direct, changed_row[d]) if d in changed_row else (self.disease_terms, d)
+                span = slice(m.indptr[row], m.indptr[row + 1])
+                for t, f in zip(m.indices[span].tolist(), m.data[span].tolist()):
+                    _keep_highest(ann, (k, t), f)
+        return AnnotationRows(np.asarray(genes, dtype=np.int64),
+                              *_annotation_matrices(ann, len(genes), self.ancestor_matrix))
+
 
 def release_folder(folder: str | Path | None = None) -> Path:
     """The HPO release to use: ``folder``, else ``RDRFT_HPO_DIR``, else the bundled one."""
     return Path(folder or os.environ.get("RDRFT_HPO_DIR") or BUNDLED_HPO)
 
 
-@functools.lru_cache(maxsize=4)
-def load_hpo(folder: str | None = None) -> HPO:
+def use_release(folder: str | Path) -> Path:
+    """Makes ``folder`` the release that :func:`load_hpo` (and any process started from this one)
+    reads, through ``RDRFT_HPO_DIR``; fails first, naming what the folder lacks."""
+    folder = Path(folder).resolve()
+    release_files(folder)
+    os.environ["RDRFT_HPO_DIR"] = str(folder)
+    return folder
+
+
+def load_hpo(folder: str | Path | None = None) -> HPO:
     """The knowledge base, loaded once per process (and per folder)."""
+    return _load_release(str(release_folder(folder).resolve()))
+
+
+@functools.lru_cache(maxsize=4)
+def _load_release(folder: str) -> HPO:
     return HPO.load(folder)
 
 
 # ------------------------------------------------------------------------ building the cache
-def _parse_obo(path: Path) -> dict:
-    terms: list[dict] = []
-    version = "unknown"
-    current: dict | None = None
-    with open_text(path) as handle:
-        for raw in handle:
-            line = raw.rstrip("\n")
-            if line.startswith("["):
-                current = {"id": None, "name": "", "synonyms": [], "is_a": [], "alt": [], "obsolete": False,
-                           "replaced_by": None, "consider": []} if line == "[Term]" else None
-                if current is not None:
-                    terms.append(current)
-                continue
-            if current is None:
-                if line.startswith("data-version:"):
-                    version = line.split(":", 1)[1].strip().replace("hp/releases/", "")
-                continue
-            tag, _, value = line.partition(": ")
-            if tag == "id":
-                current["id"] = value
-            elif tag == "name":
-                current["name"] = value
-            elif tag == "synonym":
-                text = value[1 : value.index('"', 1)]
-                scope = value[value.index('"', 1) + 2 :].split(" ")[0]
-                if scope in ("EXACT", "RELATED") and text != current["name"]:
-                    current["synonyms"].append(text)
-            elif tag == "is_a":
-                current["is_a"].append(value.split(" ")[0])
-            elif tag == "alt_id":
-                current["alt"].append(value)
-            elif tag == "is_obsolete":
-                current["obsolete"] = value.strip() == "true"
-            elif tag == "replaced_by":
-                current["replaced_by"] = value.strip()
-            elif tag == "consider":
-                current["consider"].append(value.strip())
-    return {"version": version, "terms": [t for t in terms if t["id"] and t["id"].startswith("HP:")]}
-
-
 def _csr_arrays(name: str, m: sp.csr_matrix) -> dict[str, np.ndarray]:
     m = m.tocsr()
     m.sort_indices()
@@ -404,9 +543,10 @@ def _annotation_matrices(ann: dict[tuple[int, int], float], n_rows: int,
     return direct, closure
 
 
-def _build(files: list[Path], source: str) -> tuple[dict, dict]:
-    obo_path, g2p_path, hpoa_path = files
-    obo = _parse_obo(obo_path)
+def _build(files: ReleaseFiles) -> tuple[dict, dict]:
+    obo = read_obo(files.ontology)
+    annotations = read_annotations(files.annotations)
+    table = gene_phenotypes(files, annotations, {t["id"]: t["name"] for t in obo["terms"]})
     live = [t for t in obo["terms"] if not t["obsolete"]]
     ids = [t["id"] for t in live]
     index = {t: i for i, t in enumerate(ids)}
@@ -468,34 +608,36 @@ def _build(files: list[Path], source: str) -> tuple[dict, dict]:
     ann: dict[tuple[int, int], float] = {}
     disease_ann: dict[tuple[int, int], float] = {}
     gd: set[tuple[int, int]] = set()
-    with open_text(g2p_path) as handle:
-        header = handle.readline().rstrip("\n").split("\t")
-        col = {h: i for i, h in enumerate(header)}
-        for line in handle:
-            row = line.rstrip("\n").split("\t")
-            symbol, ncbi = row[col["gene_symbol"]], row[col["ncbi_gene_id"]]
-            if symbol in ("", "-"):
-                continue
-            hgnc = names.by_entrez(ncbi)
-            symbol = hgnc.symbol if hgnc else names.normalise(symbol)
-            term = row[col["hpo_id"]]
-            term = alternative.get(term, term)
-            term = obsolete.get(term, term) if term in obsolete else term
-            if term not in index or not phenotypic[index[term]]:
-                continue  # inheritance modes, onsets and modifiers say nothing about the phenotype
-            if symbol not in gene_rows:
-                gene_rows[symbol] = len(gene_symbols)
-                gene_symbols.append(symbol)
-                gene_hgnc.append(hgnc.hgnc_id if hgnc else "")
-                gene_ncbi.append(ncbi)
-            g = gene_rows[symbol]
-            freq = parse_frequency(row[col["frequency"]])
-            _keep_highest(ann, (g, index[term]), freq)
-            disease = row[col["disease_id"]]
-            if disease:
-                d = disease_index.setdefault(disease, len(disease_index))
-                gd.add((g, d))
-                _keep_highest(disease_ann, (d, index[term]), freq)
+
+    def current_index(term: str) -> int | None:
+        """The index of the live phenotype term an annotated id stands for (None: not usable)."""
+        term = alternative.get(term, term)
+        term = obsolete.get(term, term) if term in obsolete else term
+        if term not in index or not phenotypic[index[term]]:
+            return None  # inheritance modes, onsets and modifiers say nothing about the phenotype
+        return index[term]
+
+    for row in table:
+        symbol, ncbi = row.gene_symbol, row.ncbi_gene_id
+        if symbol in ("", "-"):
+            continue
+        hgnc = names.by_entrez(ncbi)
+        symbol = hgnc.symbol if hgnc else names.normalise(symbol)
+        t = current_index(row.hpo_id)
+        if t is None:
+            continue
+        if symbol not in gene_rows:
+            gene_rows[symbol] = len(gene_symbols)
+            gene_symbols.append(symbol)
+            gene_hgnc.append(hgnc.hgnc_id if hgnc else "")
+            gene_ncbi.append(ncbi)
+        g = gene_rows[symbol]
+        freq = parse_frequency(row.frequency)
+        _keep_highest(ann, (g, t), freq)
+        if row.disease_id:
+            d = disease_index.setdefault(row.disease_id, len(disease_index))
+            gd.add((g, d))
+            _keep_highest(disease_ann, (d, t), freq)
     n_genes = len(gene_symbols)
     gene_terms, closure = _annotation_matrices(ann, n_genes, ancestor_matrix)
     disease_terms, disease_closure = _annotation_matrices(disease_ann, len(disease_index), ancestor_matrix)
@@ -506,15 +648,27 @@ def _build(files: list[Path], source: str) -> tuple[dict, dict]:
 
     disease_names: dict[str, str] = {}
     cited: set[str] = set()
-    with open_text(hpoa_path) as handle:
-        for line in handle:
-            if line.startswith("#") or line.startswith("database_id"):
-                continue
-            row = line.split("\t", 5)
-            if len(row) > 1:
-                disease_names.setdefault(row[0], row[1])
-            if len(row) > 4:
-                cited.update(ref.strip() for ref in row[4].split(";") if ref.strip().startswith("PMID:"))
+    # every annotation row of a disease with a gene, in file order, with its references: what
+    # withholding one publication's knowledge recomputes a disease's annotations from
+    rows: list[tuple[int, int, int, float]] = []  # disease, term, annotated id (its digits), frequency
+    row_refs: list[tuple[str, ...]] = []
+    inheritance: dict[str, list[str]] = {}
+    for a in annotations:
+        if a.disease_name:
+            disease_names.setdefault(a.disease_id, a.disease_name)
+        if a.aspect == "I" and not a.qualifier and a.hpo_id in index:
+            modes = inheritance.setdefault(a.disease_id, [])
+            if a.hpo_id not in modes:
+                modes.append(a.hpo_id)
+        cited.update(ref for ref in a.references if ref.startswith("PMID:"))
+        d = disease_index.get(a.disease_id)
+        t = current_index(a.hpo_id) if d is not None else None
+        if t is not None:
+            rows.append((d, t, int(a.hpo_id[3:]), parse_frequency(a.frequency)))
+            row_refs.append(a.references)
+    references = sorted({ref for refs in row_refs for ref in refs})
+    ref_index = {ref: i for i, ref in enumerate(references)}
+    row_table = np.array(rows, dtype=np.float64).reshape(-1, 4)
     disease_ids = sorted(disease_index, key=disease_index.get)
     dg = np.array(sorted(gd), dtype=np.int64).reshape(-1, 2)
     gene_diseases = sp.csr_matrix((np.ones(len(dg), bool), (dg[:, 0], dg[:, 1])), shape=(n_genes, len(disease_ids)))
@@ -530,10 +684,17 @@ def _build(files: list[Path], source: str) -> tuple[dict, dict]:
         "ic": ic.astype(np.float32),
         "gene_frequency": gene_frequency.astype(np.float32),
         "phenotypic": phenotypic,
+        "annotation_disease": row_table[:, 0].astype(np.int32),
+        "annotation_term": row_table[:, 1].astype(np.int32),
+        "annotation_given_term": row_table[:, 2].astype(np.int32),
+        "annotation_frequency": row_table[:, 3].astype(np.float32),
+        "annotation_refs_indptr": np.cumsum([0] + [len(r) for r in row_refs], dtype=np.int64),
+        "annotation_refs_indices": np.array([ref_index[ref] for refs in row_refs for ref in refs], dtype=np.int32),
     }
     meta = {
         "version": obo["version"],
-        "source": source,
+        "source": str(files.folder),
+        "files": [p.name for p in files.used],
         "ids": ids,
         "names": [t["name"] for t in live],
         "synonyms": [t["synonyms"] for t in live],
@@ -544,6 +705,9 @@ def _build(files: list[Path], source: str) -> tuple[dict, dict]:
         "gene_ncbi": gene_ncbi,
         "disease_ids": disease_ids,
         "disease_names": [disease_names.get(d, d) for d in disease_ids],
+        #: modes of inheritance (HPO ids) per disease, as phenotype.hpoa states them
+        "disease_inheritance": [inheritance.get(d, []) for d in disease_ids],
         "cited_pmids": sorted(cited),
+        "references": references,
     }
     return arrays, meta

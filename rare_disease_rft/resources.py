@@ -10,7 +10,11 @@ from pathlib import Path
 from typing import IO
 
 PACKAGE_DATA = Path(__file__).resolve().parent / "data"
-BUNDLED_HPO = PACKAGE_DATA / "hpo"
+#: the bundled HPO releases, one folder each (``data/hpo/README.md``), and the default one:
+#: switching the default release is this one name (and a retrain of every trained model)
+BUNDLED_HPO_RELEASES = PACKAGE_DATA / "hpo"
+BUNDLED_HPO_RELEASE = "2026-06-06"
+BUNDLED_HPO = BUNDLED_HPO_RELEASES / BUNDLED_HPO_RELEASE
 BUNDLED_HGNC = PACKAGE_DATA / "hgnc" / "hgnc_genes.tsv.xz"
 BUNDLED_PHENOPACKETS = PACKAGE_DATA / "phenopacket-store" / "phenopackets.tar.xz"
 # The commit of phenopacket-store the bundled archive was taken from (its README says how).
@@ -32,6 +36,14 @@ def cache_dir(*parts: str) -> Path:
     path = Path(root, *parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def data_home(*parts: str) -> Path:
+    """A folder for data the user adds (``RDRFT_DATA`` overrides), e.g. updated HPO releases."""
+    root = os.environ.get("RDRFT_DATA") or os.path.join(
+        os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share"), "rare-disease-rft"
+    )
+    return Path(root, *parts)
 
 
 def find_text_file(folder: Path, name: str) -> Path:

@@ -79,8 +79,8 @@ def _labels(terms: list[dict]) -> str:
 
 
 #: the columns of the table writers (and of the app's table)
-TABLE_COLUMNS = ("id", "rank", "gene", "probability", "score", "matched terms", "contradicting excluded terms",
-                 "unexplained terms", "similar published cases")
+TABLE_COLUMNS = ("id", "rank", "gene", "probability", "score", "diseases", "matched terms", "contradicting excluded terms",
+                 "unexplained terms", "similar published cases", "variants", "note")
 
 
 def table_rows(ranking: PatientRanking) -> list[dict]:
@@ -91,11 +91,24 @@ def table_rows(ranking: PatientRanking) -> list[dict]:
         "gene": g.gene,
         "probability": g.probability,
         "score": g.score,
+        "diseases": "; ".join(_disease_text(d) for d in g.explanation.get("diseases", [])),
         "matched terms": _labels(g.explanation["matched"]),
         "contradicting excluded terms": _labels(g.explanation["contradicting"]),
         "unexplained terms": _labels(g.explanation["unexplained"]),
         "similar published cases": "; ".join(c["pmid"] for c in g.explanation.get("similar_cases", [])),
+        "variants": "; ".join(_variant_text(v) for v in g.explanation.get("variants", [])),
+        "note": g.explanation.get("not_ranked", ""),
     } for g in ranking.genes]
+
+
+def _disease_text(disease: dict) -> str:
+    modes = ", ".join(disease["inheritance"])
+    return f"{disease['id']} {disease['name']}" + (f" ({modes})" if modes else "")
+
+
+def _variant_text(variant: dict) -> str:
+    text = f"{variant['chrom']}:{variant['pos']} {variant['ref']}>{variant['alt']} {variant['consequence']}"
+    return text + (f" {variant['genotype']}" if variant.get("genotype") else "")
 
 
 def json_text(ranking: PatientRanking) -> str:
@@ -141,3 +154,23 @@ def write_rankings(rankings: list[PatientRanking], path: str | Path) -> None:
     else:
         text = table_text(rankings, "\t" if kind == "tsv" else ",")
     atomic_write_bytes(Path(path), text.encode("utf-8"))
+
+
+def patient_file_name(ranking: PatientRanking, taken: set[str]) -> str:
+    """A file name for one patient's ranking: its id with anything but letters, digits, ``.-_``
+    replaced, made unique among ``taken``."""
+    stem = "".join(c if c.isalnum() or c in "._-" else "_" for c in (ranking.id or "patient")).strip(".") or "patient"
+    name, n = f"{stem}.json", 1
+    while name in taken:
+        n += 1
+        name = f"{stem}_{n}.json"
+    taken.add(name)
+    return name
+
+
+def write_patient_files(rankings: list[PatientRanking], folder: Path) -> None:
+    """One JSON file per patient in ``folder`` (created if needed), named by the patient's id."""
+    folder.mkdir(parents=True, exist_ok=True)
+    taken: set[str] = set()
+    for ranking in rankings:
+        atomic_write_bytes(folder / patient_file_name(ranking, taken), json_text(ranking).encode("utf-8"))

@@ -15,6 +15,20 @@ def hpo():
     return load_hpo()
 
 
+@pytest.fixture(scope="session")
+def phenomizer(hpo):
+    from rare_disease_rft.rankers.knowledge import PhenomizerRanker
+
+    return PhenomizerRanker(hpo)
+
+
+@pytest.fixture(scope="session")
+def likelihood(hpo):
+    from rare_disease_rft.rankers.knowledge import LikelihoodRanker
+
+    return LikelihoodRanker(hpo)
+
+
 PHENOPACKET = {
     "id": "PMID_111_STX_1",
     "subject": {"id": "STX_1", "sex": "FEMALE", "timeAtLastEncounter": {"age": {"iso8601duration": "P4Y6M"}}},
@@ -78,3 +92,60 @@ def small_task_dir(tmp_path_factory, bundled_task_dir):
         tasks = read_tasks(bundled_task_dir / f"{name}.jsonl")
         write_tasks(out / f"{name}.jsonl", tasks[:: max(1, len(tasks) // n)][:n])
     return out
+
+
+HPO_OBO = """format-version: 1.2
+data-version: hp/releases/2099-01-01
+
+[Term]
+id: HP:0000001
+name: All
+
+[Term]
+id: HP:0000118
+name: Phenotypic abnormality
+is_a: HP:0000001 ! All
+
+[Term]
+id: HP:0000005
+name: Mode of inheritance
+is_a: HP:0000001 ! All
+
+[Term]
+id: HP:0000002
+name: Tall
+alt_id: HP:0000099
+is_a: HP:0000118
+
+[Term]
+id: HP:0000003
+name: Very tall
+is_a: HP:0000002
+
+[Term]
+id: HP:0000010
+name: Short
+is_a: HP:0000118
+"""
+HPOA_HEADER = ("database_id\tdisease_name\tqualifier\thpo_id\treference\tevidence\tonset\tfrequency\tsex\tmodifier"
+               "\taspect\tbiocuration\n")
+
+
+def hpoa_row(disease, term, reference, frequency="", qualifier="", name=None):
+    return (f"{disease}\t{name or 'Disease ' + disease}\t{qualifier}\t{term}\t{reference}\tPCS\t\t{frequency}"
+            "\t\t\tP\tHPO:someone[2099-01-01]\n")
+
+
+def write_hpo_release(folder, hpoa_rows, g2d_rows, version="2099-01-01", description='"HPO annotations"',
+                      more_terms=""):
+    """A small HPO release folder of the built form: hp.obo (six terms, and OBO stanzas
+    ``more_terms``), phenotype.hpoa (rows as from :func:`hpoa_row`), genes_to_disease.txt
+    ((NCBI id, symbol, disease) triples)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "hp.obo").write_text(HPO_OBO.replace("2099-01-01", version) + more_terms)
+    (folder / "phenotype.hpoa").write_text(f"#description: {description}\n#version: {version}\n"
+                                          + HPOA_HEADER + "".join(hpoa_rows))
+    (folder / "genes_to_disease.txt").write_text(
+        "ncbi_gene_id\tgene_symbol\tassociation_type\tdisease_id\tsource\n"
+        + "".join(f"NCBIGene:{ncbi}\t{symbol}\tMENDELIAN\t{disease}\tmim2gene\n" for ncbi, symbol, disease in g2d_rows))
+    return folder

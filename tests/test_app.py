@@ -207,6 +207,19 @@ def test_an_empty_paste_or_one_without_findings_says_so(open_app):
     assert "No HPO term was recognised in the text" in at.main.warning[-1].value
 
 
+def test_a_relatives_finding_in_pasted_text_is_left_out_with_a_note(open_app):
+    at = open_app()
+    at.text_area(key="note_text").set_value("She denies hypotonia. Mother has hypotonia. Family history of deafness.")
+    at.button(key="find_terms").click().run()
+    assert term_status(at, "HP:0001252") == "excluded"  # her denial stands against her mother's hypotonia
+    assert "status_HP:0000365" not in [r.key for r in at.radio]
+    assert "Hearing impairment (HP:0000365) is stated of a relative, not the patient: left out" in values(at.main.info)
+    at = open_app()
+    at.text_area(key="note_text").set_value("Her father has scoliosis.")
+    at.button(key="find_terms").click().run()
+    assert "No finding of the patient's was recognised in the text, only of relatives" in at.main.warning[-1].value
+
+
 # ------------------------------------------------------------------------------ phenopackets
 def upload(at, data: bytes, name="patient.json"):
     at.file_uploader(key="phenopacket").set_value((name, data, "application/json")).run()
@@ -242,7 +255,7 @@ def test_a_phenopacket_of_an_undiagnosed_patient_is_read(open_app, hpo):
     (json.dumps({"subject": {"id": "x"}, "phenotypicFeatures": [{"type": {"id": "HP:9999999"}}]}).encode(),
      "This phenopacket cannot be used: no present phenotype (only excluded or unknown terms)."),
     (json.dumps({"subject": "x", "phenotypicFeatures": [{"type": {"id": "HP:0001250"}}]}).encode(),
-     "This file cannot be used: does not follow the phenopacket v2 schema"),
+     "This file cannot be used: does not follow the phenopacket schema: subject is a string, expected an object."),
     (b" " * (MAX_UPLOAD_BYTES + 1), "the limit is 1 MB"),
 ])
 def test_a_malformed_upload_gives_a_clear_message(open_app, data, message):
@@ -298,11 +311,11 @@ def test_downloads_hold_the_ranking_and_its_evidence(hpo):
     case = Case.from_ids(hpo, MARFAN, [SCOLIOSIS], sex="MALE", age_years=15.0)
     result = rank_and_explain(LikelihoodRanker(hpo), case, top=5, hpo=hpo, notes=["a note"])
     rows = csv_bytes(result).decode().splitlines()
-    assert rows[0] == ("id,rank,gene,probability,score,matched terms,contradicting excluded terms,unexplained terms,"
-                       "similar published cases")
+    assert rows[0] == ("id,rank,gene,probability,score,diseases,matched terms,contradicting excluded terms,"
+                       "unexplained terms,similar published cases,variants,note")
     genes = [g.gene for g in result.genes]
     fbn1 = genes.index("FBN1")
-    assert rows[1 + fbn1].startswith(f",{fbn1 + 1},FBN1,,") and rows[1 + fbn1].endswith("Scoliosis,,")
+    assert rows[1 + fbn1].startswith(f",{fbn1 + 1},FBN1,,") and "OMIM:154700 Marfan syndrome" in rows[1 + fbn1] and rows[1 + fbn1].endswith("Scoliosis,,,,")
     document = json.loads(json_bytes(result))
     assert document["present"][0] == "HP:0001166"
     assert document["versions"] == {"model": "likelihood", "kind": "knowledge", "hpo": hpo.version}
@@ -316,11 +329,11 @@ def test_a_gene_known_only_from_cases_is_explained_by_what_its_cases_report(hpo)
              "via": {"id": "HP:0001166", "label": "Arachnodactyly"}}
     explanation = {"gene_annotated": False, "annotations_from": "published cases", "matched": [match],
                    "contradicting": [], "unexplained": [], "similar_cases": []}
-    text = explanation_markdown(RankedGene(1, "ARHGAP19", 1.0, None, explanation), hpo)
+    text = explanation_markdown(RankedGene(1, "MDGA2", 1.0, None, explanation), hpo)
     assert "its published cases in the model's case index stand in" in text
     assert "Arachnodactyly (HP:0001166): reported in its cases; share of its published cases 50%" in text
     unknown = {**explanation, "annotations_from": None, "matched": []}
-    assert "ranked it from other evidence" in explanation_markdown(RankedGene(1, "ARHGAP19", 1.0, None, unknown), hpo)
+    assert "ranked it from other evidence" in explanation_markdown(RankedGene(1, "MDGA2", 1.0, None, unknown), hpo)
 
 
 # ------------------------------------------------------------------------------ models
@@ -396,3 +409,37 @@ def test_an_llm_model_shows_its_reasoning_probabilities_card_and_similar_cases(o
 def test_rdrft_app_refuses_bad_arguments_before_starting_a_server(capsys, argv, message):
     assert main(["app", *argv]) == 2
     assert capsys.readouterr().err.strip() == message
+
+
+def test_candidate_genes_from_a_list_restrict_the_ranking_and_unknown_ones_come_last(open_app):
+    at = open_app(present=",".join(MARFAN))
+    at.text_area(key="gene_list").set_value("TGFBR2, FBN1\nNOTAGENE1").run()
+    at.button(key="use_candidates").click().run()
+    assert not at.exception, at.exception
+    assert "Ranking only 3 candidate genes" in " ".join(s.value for s in at.success)
+    rank(at)
+    assert ranked_genes(at) == ["FBN1", "TGFBR2", "NOTAGENE1"]
+    assert "not in the knowledge base" in ranking_row(at, "NOTAGENE1")["note"]
+    at.button(key="clear_candidates").click().run()
+    rank(at)
+    assert len(ranked_genes(at)) == 20
+
+
+def test_a_vcf_upload_gives_its_genes_as_candidates_and_leaves_no_file_behind(tmp_path, monkeypatch):
+    import types
+
+    import app.streamlit_app as page  # noqa: F401  (the page's functions, outside a running page)
+
+    monkeypatch.setattr(page.tempfile, "tempdir", str(tmp_path))
+    vcf = Path(__file__).parent / "fixtures" / "vcf" / "vep.vcf"
+    upload = types.SimpleNamespace(name="proband.vcf", getvalue=vcf.read_bytes)
+    found = page.read_candidates("", upload)
+    assert found.source == "proband.vcf" and {"SCN1A", "STXBP1", "CDKL5"} <= set(found.symbols())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_evidence_names_the_diseases_that_match_with_their_inheritance(open_app):
+    at = open_app(present=",".join(MARFAN))
+    panel = unescaped(next(e for e in at.expander if e.label.endswith(". FBN1")).markdown)
+    assert "**Diseases of the gene whose annotations match**" in panel
+    assert "Marfan syndrome ([OMIM:154700](https://www.omim.org/entry/154700)), autosomal dominant inheritance" in panel

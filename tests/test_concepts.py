@@ -2,8 +2,10 @@ import json
 
 import pytest
 
+from rare_disease_rft.cli import main
 from rare_disease_rft.inputs.case_reports import heading_kind, patient_spans
-from rare_disease_rft.inputs.concepts import ConceptRecognizer, Mention, build_index, normalise_word
+from rare_disease_rft.inputs.concepts import PATIENT, RELATIVE, ConceptRecognizer, Mention, build_index, normalise_word
+from rare_disease_rft.inputs.texts import patient_from_text
 
 
 @pytest.fixture(scope="module")
@@ -236,3 +238,64 @@ def test_laboratory_findings_in_their_usual_wordings(recognizer):
     assert found(recognizer, "Seizures were absent.") == [("HP:0001250", "Seizures", True)]
     # a word dropped from lab terms never makes an everyday word a term ("concentration problems")
     assert found(recognizer, "He had problems at school.") == []
+
+
+# ------------------------------------------------------------------------------ relatives
+HYPOTONIA, SEIZURE, HEARING_IMPAIRMENT, SCOLIOSIS = "HP:0001252", "HP:0001250", "HP:0000365", "HP:0002650"
+
+
+@pytest.mark.parametrize("text, about", [
+    ("She denies hypotonia. Mother has hypotonia.", [PATIENT, RELATIVE]),
+    ("Family history of deafness.", [RELATIVE]),
+    ("No family history of seizures.", [RELATIVE]),
+    ("Hypotonia was also noted in her mother.", [RELATIVE]),
+    ("His older brother has scoliosis.", [RELATIVE]),
+    ("The patient's mother has scoliosis.", [RELATIVE]),
+    ("Her mother had hypotonia and she had seizures.", [RELATIVE, PATIENT]),
+    ("The boy had seizures, and hypotonia was found in his father.", [PATIENT, RELATIVE]),
+])
+def test_a_finding_stated_of_a_relative_is_marked_so(recognizer, text, about):
+    assert [m.about for m in recognizer.annotate(text)] == about
+
+
+@pytest.mark.parametrize("text", [
+    "Mother reports seizures since age 2.",  # a relative who only tells
+    "The parents noticed hypotonia at 3 months.",
+    "This patient and his younger brother exhibited hearing loss.",  # who shares the finding
+    "Patient 2 showed features similar to her brother and EMG features of neuropathy.",  # compared with
+    "Two brothers presented with hypotonia.",  # siblings who are the patients
+    "Maternal pregnancy was complicated by polyhydramnios.",  # the patient's prenatal history
+])
+def test_a_relative_who_tells_shares_or_is_compared_with_leaves_the_finding_the_patients(recognizer, text):
+    mentions = recognizer.annotate(text)
+    assert mentions and all(m.about == PATIENT for m in mentions)
+
+
+def test_the_mark_is_written_for_relatives_only(recognizer):
+    denied, relative = recognizer.annotate("She denies hypotonia. Mother has hypotonia.")
+    assert "about" not in denied.to_json() and denied.excluded
+    assert relative.to_json() == {"id": HYPOTONIA, "label": "Hypotonia", "start": 33, "end": 42, "text": "hypotonia",
+                                  "excluded": False, "about": "relative"}
+
+
+def test_a_relatives_finding_is_not_the_patients_and_the_patients_denial_stands(recognizer):
+    patient = patient_from_text("She denies hypotonia. Mother has hypotonia.", recognizer)
+    assert (patient.present, patient.excluded) == ([], [HYPOTONIA])
+    patient = patient_from_text("A boy with seizures. Family history of deafness.", recognizer)
+    assert (patient.present, patient.excluded) == ([SEIZURE], [])
+    assert patient.notes == [f"Hearing impairment ({HEARING_IMPAIRMENT}) is stated of a relative, not the patient: "
+                             "left out"]
+    assert list(patient.evidence) == [SEIZURE]
+
+
+def test_case_report_mode_drops_relatives_findings(recognizer):
+    assert found(recognizer, "Case report\nShe had seizures; her father has scoliosis.", case_report=True) == [
+        (SEIZURE, "seizures", False)]
+
+
+def test_rdrft_concepts_marks_relatives_findings(tmp_path):
+    (tmp_path / "note.txt").write_text("She denies hypotonia. Mother has hypotonia. Family history of deafness.")
+    assert main(["concepts", str(tmp_path / "note.txt"), "--jsonl", str(tmp_path / "out.jsonl")]) == 0
+    [line] = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [(c["id"], c["excluded"], c.get("about")) for c in line["concepts"]] == [
+        (HYPOTONIA, True, None), (HYPOTONIA, False, "relative"), (HEARING_IMPAIRMENT, False, "relative")]

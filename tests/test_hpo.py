@@ -6,9 +6,9 @@ from rare_disease_rft.hpo import HPO, HPOError, normalise_id, parse_frequency
 
 
 def test_release_and_sizes(hpo):
-    assert hpo.version == "2025-01-16"
-    assert 18_000 < len(hpo) < 20_000
-    assert 5_000 < len(hpo.gene_symbols) < 5_300
+    assert hpo.version == "2026-06-06"  # the bundled default (rare_disease_rft/data/hpo/)
+    assert 19_500 < len(hpo) < 20_500
+    assert 5_200 < len(hpo.gene_symbols) < 5_300
 
 
 def test_term_by_id_and_label(hpo):
@@ -34,8 +34,8 @@ def test_obsolete_id_maps_to_replacement_and_is_reported(hpo):
 
 def test_unknown_obsolete_and_malformed_ids_give_specific_errors(hpo):
     with pytest.raises(HPOError, match="no replacement"):
-        hpo.term("HP:0004038")
-    with pytest.raises(HPOError, match="HP:9999999 is not a term of HPO release 2025-01-16"):
+        hpo.term("HP:0000535")
+    with pytest.raises(HPOError, match="HP:9999999 is not a term of HPO release 2026-06-06"):
         hpo.term("HP:9999999")
     with pytest.raises(HPOError, match="not an HPO id"):
         normalise_id("seizure")

@@ -1,5 +1,7 @@
 import dataclasses
+import io
 import json
+import random
 import shutil
 import tarfile
 import zipfile
@@ -10,7 +12,7 @@ import pytest
 from conftest import phenopacket, with_pmid, write_json
 from data_prep.phenopackets import prepare_phenopackets
 from rare_disease_rft.cli import main
-from rare_disease_rft.inputs.phenopackets import age_in_years, convert_sources
+from rare_disease_rft.inputs.phenopackets import MAX_FILE_BYTES, age_in_years, convert_sources
 from rare_disease_rft.rankers import Case
 from rare_disease_rft.tasks import read_tasks
 
@@ -229,3 +231,127 @@ def test_a_phenopacket_without_an_id_is_named_by_its_file(tmp_path, hpo):
     write_json(tmp_path / "patient 7.json", packet)
     tasks, _ = convert_sources([tmp_path], hpo)
     assert tasks[0].id == "patient 7"
+
+
+# ------------------------------------------------------------------------------ bad files
+def _with(path: str, value):
+    """The valid phenopacket with the field at ``path`` (keys and list indices, dot-separated) set to ``value``."""
+    packet = phenopacket()
+    *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
+    target = packet
+    for key in parents:
+        target = target[key]
+    target[last] = value
+    return packet
+
+
+GENE_CONTEXT = "interpretations.0.diagnosis.genomicInterpretations.0.variantInterpretation.variationDescriptor.geneContext"
+WRONG_TYPES = [
+    ("phenotypicFeatures", "HP:0001250", "phenotypicFeatures is a string, expected a list"),
+    ("phenotypicFeatures", {"type": {"id": "HP:0001250"}}, "phenotypicFeatures is an object, expected a list"),
+    ("phenotypicFeatures", ["HP:0001250"], "phenotypicFeatures[0] is a string, expected an object"),
+    ("phenotypicFeatures", [None], "phenotypicFeatures[0] is null, expected an object"),
+    ("phenotypicFeatures.0.type", "HP:0001250", "phenotypicFeatures[0].type is a string, expected an object"),
+    ("phenotypicFeatures.0.type.id", 1250, "phenotypicFeatures[0].type.id is a number (1250), expected a string"),
+    ("phenotypicFeatures.2.excluded", "false", "phenotypicFeatures[2].excluded is a string, expected true or false"),
+    ("phenotypicFeatures.2.negated", 1, "phenotypicFeatures[2].negated is a number (1), expected true or false"),
+    ("subject", "STX_1", "subject is a string, expected an object"),
+    ("subject", ["STX_1"], "subject is a list, expected an object"),
+    ("subject.sex", 1, "subject.sex is a number (1), expected a string"),
+    ("subject.timeAtLastEncounter", "P4Y6M", "subject.timeAtLastEncounter is a string, expected an object"),
+    ("subject.timeAtLastEncounter.age.iso8601duration", float("nan"),
+     "subject.timeAtLastEncounter.age.iso8601duration is NaN, expected a string"),
+    ("id", ["PMID_111_STX_1"], "id is a list, expected a string"),
+    ("interpretations", {"id": "x"}, "interpretations is an object, expected a list"),
+    ("interpretations.0.diagnosis", "DEE4", "interpretations[0].diagnosis is a string, expected an object"),
+    ("interpretations.0.diagnosis.genomicInterpretations", "STXBP1",
+     "interpretations[0].diagnosis.genomicInterpretations is a string, expected a list"),
+    ("interpretations.0.diagnosis.genomicInterpretations.0.interpretationStatus", True,
+     "interpretations[0].diagnosis.genomicInterpretations[0].interpretationStatus is true, expected a string"),
+    (f"{GENE_CONTEXT}.symbol", 11444, f"{GENE_CONTEXT.replace('.0.', '[0].').replace('s.0', 's[0]')}.symbol is a "
+                                      "number (11444), expected a string"),
+    (f"{GENE_CONTEXT}.alternateIds", "HGNC:11444", "interpretations[0].diagnosis.genomicInterpretations[0]."
+     "variantInterpretation.variationDescriptor.geneContext.alternateIds is a string, expected a list"),
+    ("metaData", [], "metaData is a list, expected an object"),
+    ("metaData.externalReferences", "PMID:111", "metaData.externalReferences is a string, expected a list"),
+    ("metaData.externalReferences.0.id", 111, "metaData.externalReferences[0].id is a number (111), expected a string"),
+]
+
+
+@pytest.mark.parametrize("path, value, reason", WRONG_TYPES, ids=[f"{p}={v!r}" for p, v, _ in WRONG_TYPES])
+def test_a_field_of_the_wrong_type_skips_that_file_with_the_field_named(tmp_path, hpo, path, value, reason):
+    write_json(tmp_path / "bad.json", _with(path, value))
+    write_json(tmp_path / "good.json", with_pmid(phenopacket(id="good"), 5))
+    tasks, report = convert_sources([tmp_path], hpo)
+    assert [t.id for t in tasks] == ["good"]
+    assert report.skipped == [{"file": str(tmp_path / "bad.json"),
+                               "reason": f"does not follow the phenopacket schema: {reason}"}]
+    assert report.reasons == {"does not follow the phenopacket schema (a field has the wrong JSON type)": 1}
+    assert not report.unknown_terms and not report.mapped_terms  # nothing of a skipped file is counted
+
+
+def test_a_v1_genes_list_of_the_wrong_type_is_named_too(tmp_path, hpo):
+    packet = json.loads((FIXTURES / "v1_ncbi_gene.json").read_text())
+    packet["genes"] = "FBN1"
+    write_json(tmp_path / "v1.json", packet)
+    _, report = convert_sources([tmp_path], hpo)
+    assert report.skipped[0]["reason"] == "does not follow the phenopacket schema: genes is a string, expected a list"
+
+
+def _tar(path, members: dict[str, bytes], mode="w:xz"):
+    with tarfile.open(path, mode) as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_damaged_archives_links_and_oversized_members_are_reported_and_the_run_goes_on(tmp_path):
+    good = tmp_path / "good"
+    write_json(good / "a.json", with_pmid(phenopacket(id="folder-a"), 1))
+    (good / "broken.json").symlink_to(tmp_path / "nowhere.json")
+    (tmp_path / "elsewhere").mkdir()
+    (good / "linked-folder").symlink_to(tmp_path / "elsewhere")
+    (tmp_path / "corrupt.zip").write_bytes(b"PK\x03\x04 this is not a zip archive")
+    (tmp_path / "corrupt.tar.gz").write_bytes(b"\x1f\x8b\x08\x00 not gzip data at all")
+    (tmp_path / "corrupt.tar.xz").write_bytes(b"\xfd7zXZ\x00\x00 not xz data")
+    # members of incompressible text, so that half the archive holds whole members
+    members = {f"p{i:02d}.json": json.dumps(with_pmid(phenopacket(id=f"tar-{i}", description=random.Random(i).randbytes(
+        2000).hex()), 10 + i)).encode() for i in range(40)}
+    whole = _tar(tmp_path / "whole.tar.xz", members).read_bytes()
+    (tmp_path / "cut.tar.xz").write_bytes(whole[: len(whole) // 2])  # a download that stopped half way
+    with tarfile.open(tmp_path / "links.tar.gz", "w:gz") as archive:
+        info = tarfile.TarInfo("etc.json")
+        info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        archive.addfile(info)
+    with zipfile.ZipFile(tmp_path / "bomb.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("big.json", b" " * (MAX_FILE_BYTES + 1))  # 10 MB of blanks deflate to 10 kB
+        archive.writestr("ok.json", json.dumps(with_pmid(phenopacket(id="zip-ok"), 99)))
+    sources = [good, *(tmp_path / n for n in ("corrupt.zip", "corrupt.tar.gz", "corrupt.tar.xz", "cut.tar.xz",
+                                               "links.tar.gz", "bomb.zip"))]
+    out = tmp_path / "out"
+    assert main(["prepare", "phenopackets", *map(str, sources), "--out", str(out), "--no-split"]) == 0
+    ids = [t.id for t in read_tasks(out / "tasks.jsonl")]
+    assert "folder-a" in ids and "zip-ok" in ids and "tar-0" in ids  # what comes before the damage is kept
+    reasons = {s["file"]: s["reason"] for s in json.loads((out / "report.json").read_text())["skipped"]}
+    assert reasons[str(good / "broken.json")] == f"a broken symbolic link (to {tmp_path / 'nowhere.json'})"
+    assert reasons[str(good / "linked-folder")].startswith("a symbolic link to a folder")
+    assert reasons[str(tmp_path / "corrupt.zip")] == "a damaged archive: File is not a zip file"
+    assert reasons[str(tmp_path / "corrupt.tar.gz")].startswith("a damaged archive: ")
+    assert reasons[str(tmp_path / "corrupt.tar.xz")].startswith("a damaged archive: ")
+    assert reasons[str(tmp_path / "cut.tar.xz")].startswith("a damaged archive after its first ")
+    assert reasons[f"{tmp_path / 'links.tar.gz'}!etc.json"] == \
+        "a link in the archive (to /etc/passwd); links in archives are not followed"
+    assert reasons[f"{tmp_path / 'bomb.zip'}!big.json"] == \
+        "10.0 MB, more than the 10 MB a phenopacket may have; not read"
+    assert len(ids) + len(reasons) == json.loads((out / "report.json").read_text())["files_read"]
+
+
+def test_a_source_of_the_wrong_kind_is_refused_before_anything_is_read(tmp_path, capsys):
+    write_json(tmp_path / "a.json", phenopacket())
+    (tmp_path / "notes.txt").write_text("x")
+    out = tmp_path / "out"
+    assert main(["prepare", "phenopackets", str(tmp_path / "a.json"), str(tmp_path / "notes.txt"),
+                 "--out", str(out)]) == 2
+    assert "not a phenopacket source" in capsys.readouterr().err and not out.exists()

@@ -31,7 +31,7 @@ def small_config(task_dir, **training):
     return load_config(REPO / "configs" / "default.yaml", settings)
 
 
-# ARHGAP19 has no HPO annotation in release 2025-01-16; here its two papers report these terms
+# MDGA2 has no HPO annotation in release 2026-06-06; here its two papers report these terms
 ARACHNODACTYLY, ECTOPIA_LENTIS, TALL_STATURE = "HP:0001166", "HP:0001083", "HP:0000098"
 
 
@@ -39,10 +39,10 @@ def _case_only_index(hpo):
     def task(i, pmid, gene, present):
         return Task(f"case{i}", list(present), answer=Answer(gene), source={"pmid": pmid})
 
-    tasks = [task(1, "PMID:1", "ARHGAP19", [ARACHNODACTYLY, ECTOPIA_LENTIS]),
-             task(2, "PMID:2", "ARHGAP19", [ARACHNODACTYLY, TALL_STATURE]),
+    tasks = [task(1, "PMID:1", "MDGA2", [ARACHNODACTYLY, ECTOPIA_LENTIS]),
+             task(2, "PMID:2", "MDGA2", [ARACHNODACTYLY, TALL_STATURE]),
              task(3, "PMID:3", "FBN1", [ARACHNODACTYLY])]
-    assert "ARHGAP19" not in hpo.gene_index
+    assert "MDGA2" not in hpo.gene_index
     return FeatureExtractor(hpo, CaseIndex.build(hpo, tasks), shortlist_per_source=30)
 
 
@@ -58,13 +58,13 @@ def test_a_gene_known_only_from_cases_gets_knowledge_evidence_from_what_they_rep
     background = extractor.likelihood.matcher.background[hpo.term_indices([ARACHNODACTYLY, ECTOPIA_LENTIS])]
     # both cases report arachnodactyly, one of two ectopia lentis: LR = share of cases / background
     expected = np.log(1.0 / background[0]) + np.log(0.5 / background[1])
-    assert _value(extractor, feats, "ARHGAP19", "lr_present") == pytest.approx(expected, rel=1e-5)
+    assert _value(extractor, feats, "MDGA2", "lr_present") == pytest.approx(expected, rel=1e-5)
     ic = hpo.information_content[hpo.term_indices([ARACHNODACTYLY, ECTOPIA_LENTIS])]
-    assert _value(extractor, feats, "ARHGAP19", "phenomizer") == pytest.approx(ic.mean(), rel=1e-5)
-    assert _value(extractor, feats, "ARHGAP19", "exact_share") == 1.0
-    assert _value(extractor, feats, "ARHGAP19", "annotated") == 0.0  # still told apart from HPO-annotated genes
+    assert _value(extractor, feats, "MDGA2", "phenomizer") == pytest.approx(ic.mean(), rel=1e-5)
+    assert _value(extractor, feats, "MDGA2", "exact_share") == 1.0
+    assert _value(extractor, feats, "MDGA2", "annotated") == 0.0  # still told apart from HPO-annotated genes
     # three distinct most specific terms over its cases
-    assert _value(extractor, feats, "ARHGAP19", "annotation_size") == pytest.approx(np.log1p(3))
+    assert _value(extractor, feats, "MDGA2", "annotation_size") == pytest.approx(np.log1p(3))
 
 
 def test_a_gene_whose_cases_are_all_left_out_is_again_a_gene_nothing_is_known_of(hpo):
@@ -73,15 +73,15 @@ def test_a_gene_whose_cases_are_all_left_out_is_again_a_gene_nothing_is_known_of
     background = extractor.likelihood.matcher.background[hpo.term_indices([ARACHNODACTYLY, ECTOPIA_LENTIS])]
     noise = extractor.likelihood.settings.noise
     one_left = extractor.extract(case, exclude_pmid="PMID:1")  # only case 2: no ectopia lentis
-    assert _value(extractor, one_left, "ARHGAP19", "lr_present") == pytest.approx(
+    assert _value(extractor, one_left, "MDGA2", "lr_present") == pytest.approx(
         np.log(1.0 / background[0]) + np.log(noise / background[1]), rel=1e-5)
-    assert _value(extractor, one_left, "ARHGAP19", "exact_share") == 0.5
+    assert _value(extractor, one_left, "MDGA2", "exact_share") == 0.5
     # with its only paper left out (a training case of that paper), the gene has no evidence at all
-    index = CaseIndex.build(hpo, [Task("case1", [ARACHNODACTYLY], answer=Answer("ARHGAP19"), source={"pmid": "PMID:1"})])
+    index = CaseIndex.build(hpo, [Task("case1", [ARACHNODACTYLY], answer=Answer("MDGA2"), source={"pmid": "PMID:1"})])
     alone = FeatureExtractor(hpo, index, shortlist_per_source=30)
     genes, _ = alone._case_only_knowledge(case, alone._case_weights("PMID:1")[0])
     assert len(genes) == 0  # its rows keep the defaults of a gene without annotation or case
-    assert alone.universe_index["ARHGAP19"] not in alone.extract(case, exclude_pmid="PMID:1").candidates
+    assert alone.universe_index["MDGA2"] not in alone.extract(case, exclude_pmid="PMID:1").candidates
     assert len(alone._case_only_knowledge(case, alone._case_weights(None)[0])[0]) == 1
 
 
@@ -110,7 +110,7 @@ def test_the_policy_withholds_the_publication_a_case_names(hpo):
 def test_the_explanation_of_a_gene_known_only_from_cases_matches_what_they_report(hpo):
     extractor = _case_only_index(hpo)
     explanation = explain_gene(hpo, Case((ARACHNODACTYLY, ECTOPIA_LENTIS, "HP:0001250"), (TALL_STATURE,)),
-                               "ARHGAP19", extractor.case_annotations)
+                               "MDGA2", extractor.case_annotations)
     assert (explanation["gene_annotated"], explanation["annotations_from"]) == (False, "published cases")
     assert [(m["id"], m["match"], m["frequency"]) for m in explanation["matched"]] == [
         (ARACHNODACTYLY, "exact", 1.0), (ECTOPIA_LENTIS, "exact", 0.5)]
@@ -212,7 +212,7 @@ def test_training_writes_a_complete_model_dir(trained):
     assert sum(p.stat().st_size for p in trained.iterdir()) < 50 * 2**20
     meta = json.loads((trained / "config.json").read_text())
     assert meta["kind"] == "policy" and meta["training"]["objective"] == "grpo"
-    assert meta["versions"]["data"]["hpo_release"] == "2025-01-16"
+    assert meta["versions"]["data"]["hpo_release"] == "2026-06-06"
     cal = meta["calibration"]
     assert 0 < cal["temperature"] and 0 <= cal["validation_ece"] <= 1 and 0 <= cal["validation_ece_cross_fitted"] <= 1
     curves = (trained / "training_curves.csv").read_text().splitlines()

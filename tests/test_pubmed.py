@@ -3,12 +3,14 @@
 
 import email.message
 import io
+import json
 from pathlib import Path
 from urllib.error import HTTPError, URLError
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from rare_disease_rft.cli import main
 from rare_disease_rft.inputs import pubmed
 from rare_disease_rft.inputs.documents import Document, DocumentError
 from rare_disease_rft.inputs.pubmed import RateLimiter, fetch_pubmed, read_medline, read_pubmed_xml
@@ -167,3 +169,22 @@ def test_rate_limiter_spaces_requests():
     limiter.wait()
     assert slept == [0.333, 0.233]
     assert RateLimiter(10).interval == pytest.approx(0.1)
+
+
+def test_a_truncated_last_article_is_reported_not_lost(tmp_path, capsys):
+    cut = EFETCH_XML[:EFETCH_XML.index(b"Two brothers presented")]  # a download that stopped inside article 2
+    items = list(read_pubmed_xml(cut, "cut.xml"))
+    assert items[0] == Document("30000001", FIRST_TEXT, "cut.xml", "30000001")
+    assert items[1] == DocumentError("cut.xml", "30000002",
+                                     "truncated PubMed XML record: the file ends before its </PubmedArticle>")
+    assert len(items) == 2
+    (tmp_path / "cut.xml").write_bytes(cut)
+    assert main(["concepts", str(tmp_path / "cut.xml"), "--jsonl", str(tmp_path / "out.jsonl")]) == 0
+    assert f"rdrft concepts: {tmp_path / 'cut.xml'} [30000002]: truncated PubMed XML record" in capsys.readouterr().err
+    assert [json.loads(line)["doc"] for line in (tmp_path / "out.jsonl").read_text().splitlines()] == ["30000001"]
+
+
+def test_a_file_holding_only_a_truncated_article_names_its_pmid():
+    cut = EFETCH_XML[:EFETCH_XML.index(b"Variants in this gene")]
+    assert list(read_pubmed_xml(cut, "cut.xml")) == [DocumentError(
+        "cut.xml", "30000001", "truncated PubMed XML record: the file ends before its </PubmedArticle>")]

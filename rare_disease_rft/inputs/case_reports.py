@@ -72,10 +72,14 @@ _GENERAL_CUE = re.compile(
     r"individuals)|patients with|individuals with|(?:mice|mouse|zebrafish|model))\b",
     re.IGNORECASE,
 )
-# A sentence about relatives rather than the patient.
-_RELATIVE_CUE = re.compile(
-    r"\b(?:family history|mother|father|parents?|grandmother|grandfather|grandparents?|uncle|aunt|cousins?|"
-    r"(?:his|her|the|their)\s+(?:sisters?|brothers?|sibling)|(?:sister|brother) of|maternal|paternal)\b",
+# A relative named in the text: a sentence of a case section that names one is about relatives,
+# not the patient, and a finding stated of one is not the patient's (.concepts). Siblings count
+# with a possessive only ("her brother"): case reports of siblings call the patients "the
+# brothers". The lookahead on first letters makes the scan fast: few places start such a word.
+KIN = re.compile(
+    r"\b(?=[fmpgduacnrht])(?:family history|maternal|paternal|(?:grand)?(?:mother|father|parent)s?|mom|dad|"
+    r"uncles?|aunts?|cousins?|nieces?|nephews?|relatives?|(?:his|her|their)\s+(?:(?:older|younger|elder|big|"
+    r"little|twin|half)[- ]?)?(?:sisters?|brothers?|siblings?|sibs?|twin))\b",
     re.IGNORECASE,
 )
 _STRONG_PATIENT_CUE = re.compile(
@@ -110,7 +114,7 @@ def keep_sentence(sentence: str, kind: str) -> bool:
         return False
     if _STRONG_PATIENT_CUE.search(sentence):
         return True
-    if _RELATIVE_CUE.search(sentence) or _GENERAL_CUE.search(sentence):
+    if KIN.search(sentence) or _GENERAL_CUE.search(sentence):
         return False
     # case sections are about the patient unless a sentence says otherwise; elsewhere it must say so
     return kind == CASE or _PATIENT_CUE.search(sentence) is not None

@@ -29,6 +29,7 @@ _DOCTYPE = (b'<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle, 1st 
             b'"https://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_250101.dtd">')
 _INLINE_MARKUP = re.compile(r"</?(?:i|b|u|sup|sub|em|strong|sc|mml:\w+)(?:\s[^>]*)?/?>")
 _ARTICLE = re.compile(rb"<PubmedArticle>.*?</PubmedArticle>", re.DOTALL)
+_ARTICLE_START = re.compile(rb"<PubmedArticle>")
 _PMID_TAG = re.compile(rb"<PMID[^>]*>\s*(\d+)\s*</PMID>")
 _MEDLINE_PMID = re.compile(rb"^PMID-\s*(\d+)", re.MULTILINE)
 BATCH = 200  # PMIDs per efetch request; NCBI asks for batches rather than one request per id
@@ -58,12 +59,17 @@ def read_pubmed_xml(data: bytes, source: str) -> Iterator[Document | DocumentErr
         records = Entrez.read(io.BytesIO(data))
     except Exception as err:  # Bio.Entrez raises ValueError subclasses and expat errors alike
         # A broken file: read each article on its own so one bad record costs only itself.
-        articles = _ARTICLE.findall(data)
-        if not articles:
+        articles = list(_ARTICLE.finditer(data))
+        unclosed = _ARTICLE_START.search(data, articles[-1].end() if articles else 0)
+        if not articles and unclosed is None:
             yield DocumentError(source, None, f"not readable PubMed XML: {_first_line(err)}")
             return
-        for raw in articles:
-            yield from _read_one_article(raw, source)
+        for article in articles:
+            yield from _read_one_article(article.group(), source)
+        if unclosed is not None:  # the file ends inside an article: a download cut short
+            match = _PMID_TAG.search(data, unclosed.end())
+            yield DocumentError(source, match.group(1).decode() if match else None,
+                                "truncated PubMed XML record: the file ends before its </PubmedArticle>")
         return
     if not isinstance(records, dict) or "PubmedArticle" not in records:
         yield DocumentError(source, None, "XML but not a PubmedArticleSet")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .case_reports import sex_and_age
-from .concepts import ConceptRecognizer
+from .concepts import PATIENT, RELATIVE, ConceptRecognizer
 from .documents import Document, DocumentError, text_document
 from .patient import Patient
 from .pubmed import is_medline, is_pubmed_xml, read_medline, read_pubmed_xml
@@ -75,17 +75,23 @@ def write_concepts(
 
 def patient_from_text(text: str, recognizer: ConceptRecognizer, case_report: bool = False) -> Patient:
     """The present and excluded terms of a clinical note or article, sex and age, and where each
-    term was read (the words around its first mention)."""
+    term was read (the words around its first mention). Findings of relatives are not the patient's:
+    they are left out, with a note."""
     mentions = recognizer.annotate(text, case_report=case_report)
-    # as in a phenopacket: a term the text both states and negates counts as present
-    present = list(dict.fromkeys(m.id for m in mentions if not m.excluded))
-    excluded = [t for t in dict.fromkeys(m.id for m in mentions if m.excluded) if t not in present]
+    # a relative's finding is not the patient's, so the patient's own denial of it stands
+    mine = [m for m in mentions if m.about == PATIENT]
+    # as in a phenopacket: a term the text both states and negates of the patient counts as present
+    present = list(dict.fromkeys(m.id for m in mine if not m.excluded))
+    excluded = [t for t in dict.fromkeys(m.id for m in mine if m.excluded) if t not in present]
+    relatives = [t for t in dict.fromkeys(m.id for m in mentions if m.about == RELATIVE)
+                 if t not in present and t not in excluded]
+    notes = [f"{recognizer.hpo.name(t)} ({t}) is stated of a relative, not the patient: left out" for t in relatives]
     evidence: dict[str, str] = {}
-    for m in mentions:
+    for m in mine:
         if m.id not in evidence:
             start, end = max(0, m.start - EVIDENCE_CONTEXT), m.end + EVIDENCE_CONTEXT
             snippet = f"{'…' if start else ''}{text[start:m.start]}“{m.text}”{text[m.end:end]}" \
                       f"{'…' if end < len(text) else ''}"
             evidence[m.id] = " ".join(snippet.split())
     sex, age = sex_and_age(text)
-    return Patient(present, excluded, sex, age, evidence=evidence)
+    return Patient(present, excluded, sex, age, notes, evidence)

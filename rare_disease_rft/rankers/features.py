@@ -106,9 +106,10 @@ class FeatureExtractor:
         best = self.likelihood.order.best_of_diseases
         lr = best(self.likelihood.present_log_lr(case).sum(axis=1))
         excluded = best(self.likelihood.excluded_log_lr(case).sum(axis=1)) if case.excluded else np.zeros(self.n_annotated)
-        exact = (self.matcher.frequency(present) > 0).mean(axis=1)
+        # every knowledge score leaves out what the case's withheld publication was the only source of
+        exact = self.matcher.rescored_without(case.withheld_publication, lambda m: (m.frequency(present) > 0).mean(axis=1))
         return {"phenomizer": self.phenomizer.scores(case), "lr_present": lr, "lr_excluded": excluded,
-                "exact_share": exact, "enrichment": self.enrichment.scores(present)}
+                "exact_share": exact, "enrichment": self.enrichment.scores(present, case.withheld_publication)}
 
     # ------------------------------------------------------------------ case-report evidence
     def _case_only_matcher(self, weight: np.ndarray) -> tuple[TermMatcher, "GeneEnrichment", np.ndarray]:
@@ -138,7 +139,7 @@ class FeatureExtractor:
         matcher, enrichment, counts = self._case_only_matcher(weight) if left_out_here else self._case_only_all
         present = list(case.present)
         values = {
-            "phenomizer": matcher.best_match(present, self.hpo.information_content).mean(axis=1),
+            "phenomizer": matcher.best_match(present).mean(axis=1),
             "lr_present": self.likelihood.present_log_lr(case, matcher).sum(axis=1),
             "lr_excluded": (self.likelihood.excluded_log_lr(case, matcher).sum(axis=1) if case.excluded
                             else np.zeros(len(counts))),
@@ -216,7 +217,8 @@ class FeatureExtractor:
         noise_lr = np.log(self.likelihood.settings.noise / background).sum()
         table[self.n_annotated :, col["lr_present"]] = noise_lr
         table[: self.n_annotated, col["annotated"]] = 1.0
-        table[: self.n_annotated, col["annotation_size"]] = np.log1p(self.enrichment.annotation_size)
+        table[: self.n_annotated, col["annotation_size"]] = np.log1p(self.enrichment.annotation_sizes(
+            case.withheld_publication))
         weight, left_out = self._case_weights(exclude_pmid)
         genes, pseudo = self._case_only_knowledge(case, weight)
         for name, values in pseudo.items():
@@ -258,6 +260,8 @@ class GeneEnrichment:
 
     def __init__(self, hpo: HPO, direct: sp.spmatrix | None = None, universe: int | None = None):
         self.hpo = hpo
+        #: publication -> the gene rows that change without it (HPO's own gene annotations only)
+        self.withheld_rows = hpo.genes_without if direct is None else None
         direct = (hpo.gene_terms if direct is None else direct).copy()
         direct.data[:] = 1.0
         self.direct = direct.tocsc()
@@ -266,9 +270,33 @@ class GeneEnrichment:
         self.annotated_terms_total = (int((np.asarray(direct.sum(axis=0)).ravel() > 0).sum()) if universe is None
                                       else universe)
 
-    def scores(self, present: list[str]) -> np.ndarray:
-        overlap = np.asarray(self.direct[:, self.hpo.term_indices(present)].sum(axis=1)).ravel()
-        return hypergeometric_enrichment(overlap, self.annotation_size, self.annotated_terms_total, len(present))
+    def _rows_without(self, publication: str | None) -> tuple[np.ndarray, sp.csr_matrix] | None:
+        """The rows whose annotations ``publication`` was the only source of, and those rows'
+        direct annotations recomputed without it (each counted once)."""
+        changed = self.withheld_rows(publication) if publication and self.withheld_rows else None
+        if changed is None:
+            return None
+        ones = changed.direct.copy()
+        ones.data[:] = 1.0
+        return changed.rows, ones
+
+    def annotation_sizes(self, withheld_publication: str | None = None) -> np.ndarray:
+        """Direct annotations per row, without what ``withheld_publication`` was the only source of."""
+        changed = self._rows_without(withheld_publication)
+        if changed is None:
+            return self.annotation_size
+        sizes = self.annotation_size.copy()
+        sizes[changed[0]] = changed[1].getnnz(axis=1)
+        return sizes
+
+    def scores(self, present: list[str], withheld_publication: str | None = None) -> np.ndarray:
+        columns = self.hpo.term_indices(present)
+        overlap = np.asarray(self.direct[:, columns].sum(axis=1)).ravel()
+        changed = self._rows_without(withheld_publication)
+        if changed is not None:
+            overlap[changed[0]] = np.asarray(changed[1][:, columns].sum(axis=1)).ravel()
+        return hypergeometric_enrichment(overlap, self.annotation_sizes(withheld_publication),
+                                         self.annotated_terms_total, len(present))
 
 
 @functools.lru_cache(maxsize=8)
