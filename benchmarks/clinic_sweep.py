@@ -28,6 +28,9 @@ VARIANTS: dict[str, tuple[list[str], tuple[int, ...]]] = {
     "default": ([], (0, 1, 2)),
     "simulated clinic patients, also": ([f"{SIMULATION}.copies=1"], (0,)),
     "simulated clinic patients, instead": ([f"{SIMULATION}.copies=1", f"{SIMULATION}.replace_cases=true"], (0,)),
+    "own paper's knowledge withheld in training": (["training.withhold_own_paper=true"], (0,)),
+    "simulated clinic patients, also, own paper withheld": ([f"{SIMULATION}.copies=1", "training.withhold_own_paper=true"],
+                                                            (0,)),
     "steps chosen on clinic-like validation": (["training.select_subset=clinic_like"], (0,)),
 }
 COLUMNS = ("top1", "top10", "unseen_gene_top1", "clinic_like_top1", "clinic_like_top10",
@@ -36,7 +39,7 @@ HEADERS = ("top1", "top10", "unseen top1", "clinic top1", "clinic top10", "clini
 
 
 def model_folder(name: str, seed: int) -> Path:
-    stem = name.replace(" ", "-").replace(",", "")
+    stem = name.replace(" ", "-").replace(",", "").replace("'", "")
     return REPO / "artifacts" / "clinic-sweep" / (stem if seed == 0 else f"{stem}-seed-{seed}")
 
 

@@ -99,12 +99,12 @@ def test_the_policy_withholds_the_publication_a_case_names(hpo):
 
     withheld = ranker.rank(Case((ARACHNODACTYLY, ECTOPIA_LENTIS), withheld_publication="PMID:1"))
     as_published = ranker.rank(Case((ARACHNODACTYLY, ECTOPIA_LENTIS)))
-    # without paper 1, ARHGAP19's one remaining case does not report ectopia lentis: weaker evidence
+    # without paper 1, MDGA2's one remaining case does not report ectopia lentis: weaker evidence
     expected = ranker.scores(extractor.extract(Case((ARACHNODACTYLY, ECTOPIA_LENTIS)), exclude_pmid="PMID:1").values)
     candidates = list(extractor.extract(Case((ARACHNODACTYLY, ECTOPIA_LENTIS)), exclude_pmid="PMID:1").candidates)
-    row = candidates.index(extractor.universe_index["ARHGAP19"])
-    assert score(withheld, "ARHGAP19") == pytest.approx(float(expected[row]))
-    assert score(withheld, "ARHGAP19") < score(as_published, "ARHGAP19")
+    row = candidates.index(extractor.universe_index["MDGA2"])
+    assert score(withheld, "MDGA2") == pytest.approx(float(expected[row]))
+    assert score(withheld, "MDGA2") < score(as_published, "MDGA2")
 
 
 def test_the_explanation_of_a_gene_known_only_from_cases_matches_what_they_report(hpo):
@@ -308,6 +308,20 @@ def test_the_kept_model_indexes_the_validation_cases_after_it_is_measured_on_the
     uncited = sum(t.pmid not in hpo.cited_pmids for t in validation)
     assert metrics["subsets"]["clinic_like"]["n"] == uncited > 0
     assert "clinic-like (cases of papers HPO's annotations do not cite" in (trained / "MODEL_CARD.md").read_text()
+
+
+def test_training_features_can_withhold_the_own_papers_knowledge(hpo):
+    from rare_disease_rft.training.policy_grpo import featurise
+
+    # PMID:11207177 alone annotates SLC16A1's disease with hypoglycemic seizures
+    task = Task("t", ["HP:0002173"], answer=Answer("SLC16A1"), source={"pmid": "PMID:11207177"})
+    extractor = _case_only_index(hpo)
+    as_released = featurise(extractor, [task], True, 1)
+    withheld = featurise(extractor, [task], True, 1, withhold_knowledge=True)
+    exact = FEATURES.index("exact_share")
+    assert as_released.values[0, as_released.answer[0], exact] == 1.0
+    assert withheld.answer[0] < 0 or withheld.values[0, withheld.answer[0], exact] == 0.0
+    assert not torch.equal(as_released.values, withheld.values)
 
 
 def test_feature_sets_of_different_shortlist_widths_add_up():

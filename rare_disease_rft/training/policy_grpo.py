@@ -97,6 +97,9 @@ class PolicyOptimConfig:
     device: str = "auto"
     #: processes that compute features (each ~15 ms per case)
     workers: int = 2
+    #: training cases are featurised without the annotations their own paper was the only source of
+    #: (as a new patient's would be; their paper's cases leave the index either way)
+    withhold_own_paper: bool = False
     #: training cases also (or instead) presented as simulated clinic patients (none by default)
     clinic_simulation: ClinicSimulation = field(default_factory=ClinicSimulation)
 
@@ -147,9 +150,12 @@ def _extract_chunk(chunk: list[tuple[Case, str | None, str]]) -> list[tuple[np.n
     return out
 
 
-def featurise(extractor: FeatureExtractor, tasks: list[Task], leave_publication_out: bool, workers: int) -> FeatureSet:
-    """Features of every task; training tasks leave their own publication out of the index."""
-    jobs = [(Case.from_task(t), t.pmid if leave_publication_out else None, t.answer.gene) for t in tasks]
+def featurise(extractor: FeatureExtractor, tasks: list[Task], leave_publication_out: bool, workers: int,
+              withhold_knowledge: bool = False) -> FeatureSet:
+    """Features of every task; training tasks leave their own publication out of the index, and with
+    ``withhold_knowledge`` every task leaves out the annotations its paper was the only source of."""
+    jobs = [(Case.from_task(t, withhold_knowledge), t.pmid if leave_publication_out else None, t.answer.gene)
+            for t in tasks]
     chunks = [jobs[i : i + 256] for i in range(0, len(jobs), 256)]
     _WORKER_STATE["extractor"] = extractor
     if workers > 1 and len(chunks) > 1:
@@ -170,15 +176,16 @@ def featurise(extractor: FeatureExtractor, tasks: list[Task], leave_publication_
 
 
 def cached_features(extractor: FeatureExtractor, tasks: list[Task], leave_out: bool, key_parts: list[str],
-                    workers: int) -> FeatureSet:
+                    workers: int, withhold_knowledge: bool = False) -> FeatureSet:
     """Features are a pure function of the data and the code version: cache them between runs."""
+    withheld = ["own paper's knowledge withheld"] if withhold_knowledge else []  # as-released keys stay as they were
     digest = hashlib.sha256("\n".join(key_parts + [str(FEATURE_VERSION), ",".join(FEATURES),
-                                                   str(leave_out)]).encode()).hexdigest()[:20]
+                                                   str(leave_out)] + withheld).encode()).hexdigest()[:20]
     path = cache_dir("features") / f"{digest}.safetensors"
     if path.is_file():
         t = load_file(str(path))
         return FeatureSet(t["values"], t["mask"].bool(), t["answer"])
-    fs = featurise(extractor, tasks, leave_out, workers)
+    fs = featurise(extractor, tasks, leave_out, workers, withhold_knowledge)
     tmp = path.with_suffix(".tmp")
     save_file({"values": fs.values, "mask": fs.mask.to(torch.uint8), "answer": fs.answer}, str(tmp))
     os.replace(tmp, path)
@@ -376,12 +383,13 @@ def train_policy(config: PolicyTrainingConfig, out: str | Path, max_steps: int |
     extractor = FeatureExtractor(hpo, index, config.model.shortlist_per_source)
     key = [hpo.version, _file_digest(config.data.train), str(config.model.shortlist_per_source)]
     t0 = time.time()
-    train_fs = cached_features(extractor, train_tasks, True, key, opt_cfg.workers)
+    train_fs = cached_features(extractor, train_tasks, True, key, opt_cfg.workers, opt_cfg.withhold_own_paper)
     val_fs = cached_features(extractor, val_tasks, False, key + [_file_digest(config.data.validation)],
                              opt_cfg.workers)
-    # leaving its paper out of the index changes nothing for a validation case; it withholds the paper's knowledge
+    # as the evaluation ranks them: own paper withheld (its cases are not in this index anyway)
     clinic_key = key + [_file_digest(config.data.validation), f"clinic-like, at most {CLINIC_MAX_TERMS} terms"]
-    clinic_fs = cached_features(extractor, clinic_tasks, True, clinic_key, opt_cfg.workers) if clinic_tasks else None
+    clinic_fs = (cached_features(extractor, clinic_tasks, True, clinic_key, opt_cfg.workers, withhold_knowledge=True)
+                 if clinic_tasks else None)
     # the tasks behind each row of train_fs: the published cases and/or their simulated clinic presentations
     train_rows = train_tasks
     simulation = opt_cfg.clinic_simulation
@@ -390,7 +398,8 @@ def train_policy(config: PolicyTrainingConfig, out: str | Path, max_steps: int |
         # whether they replace the cases does not change their features: one cache entry serves both
         drawn = {k: v for k, v in to_dict(simulation).items() if k != "replace_cases"}
         simulated_fs = cached_features(extractor, simulated, True,
-                                       key + [f"clinic simulation {json.dumps(drawn, sort_keys=True)}"], opt_cfg.workers)
+                                       key + [f"clinic simulation {json.dumps(drawn, sort_keys=True)}"], opt_cfg.workers,
+                                       opt_cfg.withhold_own_paper)
         train_fs, train_rows = ((simulated_fs, simulated) if simulation.replace_cases
                                 else (train_fs + simulated_fs, train_tasks + simulated))
     feature_seconds = time.time() - t0
