@@ -48,6 +48,19 @@ def train_if_missing(config: Path, folder: Path, overrides: list[str], retrain: 
     return rdrft(["train", "--config", str(config), "--out", str(folder), *sets]) == 0
 
 
+def validation_row(folder: Path, overrides: list[str]) -> dict:
+    """A trained variant's overrides, kept step and the validation metrics training measured (before
+    the kept model's case index took in the validation cases): top-1/5/10, MRR, unseen-gene top-1,
+    and top-1/top-10 of the clinic-like subset and of its cases whose gene has no training case."""
+    m = json.loads((folder / "validation_metrics.json").read_text())
+    clinic = {f"{subset}_{k}": m["subsets"][subset][k] for subset in ("clinic_like", "clinic_like_gene_unseen")
+              if subset in m["subsets"] for k in ("n", "top1", "top10")}
+    return {"overrides": overrides,
+            "kept_step": json.loads((folder / "config.json").read_text()).get("training_summary", {}).get("best_step"),
+            **{k: m[k] for k in ("n", "top1", "top5", "top10", "mrr")},
+            "unseen_gene_top1": m["subsets"]["answer_gene_not_in_training"]["top1"], **clinic}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--retrain", action="store_true", help="train every variant again")
@@ -59,12 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         folder = REPO / "artifacts" / "policy-sweep" / name.replace(" ", "-").replace(",", "")
         if not train_if_missing(CONFIG, folder, overrides, args.retrain):
             return 1
-        # measured by training, before the kept model's case index took in the validation cases
-        m = json.loads((folder / "validation_metrics.json").read_text())
-        rows[name] = {"overrides": overrides, "kept_step": json.loads((folder / "config.json").read_text())
-                      .get("training_summary", {}).get("best_step"),
-                      **{k: m[k] for k in ("n", "top1", "top5", "top10", "mrr")},
-                      "unseen_gene_top1": m["subsets"]["answer_gene_not_in_training"]["top1"]}
+        rows[name] = validation_row(folder, overrides)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "policy_sweep.json").write_text(json.dumps({"split": str(validation.relative_to(REPO)),

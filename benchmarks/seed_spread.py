@@ -81,16 +81,26 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "seed_spread.json").write_text(json.dumps(report, indent=2) + "\n")
-    columns = ("validation_top1", "validation_top10", "test_top1", "test_top10", "test_unseen_gene_top1")
-    print(f"{'model':<26}" + "".join(f"{c:>22}" for c in columns))
-    for objective, block in report["objectives"].items():
-        for seed, row in block["seeds"].items():
-            print(f"{objective + ' ' + seed:<26}" + "".join(
-                f"{row[c]:>22.3f}" if row[c] is not None else f"{'-':>22}" for c in columns))
-        s = block["summary"]
-        print(f"{objective + ' mean (min-max)':<26}" + "".join(
-            f"{s[c]['mean']:>10.3f} ({s[c]['min']:.3f}-{s[c]['max']:.3f})" if c in s else f"{'-':>22}" for c in columns))
+    print_seeds(report["objectives"], ("validation_top1", "validation_top10", "test_top1", "test_top10",
+                                       "test_unseen_gene_top1"))
     return 0
+
+
+def print_seeds(blocks: dict[str, dict], columns: tuple[str, ...], name_width: int = 26,
+                headers: tuple[str, ...] | None = None) -> None:
+    """One row per recipe and seed (``blocks``: recipe -> {"seeds": {seed: row}, "summary": ...}), then
+    each recipe's mean (lowest-highest seed) when it has more than one seed; ``-`` where a row has no value.
+    ``headers`` name the columns (default: their keys)."""
+    print(f"{'model':<{name_width}}" + "".join(f"{c:>22}" for c in headers or columns))
+    for name, block in blocks.items():
+        for seed, row in block["seeds"].items():
+            print(f"{(name + ' ' + seed)[:name_width]:<{name_width}}" + "".join(
+                f"{row[c]:>22.3f}" if row.get(c) is not None else f"{'-':>22}" for c in columns))
+        s = block["summary"]
+        if len(block["seeds"]) > 1:
+            print(f"{(name + ' mean (min-max)')[:name_width]:<{name_width}}" + "".join(
+                f"{s[c]['mean']:>10.3f} ({s[c]['min']:.3f}-{s[c]['max']:.3f})" if c in s else f"{'-':>22}"
+                for c in columns))
 
 
 if __name__ == "__main__":

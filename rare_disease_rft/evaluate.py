@@ -41,7 +41,8 @@ class CaseResult:
     format_ok: bool
     error: str | None = None
     top_probability: float | None = None  # the probability the ranker gave its first gene, if any
-    #: the rank of the case as a clinic patient, its own paper withheld; None outside the clinic-like subset
+    #: the rank of the case as a clinic patient, its own paper withheld (rank_clinic_like); None outside
+    #: the clinic-like subset
     clinic_rank: float | None = None
 
 
@@ -142,11 +143,12 @@ def clinic_like_tasks(tasks: Sequence[Task], hpo: HPO) -> tuple[list[int], list[
 
 
 def rank_clinic_like(ranker: Ranker, tasks: Sequence[Task], results: Sequence[CaseResult], hpo: HPO,
-                     batch_size: int = 1) -> list[CaseResult]:
+                     batch_size: int = 1, withhold_own_paper: bool = True) -> list[CaseResult]:
     """``results`` (of ``tasks``) with ``clinic_rank`` set on the clinic-like subset: a second pass
-    that ranks those cases as clinic patients, each with its own paper withheld."""
+    that ranks those cases as clinic patients, each with its own paper withheld (unless
+    ``withhold_own_paper`` is False: the knowledge as released, to measure what withholding costs)."""
     positions, clinic = clinic_like_tasks(tasks, hpo)
-    ranked, _ = rank_cases(ranker, clinic, batch_size=batch_size, withhold_own_paper=True)
+    ranked, _ = rank_cases(ranker, clinic, batch_size=batch_size, withhold_own_paper=withhold_own_paper)
     out = list(results)
     for i, result in zip(positions, ranked):
         out[i] = replace(out[i], clinic_rank=result.rank)

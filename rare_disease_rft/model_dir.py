@@ -75,9 +75,10 @@ def plot_curves(curves: list[dict], out: Path, title: str) -> None:
     left.set_xlabel("step")
     left.set_title("reward")
     left.legend(fontsize=8)
-    for key in ("val_top1", "val_top10", "val_format_ok"):
+    for key in ("val_top1", "val_top10", "val_clinic_top1", "val_clinic_top10", "val_format_ok"):
         if key in curves[0]:
-            right.plot(steps, [row[key] for row in curves], label=key.replace("val_", "validation "))
+            right.plot(steps, [row[key] for row in curves],
+                       label=key.replace("val_clinic_", "validation clinic-like ").replace("val_", "validation "))
     right.set_xlabel("step")
     right.set_ylim(0, 1)
     right.set_title("validation accuracy")

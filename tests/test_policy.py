@@ -218,6 +218,7 @@ def test_training_writes_a_complete_model_dir(trained):
     assert 0 < cal["temperature"] and 0 <= cal["validation_ece"] <= 1 and 0 <= cal["validation_ece_cross_fitted"] <= 1
     curves = (trained / "training_curves.csv").read_text().splitlines()
     assert curves[0].startswith("step,train_reward,loss,val_reward,val_top1,val_top10")
+    assert "val_clinic_top1,val_clinic_top10" in curves[0]  # the clinic-like validation cases too
     assert [line.split(",")[0] for line in curves[1:]] == ["0", "4", "8", "12"]
     assert "not a diagnostic device" in (trained / "MODEL_CARD.md").read_text()
 
@@ -310,6 +311,20 @@ def test_the_kept_model_indexes_the_validation_cases_after_it_is_measured_on_the
     assert "clinic-like (cases of papers HPO's annotations do not cite" in (trained / "MODEL_CARD.md").read_text()
 
 
+def test_training_features_can_withhold_the_own_papers_knowledge(hpo):
+    from rare_disease_rft.training.policy_grpo import featurise
+
+    # PMID:11207177 alone annotates SLC16A1's disease with hypoglycemic seizures
+    task = Task("t", ["HP:0002173"], answer=Answer("SLC16A1"), source={"pmid": "PMID:11207177"})
+    extractor = _case_only_index(hpo)
+    as_released = featurise(extractor, [task], True, 1)
+    withheld = featurise(extractor, [task], True, 1, withhold_knowledge=True)
+    exact = FEATURES.index("exact_share")
+    assert as_released.values[0, as_released.answer[0], exact] == 1.0
+    assert withheld.answer[0] < 0 or withheld.values[0, withheld.answer[0], exact] == 0.0
+    assert not torch.equal(as_released.values, withheld.values)
+
+
 def test_feature_sets_of_different_shortlist_widths_add_up():
     from rare_disease_rft.training.policy_grpo import FeatureSet
 
@@ -328,9 +343,16 @@ def test_training_on_simulated_clinic_patients(small_task_dir, tmp_path):
     assert "features: 480 training and 40 validation cases" in logs[0]  # the 240 cases and a presentation of each
     assert json.loads((folder / "config.json").read_text())["training"]["clinic_simulation"]["copies"] == 1
     logs.clear()
-    train_policy(small_config(small_task_dir, **{"clinic_simulation.copies": 1, "clinic_simulation.replace_cases": True}),
-                 tmp_path / "instead", log=logs.append)
+    instead = train_policy(small_config(small_task_dir, select_subset="clinic_like",
+                                        **{"clinic_simulation.copies": 1, "clinic_simulation.replace_cases": True}),
+                           tmp_path / "instead", log=logs.append)
     assert "features: 240 training and 40 validation cases" in logs[0]
+    # the kept step is the one best on the clinic-like validation cases (the first of equals)
+    curves = [line.split(",") for line in (instead / "training_curves.csv").read_text().splitlines()]
+    column = curves[0].index("val_clinic_reward")
+    rewards = [float(row[column]) for row in curves[1:]]
+    kept = json.loads((instead / "config.json").read_text())["training_summary"]["best_step"]
+    assert kept == int(curves[1 + rewards.index(max(rewards))][0])
 
 
 def test_config_errors_name_the_setting():

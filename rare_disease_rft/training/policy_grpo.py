@@ -30,9 +30,9 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..clinic import ClinicSimulation, simulated_clinic_patients
+from ..clinic import CLINIC_MAX_TERMS, ClinicSimulation, simulated_clinic_patients
 from ..config import DataConfig, to_dict
-from ..evaluate import calibration_error, evaluate, percent
+from ..evaluate import calibration_error, clinic_like_tasks, evaluate, percent
 from ..graders import rank_score
 from ..hpo import load_hpo
 from ..model_dir import write_model_dir
@@ -88,12 +88,18 @@ class PolicyOptimConfig:
     reward_params: dict = field(default_factory=dict)
     #: metric of the validation split that selects the kept model
     select_on: Literal["reward", "top1", "top10", "mrr"] = "reward"
+    #: the validation cases it is measured on: all, or the clinic-like subset (as clinic patients, own
+    #: paper withheld: evaluate.clinic_like_tasks); the curves record both
+    select_subset: Literal["all", "clinic_like"] = "all"
     eval_every: int = 100
     checkpoint_every: int = 100
     seed: int = 0
     device: str = "auto"
     #: processes that compute features (each ~15 ms per case)
     workers: int = 2
+    #: training cases are featurised without the annotations their own paper was the only source of
+    #: (as a new patient's would be; their paper's cases leave the index either way)
+    withhold_own_paper: bool = False
     #: training cases also (or instead) presented as simulated clinic patients (none by default)
     clinic_simulation: ClinicSimulation = field(default_factory=ClinicSimulation)
 
@@ -144,9 +150,12 @@ def _extract_chunk(chunk: list[tuple[Case, str | None, str]]) -> list[tuple[np.n
     return out
 
 
-def featurise(extractor: FeatureExtractor, tasks: list[Task], leave_publication_out: bool, workers: int) -> FeatureSet:
-    """Features of every task; training tasks leave their own publication out of the index."""
-    jobs = [(Case.from_task(t), t.pmid if leave_publication_out else None, t.answer.gene) for t in tasks]
+def featurise(extractor: FeatureExtractor, tasks: list[Task], leave_publication_out: bool, workers: int,
+              withhold_knowledge: bool = False) -> FeatureSet:
+    """Features of every task; training tasks leave their own publication out of the index, and with
+    ``withhold_knowledge`` every task leaves out the annotations its paper was the only source of."""
+    jobs = [(Case.from_task(t, withhold_knowledge), t.pmid if leave_publication_out else None, t.answer.gene)
+            for t in tasks]
     chunks = [jobs[i : i + 256] for i in range(0, len(jobs), 256)]
     _WORKER_STATE["extractor"] = extractor
     if workers > 1 and len(chunks) > 1:
@@ -167,15 +176,16 @@ def featurise(extractor: FeatureExtractor, tasks: list[Task], leave_publication_
 
 
 def cached_features(extractor: FeatureExtractor, tasks: list[Task], leave_out: bool, key_parts: list[str],
-                    workers: int) -> FeatureSet:
+                    workers: int, withhold_knowledge: bool = False) -> FeatureSet:
     """Features are a pure function of the data and the code version: cache them between runs."""
+    withheld = ["own paper's knowledge withheld"] if withhold_knowledge else []  # as-released keys stay as they were
     digest = hashlib.sha256("\n".join(key_parts + [str(FEATURE_VERSION), ",".join(FEATURES),
-                                                   str(leave_out)]).encode()).hexdigest()[:20]
+                                                   str(leave_out)] + withheld).encode()).hexdigest()[:20]
     path = cache_dir("features") / f"{digest}.safetensors"
     if path.is_file():
         t = load_file(str(path))
         return FeatureSet(t["values"], t["mask"].bool(), t["answer"])
-    fs = featurise(extractor, tasks, leave_out, workers)
+    fs = featurise(extractor, tasks, leave_out, workers, withhold_knowledge)
     # two runs featurising the same data at once each write their own temporary file
     atomic_write(path, lambda tmp: save_file({"values": fs.values, "mask": fs.mask.to(torch.uint8),
                                               "answer": fs.answer}, str(tmp)))
@@ -364,13 +374,21 @@ def train_policy(config: PolicyTrainingConfig, out: str | Path, max_steps: int |
 
     hpo = load_hpo()
     train_tasks, val_tasks = config.data.read()
+    _, clinic_tasks = clinic_like_tasks(val_tasks, hpo)
+    if not clinic_tasks and opt_cfg.select_subset == "clinic_like":
+        raise ValueError(f"training.select_subset: clinic_like, but no validation case of {config.data.validation} "
+                         "comes from a paper HPO's annotations do not cite")
     index = CaseIndex.build(hpo, train_tasks)
     extractor = FeatureExtractor(hpo, index, config.model.shortlist_per_source)
     key = [hpo.version, _file_digest(config.data.train), str(config.model.shortlist_per_source)]
     t0 = time.time()
-    train_fs = cached_features(extractor, train_tasks, True, key, opt_cfg.workers)
+    train_fs = cached_features(extractor, train_tasks, True, key, opt_cfg.workers, opt_cfg.withhold_own_paper)
     val_fs = cached_features(extractor, val_tasks, False, key + [_file_digest(config.data.validation)],
                              opt_cfg.workers)
+    # as the evaluation ranks them: own paper withheld (its cases are not in this index anyway)
+    clinic_key = key + [_file_digest(config.data.validation), f"clinic-like, at most {CLINIC_MAX_TERMS} terms"]
+    clinic_fs = (cached_features(extractor, clinic_tasks, True, clinic_key, opt_cfg.workers, withhold_knowledge=True)
+                 if clinic_tasks else None)
     # the tasks behind each row of train_fs: the published cases and/or their simulated clinic presentations
     train_rows = train_tasks
     simulation = opt_cfg.clinic_simulation
@@ -379,7 +397,8 @@ def train_policy(config: PolicyTrainingConfig, out: str | Path, max_steps: int |
         # whether they replace the cases does not change their features: one cache entry serves both
         drawn = {k: v for k, v in to_dict(simulation).items() if k != "replace_cases"}
         simulated_fs = cached_features(extractor, simulated, True,
-                                       key + [f"clinic simulation {json.dumps(drawn, sort_keys=True)}"], opt_cfg.workers)
+                                       key + [f"clinic simulation {json.dumps(drawn, sort_keys=True)}"], opt_cfg.workers,
+                                       opt_cfg.withhold_own_paper)
         train_fs, train_rows = ((simulated_fs, simulated) if simulation.replace_cases
                                 else (train_fs + simulated_fs, train_tasks + simulated))
     feature_seconds = time.time() - t0
@@ -404,6 +423,7 @@ def train_policy(config: PolicyTrainingConfig, out: str | Path, max_steps: int |
     weights[unseen] *= opt_cfg.unseen_gene_weight
     weights[train_fs.answer < 0] = 0.0  # no answer in the shortlist: no signal
     train_dev, val_dev = train_fs.to(device), val_fs.to(device)
+    clinic_dev = clinic_fs.to(device) if clinic_fs is not None else None
 
     config_hash = hashlib.sha256(json.dumps(to_dict(config), sort_keys=True).encode()).hexdigest()[:16]
     checkpoint = out / "checkpoint.safetensors"
@@ -418,16 +438,19 @@ def train_policy(config: PolicyTrainingConfig, out: str | Path, max_steps: int |
         nonlocal best, best_state
         net.eval()
         metrics = validation_metrics(net, val_dev, rewards_by_rank.to(device))
+        clinic = validation_metrics(net, clinic_dev, rewards_by_rank.to(device)) if clinic_dev is not None else {}
         net.train()
         row = {"step": at, "train_reward": round(train_reward, 5), "loss": round(loss, 5),
-               **{f"val_{k}": round(v, 5) for k, v in metrics.items()}, "seconds": round(time.time() - started, 1)}
+               **{f"val_{k}": round(v, 5) for k, v in metrics.items()},
+               **{f"val_clinic_{k}": round(v, 5) for k, v in clinic.items()}, "seconds": round(time.time() - started, 1)}
         curves.append(row)
-        score = metrics[opt_cfg.select_on]
+        score = (clinic if opt_cfg.select_subset == "clinic_like" else metrics)[opt_cfg.select_on]
         if score > best["score"]:
             best = {"step": at, "score": score}
             best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
         log(f"step {at:>5}  train reward {train_reward:.3f}  val top1 {metrics['top1']:.3f} "
-            f"top10 {metrics['top10']:.3f} reward {metrics['reward']:.3f}")
+            f"top10 {metrics['top10']:.3f} reward {metrics['reward']:.3f}"
+            + (f"  clinic-like top1 {clinic['top1']:.3f} top10 {clinic['top10']:.3f}" if clinic else ""))
 
     if step == 0:
         record(0, 0.0, 0.0)  # the starting policy: the likelihood ranker
@@ -465,7 +488,8 @@ def train_policy(config: PolicyTrainingConfig, out: str | Path, max_steps: int |
     net.eval()
     calibration = calibrate(net, val_dev, [t.pmid or t.id for t in val_tasks])
     net.cpu()
-    log(f"kept step {best['step']} (validation {opt_cfg.select_on} {best['score']:.4f}); "
+    subset = " (clinic-like)" if opt_cfg.select_subset == "clinic_like" else ""
+    log(f"kept step {best['step']} (validation{subset} {opt_cfg.select_on} {best['score']:.4f}); "
         f"temperature {calibration['temperature']}, validation ECE {calibration['validation_ece']} "
         f"(cross-fitted {calibration['validation_ece_cross_fitted']})")
     train_seconds = time.time() - started
