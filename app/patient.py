@@ -18,6 +18,7 @@ from rare_disease_rft.inputs.patient import Patient
 from rare_disease_rft.inputs.phenopackets import NO_PRESENT_PHENOTYPE, PhenopacketError, load_phenopacket, read_patient
 from rare_disease_rft.inputs.texts import patient_from_text
 from rare_disease_rft.rankers import Case
+from rare_disease_rft.rankers.base import both_ways_note
 
 PRESENT, EXCLUDED = "present", "excluded"
 # A full case report is 20-60 thousand characters; recognising 100,000 takes about 0.3 s.
@@ -44,12 +45,19 @@ class PatientTerm:
 
 @dataclass
 class PatientEntry:
-    """The patient as entered on the page: the editable list of terms, sex and age being ranked."""
+    """The patient as entered on the page: the editable list of terms, sex and age being ranked.
+
+    Terms follow the library's one rule (``rankers.base.read_terms``), as on the command line: a
+    term given excluded that is listed present (or the other way round) is present, with the same
+    note. Flipping a term's status in the list is the clinician's explicit choice and is kept.
+    """
 
     terms: dict[str, PatientTerm] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)  # how given ids were mapped to current terms
+    notes: list[str] = field(default_factory=list)  # what became of the ids given: mapped, given both ways
     sex: str | None = None
     age_years: float | None = None
+    #: the note of each term given both ways, dropped when the clinician changes or removes the term
+    both_ways: dict[str, str] = field(default_factory=dict)
 
     def add(self, hpo: HPO, given_ids: list[str], status: str, source: str,
             evidence: Mapping[str, str] | None = None) -> list[str]:
@@ -58,29 +66,43 @@ class PatientEntry:
             raise InputError(f"A patient can have at most {MAX_TERMS} terms; {len(self.terms)} are listed and "
                              f"{len(given_ids)} more were given.")
         resolved = hpo.resolve_all(given_ids)
-        self.notes.extend(n for n in resolved.notes if n not in self.notes)
+        self._note(*resolved.notes)
         for term_id in resolved.ids:
-            self.terms[term_id] = PatientTerm(term_id, hpo.name(term_id), status, source,
+            listed = self.terms.get(term_id)
+            given = status
+            if listed is not None and listed.status != status:
+                given = PRESENT
+                self.both_ways[term_id] = both_ways_note(hpo, term_id)
+                self._note(self.both_ways[term_id])
+            self.terms[term_id] = PatientTerm(term_id, hpo.name(term_id), given, source,
                                               (evidence or {}).get(term_id))
         return list(resolved.unknown.values())
 
+    def _note(self, *notes: str) -> None:
+        self.notes.extend(n for n in notes if n not in self.notes)
+
+    def _forget_both_ways(self, term_id: str) -> None:
+        note = self.both_ways.pop(term_id, None)
+        if note in self.notes:
+            self.notes.remove(note)
+
     def remove(self, term_id: str) -> None:
         self.terms.pop(term_id, None)
+        self._forget_both_ways(term_id)
 
     def set_status(self, term_id: str, status: str) -> None:
         self.terms[term_id].status = status
+        self._forget_both_ways(term_id)
 
     def ids(self, status: str) -> list[str]:
         return [t.id for t in self.terms.values() if t.status == status]
 
-    def case(self, hpo: HPO) -> Case:
-        """The ranker's view of the patient; HPOError when no term is present. What the ranker
-        cannot use as given (a term outside the phenotype branch) is added to the notes."""
-        notes: list[str] = []
-        case = Case.from_ids(hpo, self.ids(PRESENT), self.ids(EXCLUDED), sex=self.sex, age_years=self.age_years,
+    def case(self, hpo: HPO, notes: list[str] | None = None) -> Case:
+        """The ranker's view of the patient (``Case.from_ids``, the command line's rule); HPOError when
+        no phenotype is present. What the rule did with the list (an excluded term a present one
+        contradicts, a term outside the phenotype branch) is added to ``notes``, for the ranking."""
+        return Case.from_ids(hpo, self.ids(PRESENT), self.ids(EXCLUDED), sex=self.sex, age_years=self.age_years,
                              notes=notes)
-        self.notes.extend(n for n in notes if n not in self.notes)
-        return case
 
     def link_query(self) -> str:
         """The query string of a deep link that reopens this ranking."""
@@ -90,10 +112,11 @@ class PatientEntry:
 
 
 # ------------------------------------------------------------------------------ deep links
-def link_ids(query_params: Mapping[str, str]) -> tuple[list[str], list[str]]:
-    """``?present=HP:1,HP:2&excluded=HP:3`` -> (present, excluded) ids as given."""
+def link_ids(query_params) -> tuple[list[str], list[str]]:
+    """``?present=HP:1,HP:2&excluded=HP:3`` -> (present, excluded) ids as given; a parameter given
+    twice (``?present=A&present=B``) counts every time (``st.query_params.get_all``)."""
     def split(name: str) -> list[str]:
-        return [part.strip() for part in (query_params.get(name) or "").split(",") if part.strip()]
+        return [part.strip() for value in query_params.get_all(name) for part in value.split(",") if part.strip()]
 
     return split(PRESENT), split(EXCLUDED)
 

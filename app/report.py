@@ -61,8 +61,10 @@ def literal(text: str) -> str:
 def table(result: PatientRanking) -> pd.DataFrame:
     """One row per ranked gene: the page's table and chart (the CSV download's rows)."""
     frame = pd.DataFrame(table_rows(result), columns=list(TABLE_COLUMNS)).drop(columns="id")
-    # columns that say nothing for this ranking: no probabilities, no candidate genes
+    # columns that say nothing for this ranking: no probabilities, no candidate genes, no tie
     empty = [c for c in ("probability", "variants", "note") if frame[c].isna().all() or (frame[c] == "").all()]
+    if (frame["genes with this score"] == 1).all():
+        empty.append("genes with this score")
     return frame.drop(columns=empty)
 
 

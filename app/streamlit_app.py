@@ -28,6 +28,7 @@ from rare_disease_rft.inputs.candidates import CandidateError, Candidates, parse
 from rare_disease_rft.inputs.concepts import ConceptRecognizer
 from rare_disease_rft.rankers import Ranker
 from rare_disease_rft.registry import DEFAULT, is_built_in, is_trained, load_ranker, model_folder
+from rare_disease_rft.tasks import MAX_AGE_YEARS
 
 MODEL_ENV = "RDRFT_APP_MODEL"
 TOP_GENES = 20
@@ -129,8 +130,9 @@ def add_terms(hpo: HPO, ids: list[str], status: str, source: str, evidence: dict
 
 def rank(hpo: HPO, model: str) -> None:
     patient: PatientEntry = st.session_state.patient
+    notes = list(patient.notes)
     try:
-        case = patient.case(hpo)
+        case = patient.case(hpo, notes)
     except HPOError as err:
         st.error(literal(f"Cannot rank yet: {err}."))
         return
@@ -138,7 +140,7 @@ def rank(hpo: HPO, model: str) -> None:
     if ranker is None:
         return
     started = time.perf_counter()
-    st.session_state.result = rank_and_explain(ranker, case, top=TOP_GENES, hpo=hpo, notes=patient.notes,
+    st.session_state.result = rank_and_explain(ranker, case, top=TOP_GENES, hpo=hpo, notes=notes,
                                                candidates=st.session_state.get("candidates"))
     st.session_state.ranked_in = time.perf_counter() - started
 
@@ -310,8 +312,9 @@ def term_list() -> None:
         st.info(literal(note))
     sex_col, age_col = st.columns(2)
     patient.sex = sex_col.selectbox("Sex (optional)", list(SEXES), format_func=SEXES.get, key="sex")
-    patient.age_years = age_col.number_input("Age in years (optional)", min_value=0.0, max_value=130.0,
-                                             value=None, step=1.0, format="%.1f", key="age")
+    patient.age_years = age_col.number_input("Age in years (optional)", min_value=0.0,
+                                             max_value=float(MAX_AGE_YEARS), value=None, step=1.0, format="%.1f",
+                                             key="age")
 
 
 # ------------------------------------------------------------------------------ results
@@ -321,6 +324,9 @@ def results(hpo: HPO) -> None:
     st.subheader("Ranked genes")
     st.caption(f"Model **{markdown_escape(result.model)}** · {len(result.present)} present and "
                f"{len(result.excluded)} excluded terms · ranked in {1000 * st.session_state.ranked_in:.0f} ms")
+    for note in result.notes:  # what the ranking says (a tie at the top, a contradiction); the input's are above
+        if note not in patient.notes:
+            st.info(literal(note))
     frame = table(result)
     evidence_col, reasoning_col = st.columns([3, 2]) if result.text else (st.container(), None)
     evidence_col.dataframe(frame, hide_index=True, column_config={

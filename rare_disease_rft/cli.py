@@ -114,12 +114,15 @@ def _candidates(args: argparse.Namespace):
 
 def _print_ranking(result) -> None:
     has_p = any(g.probability is not None for g in result.genes)
-    print(f"{'rank':>4}  {'gene':<12} {'score':>9}" + (f" {'prob':>6}" if has_p else "") + "  matched terms")
+    ties = any(g.tied > 1 for g in result.genes)  # the genes that share a score, counted beside it
+    print(f"{'rank':>4}  {'gene':<12} {'score':>9}" + (f" {'prob':>6}" if has_p else "")
+          + (f" {'tied':>5}" if ties else "") + "  matched terms")
     for g in result.genes:
         matched = ", ".join(m["label"] for m in g.explanation["matched"][:4]) or g.explanation.get("not_ranked", "")
         prob = f" {g.probability:>6.3f}" if has_p and g.probability is not None else " " * 7 if has_p else ""
         score = f"{g.score:>9.3f}" if g.score is not None else f"{'-':>9}"
-        print(f"{g.rank:>4}  {g.gene:<12} {score}{prob}  {matched}")
+        tied = (f" {g.tied:>5}" if g.tied > 1 else " " * 6) if ties else ""
+        print(f"{g.rank:>4}  {one_line(g.gene, 40):<12} {score}{prob}{tied}  {matched}")
     if result.text:
         print("\nmodel's reasoning:\n" + result.text)
 
@@ -223,7 +226,8 @@ def _rank_batch(args: argparse.Namespace, ranker, hpo, candidates) -> None:
         print(jsonl_text(results), end="")
     else:
         for result in results:
-            print(f"{result.id}: " + ", ".join(g.gene for g in result.genes[:5]))
+            tie = f" ({result.tied_at_top} genes share the top score)" if result.tied_at_top > 1 else ""
+            print(f"{result.id}: " + ", ".join(g.gene for g in result.genes[:5]) + tie)
     print(f"rdrft rank: {report.summary()}" + (f" -> {args.out}" if args.out else ""), file=sys.stderr)
 
 

@@ -209,11 +209,30 @@ def explain_ranking(ranker: Ranker, case: Case, ranking: Ranking, top: int, hpo:
             rank=position, gene=gene,
             score=None if score is None or math.isnan(score) else score,
             probability=None if probability is None or math.isnan(probability) else probability,
-            explanation=explanation,
+            explanation=explanation, tied=tie_size(ranking.scores, score),
         ))
+    at_top = genes[0].tied if genes else 1
+    if at_top > 1:
+        notes.append(tie_note(at_top, len(ranking.genes)))
     return PatientRanking(
         model=ranker.name, present=list(case.present), excluded=list(case.excluded), genes=genes,
         notes=notes, text=ranking.text, format_ok=ranking.format_ok,
         versions={"model": ranker.name, "kind": ranker.describe().get("kind"), "hpo": hpo.version},
-        sex=case.sex, age_years=case.age_years,
+        sex=case.sex, age_years=case.age_years, tied_at_top=at_top,
     )
+
+
+def tie_size(scores: np.ndarray, score: float | None) -> int:
+    """How many genes of a ranking have ``score`` (1 if none is given)."""
+    if score is None or math.isnan(score):
+        return 1
+    return max(1, int(np.isclose(np.asarray(scores, dtype=float), score, rtol=1e-9, atol=1e-12).sum()))
+
+
+def tie_note(tied: int, ranked: int) -> str:
+    """What a tie at the top means, for the notes of a ranking."""
+    if tied >= ranked:
+        return (f"all {ranked} genes have the same score: the ranking carries no information; their order is "
+                "alphabetical. Add more specific phenotypes")
+    return (f"{tied} genes share the top score: the phenotypes do not tell them apart, and their order "
+            "(alphabetical) is not a ranking. More specific phenotypes, or candidate genes, narrow it")

@@ -32,6 +32,9 @@ class RankedGene:
     probability: float | None  # calibrated probability that this gene is the answer, if the model has one
     #: matched / contradicting / unexplained terms, similar cases (see ``explain.explain_gene``)
     explanation: dict
+    #: genes of the whole ranking with this gene's score, itself included (1: no tie); among tied
+    #: genes the order is the fixed tie rule (alphabetical), not a ranking
+    tied: int = 1
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -55,6 +58,8 @@ class PatientRanking:
     #: the patient's own id and where it came from (batch ranking: ``{"file": "path[!member]"}``)
     id: str | None = None
     source: dict = field(default_factory=dict)
+    #: genes sharing the first gene's score (1: the first gene stands alone); a note says so when more
+    tied_at_top: int = 1
 
     def to_json(self) -> dict:
         """The one JSON shape of a ranking (``rdrft rank --json``, batch JSON Lines, the app's download)."""
@@ -68,6 +73,7 @@ class PatientRanking:
             "sex": self.sex,
             "age_years": self.age_years,
             "genes": [g.to_json() for g in self.genes],
+            "tied_at_top": self.tied_at_top,
             "text": self.text,
             "format_ok": self.format_ok,
             "notes": self.notes,
@@ -79,8 +85,8 @@ def _labels(terms: list[dict]) -> str:
 
 
 #: the columns of the table writers (and of the app's table)
-TABLE_COLUMNS = ("id", "rank", "gene", "probability", "score", "diseases", "matched terms", "contradicting excluded terms",
-                 "unexplained terms", "similar published cases", "variants", "note")
+TABLE_COLUMNS = ("id", "rank", "gene", "probability", "score", "genes with this score", "diseases", "matched terms",
+                 "contradicting excluded terms", "unexplained terms", "similar published cases", "variants", "note")
 
 
 def table_rows(ranking: PatientRanking) -> list[dict]:
@@ -91,6 +97,7 @@ def table_rows(ranking: PatientRanking) -> list[dict]:
         "gene": g.gene,
         "probability": g.probability,
         "score": g.score,
+        "genes with this score": g.tied,
         "diseases": "; ".join(_disease_text(d) for d in g.explanation.get("diseases", [])),
         "matched terms": _labels(g.explanation["matched"]),
         "contradicting excluded terms": _labels(g.explanation["contradicting"]),

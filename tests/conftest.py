@@ -1,6 +1,7 @@
 import copy
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -153,6 +154,16 @@ def write_hpo_release(folder, hpoa_rows, g2d_rows, version="2099-01-01", descrip
 
 
 APP = Path(__file__).resolve().parent.parent / "app" / "streamlit_app.py"
+
+
+def shown(markdown: str) -> str:
+    """Markdown as the page shows it: without the escapes that keep data text literal."""
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
+def values(elements) -> list[str]:
+    """What the page's elements say, as the page shows it."""
+    return [shown(e.value) for e in elements]
 
 
 @pytest.fixture

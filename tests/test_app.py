@@ -3,12 +3,11 @@ the model panel and the downloads. Rankings come from the likelihood ranker (or 
 directory), so the whole file runs in seconds."""
 
 import json
-import re
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import APP, phenopacket
+from conftest import APP, phenopacket, shown, values
 
 import rare_disease_rft.registry
 import rare_disease_rft.resources
@@ -26,16 +25,6 @@ MARFAN = ["HP:0001166", "HP:0001519", "HP:0001083"]
 SCOLIOSIS = "HP:0002650"  # usual in Marfan syndrome: excluded, it counts against FBN1
 MARFAN_NOTE = ("A 15-year-old boy with arachnodactyly, disproportionate tall stature and ectopia lentis. "
                "There was no scoliosis.")
-
-
-def shown(markdown: str) -> str:
-    """Markdown as the page shows it: without the escapes that keep data text literal."""
-    return re.sub(r"\\(.)", r"\1", markdown)
-
-
-def values(elements) -> list[str]:
-    """What the elements say, as the page shows it."""
-    return [shown(e.value) for e in elements]
 
 
 def unescaped(elements) -> str:
@@ -302,8 +291,8 @@ def test_downloads_hold_the_ranking_and_its_evidence(hpo):
     case = Case.from_ids(hpo, MARFAN, [SCOLIOSIS], sex="MALE", age_years=15.0)
     result = rank_and_explain(LikelihoodRanker(hpo), case, top=5, hpo=hpo, notes=["a note"])
     rows = csv_bytes(result).decode().splitlines()
-    assert rows[0] == ("id,rank,gene,probability,score,diseases,matched terms,contradicting excluded terms,"
-                       "unexplained terms,similar published cases,variants,note")
+    assert rows[0] == ("id,rank,gene,probability,score,genes with this score,diseases,matched terms,"
+                       "contradicting excluded terms,unexplained terms,similar published cases,variants,note")
     genes = [g.gene for g in result.genes]
     fbn1 = genes.index("FBN1")
     assert rows[1 + fbn1].startswith(f",{fbn1 + 1},FBN1,,") and "OMIM:154700 Marfan syndrome" in rows[1 + fbn1] and rows[1 + fbn1].endswith("Scoliosis,,,,")

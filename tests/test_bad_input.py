@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import phenopacket, values
+
 from rare_disease_rft.cli import main
 
 MARFAN = "HP:0001166,HP:0001083,HP:0002616,HP:0001519"
@@ -254,8 +256,6 @@ def test_evaluate_and_benchmark_never_write_over_the_task_file_or_a_model(capsys
 
 
 def test_prepare_never_writes_over_a_source_or_an_earlier_split(capsys, tmp_path):
-    from conftest import phenopacket
-
     source = tmp_path / "packets"
     source.mkdir()
     (source / "report.json").write_text(json.dumps(phenopacket()))  # a patient's file, named so by its lab
@@ -431,8 +431,6 @@ def test_an_impossible_age_on_the_command_line_is_refused(capsys, age):
 
 
 def test_a_phenopacket_age_no_patient_has_is_left_out_and_its_sex_read_as_written(capsys, tmp_path, hpo):
-    from conftest import phenopacket
-
     from rare_disease_rft.inputs.phenopackets import load_phenopacket, read_patient
 
     packet = phenopacket(subject={"id": "p1", "sex": "female", "timeAtLastEncounter": {"age": {"iso8601duration": "P300Y"}}})
@@ -447,8 +445,6 @@ def test_a_phenopacket_age_no_patient_has_is_left_out_and_its_sex_read_as_writte
 
 
 def test_a_phenopacket_whose_excluded_flag_is_a_string_is_skipped_with_the_field_named(capsys, tmp_path):
-    from conftest import phenopacket
-
     packet = phenopacket()
     packet["phenotypicFeatures"][0]["excluded"] = "false"
     (tmp_path / "in").mkdir()
@@ -460,8 +456,6 @@ def test_a_phenopacket_whose_excluded_flag_is_a_string_is_skipped_with_the_field
 
 
 def test_rank_never_writes_its_rankings_over_its_patients(capsys, tmp_path, tasks_file):
-    from conftest import phenopacket
-
     packets = tmp_path / "packets"
     packets.mkdir()
     (packets / "PMID_111_STX_1.json").write_text(json.dumps(phenopacket()))  # named by its id, as ranked files are
@@ -546,3 +540,88 @@ def test_genes_pmids_and_a_model_card_from_a_model_directory_are_shown_as_text(o
     assert [e.label for e in at.expander][0] == r"1. \[FBN1\]\(https\://evil.example\)"
     assert live_markdown(at) == []
     assert [c.value for c in at.sidebar.code] == [card.rstrip("\n")]  # the card, as text
+
+
+# ------------------------------------------------------------------------------ the app and the command line agree
+SEIZURE, NERVOUS_SYSTEM = "HP:0001250", "HP:0000707"  # "Abnormality of the nervous system" is above seizure
+TIED = "HP:0001250,HP:0001263,HP:0001252"  # seizure, developmental delay, hypotonia: many genes fit all three
+
+
+def cli_notes(capsys, present, excluded=None) -> dict:
+    argv = ["rank", "--model", "likelihood", "--present", present, "--json", "--top", "3"]
+    code, out, err = run(capsys, *argv, *(["--excluded", excluded] if excluded else []))
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_a_term_given_both_ways_is_present_with_one_note_in_the_cli_and_the_app(capsys, open_app):
+    ranking = cli_notes(capsys, MARFAN, "HP:0001166")
+    note = "HP:0001166 (Arachnodactyly) was given both present and excluded; it is used as present"
+    assert note in ranking["notes"] and "HP:0001166" in ranking["present"] and not ranking["excluded"]
+    at = open_app(present=MARFAN, excluded="HP:0001166")
+    assert at.radio(key="status_HP:0001166").value == "present"
+    assert note in values(at.main.info)
+    at = open_app()  # the same through the search box: added present, then as excluded
+    for status in ("present", "excluded"):
+        at.text_input(key="search").set_value("HP:0001166").run()
+        at.button(key=f"add_{status}").click().run()
+    assert at.radio(key="status_HP:0001166").value == "present"
+    assert note in values(at.main.info)
+    at.radio(key="status_HP:0001166").set_value("excluded").run()  # the clinician's own choice stands
+    assert at.radio(key="status_HP:0001166").value == "excluded"
+    assert note not in values(at.main.info)
+
+
+def test_a_parameter_given_twice_in_a_link_counts_both_times(open_app):
+    at = open_app(present=["HP:0001166", "HP:0001083"])
+    assert {r.key for r in at.radio if r.key.startswith("status_")} == {"status_HP:0001166", "status_HP:0001083"}
+
+
+def test_an_age_no_patient_has_is_left_out_with_a_note_not_blanked_in_silence(open_app):
+    at = open_app()
+    at.text_area(key="note_text").set_value("A 150-year-old man with arachnodactyly and ectopia lentis.")
+    at.button(key="find_terms").click().run()
+    assert at.number_input(key="age").value is None
+    assert "150 years" not in at.main.success[0].value
+    assert "The age given is 150 years, outside 0-130: left out." in values(at.main.info)
+
+
+# ------------------------------------------------------------------------------ uninformative input is called so
+NO_PHENOTYPE = ("no present term is a phenotypic abnormality (HP:0000005 (Mode of inheritance), HP:0000001 (All): "
+                "outside HP:0000118); a ranking on them would carry no information: add at least one present phenotype")
+
+
+def test_only_terms_outside_the_phenotype_branch_give_no_ranking(capsys, open_app):
+    assert error_line(capsys, "rank", "--model", "likelihood", "--present", "HP:0000005,HP:0000001") == \
+        f"rdrft rank: error: {NO_PHENOTYPE}"
+    at = open_app(present="HP:0000005,HP:0000001")
+    assert values(at.main.error) == [f"Cannot rank yet: {NO_PHENOTYPE}."]
+    assert not [d for d in at.main.dataframe if "gene" in d.value.columns]
+
+
+def test_an_excluded_ancestor_of_a_present_term_is_called_a_contradiction(capsys, open_app):
+    note = (f"{NERVOUS_SYSTEM} (Abnormality of the nervous system) was given as excluded, but {SEIZURE} (Seizure) is "
+            f"present and is a kind of it: the input contradicts itself, so {NERVOUS_SYSTEM} is not used as excluded")
+    ranking = cli_notes(capsys, SEIZURE, NERVOUS_SYSTEM)
+    assert note in ranking["notes"] and ranking["excluded"] == []
+    at = open_app(present=SEIZURE, excluded=NERVOUS_SYSTEM)
+    assert note in values(at.main.info)
+
+
+def test_a_tie_at_the_top_is_shown_with_its_size_not_as_an_alphabetical_ranking(capsys, open_app):
+    code, out, err = run(capsys, "rank", "--model", "likelihood", "--present", TIED, "--top", "3")
+    header, first = out.splitlines()[:2]
+    tied = int(first.split()[3])
+    assert code == 0 and header.split()[:4] == ["rank", "gene", "score", "tied"] and tied > 100
+    note = (f"{tied} genes share the top score: the phenotypes do not tell them apart, and their order "
+            "(alphabetical) is not a ranking. More specific phenotypes, or candidate genes, narrow it")
+    assert f"note: {note}" in err.splitlines()
+    ranking = cli_notes(capsys, TIED)
+    assert ranking["tied_at_top"] == tied and [g["tied"] for g in ranking["genes"]] == [tied] * 3
+    assert note in ranking["notes"]
+    at = open_app(present=TIED)
+    frame = next(d.value for d in at.main.dataframe if "gene" in d.value.columns)
+    assert (frame["genes with this score"] == tied).all()
+    assert note in values(at.main.info)
+    marfan = cli_notes(capsys, MARFAN)  # a ranking that tells its genes apart says nothing of ties
+    assert marfan["tied_at_top"] == 1 and not any("share the top score" in n for n in marfan["notes"])

@@ -39,26 +39,70 @@ class Case:
     @classmethod
     def from_ids(cls, hpo: HPO, present: Sequence[str], excluded: Sequence[str] = (), sex=None, age_years=None,
                  notes: list[str] | None = None) -> "Case":
-        """Resolves user-given ids (obsolete and alternative ids are mapped, noted in ``notes``).
+        """A user's patient, by the rule of :func:`read_terms` (what it did is added to ``notes``).
 
-        Raises :class:`HPOError` naming every id that cannot be used, or when nothing is present.
+        Raises :class:`HPOError` naming every id that cannot be used, when nothing is present, or
+        when no present term is a phenotype (a ranking would carry no information).
         """
-        res_present, res_excluded = hpo.resolve_all(list(present)), hpo.resolve_all(list(excluded))
-        unknown = {**res_present.unknown, **res_excluded.unknown}
-        if unknown:
-            raise HPOError("; ".join(unknown.values()))
-        if not res_present.ids:
+        terms = read_terms(hpo, present, excluded)
+        if terms.unknown:
+            raise HPOError("; ".join(terms.unknown.values()))
+        if not terms.present:
             raise HPOError("no present phenotype given; a ranking needs at least one present HPO term")
-        both = [t for t in res_excluded.ids if t in res_present.ids]
+        if not any(hpo.is_a(t, PHENOTYPIC_ABNORMALITY) for t in terms.present):
+            named = ", ".join(f"{t} ({hpo.name(t)})" for t in terms.present)
+            raise HPOError(f"no present term is a phenotypic abnormality ({named}: outside {PHENOTYPIC_ABNORMALITY}); "
+                           "a ranking on them would carry no information: add at least one present phenotype")
         if notes is not None:
-            notes.extend(res_present.notes + res_excluded.notes)
-            notes.extend(f"{t} ({hpo.name(t)}) was given both present and excluded; it is used as present"
-                         for t in both)
-            notes.extend(f"{t} ({hpo.name(t)}) is not a phenotypic abnormality (outside {PHENOTYPIC_ABNORMALITY}); "
-                         "it is kept, but no gene's phenotype annotations use it"
-                         for t in res_present.ids + res_excluded.ids if not hpo.is_a(t, PHENOTYPIC_ABNORMALITY))
-        excluded_ids = tuple(t for t in res_excluded.ids if t not in both)
-        return cls(tuple(res_present.ids), excluded_ids, sex, age_years)
+            notes.extend(terms.notes)
+        return cls(tuple(terms.present), tuple(terms.excluded), sex, age_years)
+
+
+@dataclass
+class PatientTerms:
+    """A patient's terms as :func:`read_terms` reads them: current ids, what was done, what cannot be used."""
+
+    present: list[str]
+    excluded: list[str]
+    notes: list[str] = field(default_factory=list)
+    unknown: dict[str, str] = field(default_factory=dict)  # id as given -> why it cannot be used
+
+
+def both_ways_note(hpo: HPO, term: str) -> str:
+    """The note on a term given both present and excluded (it is present): one wording everywhere."""
+    return f"{term} ({hpo.name(term)}) was given both present and excluded; it is used as present"
+
+
+def read_terms(hpo: HPO, present: Sequence[str], excluded: Sequence[str] = ()) -> PatientTerms:
+    """The one rule by which a patient's given terms are read, wherever they are given (the command
+    line, a batch, the app):
+
+    - obsolete and alternative ids are mapped to the current term, noted; an id the release cannot
+      use is named in ``unknown``;
+    - a term given both present and excluded is present, noted (a finding seen once was seen);
+    - an excluded term of which a present term is a kind (its ancestor: "no abnormality of the
+      nervous system" beside "seizure") contradicts the input: the present term stands, noted;
+    - a term outside the phenotype branch (a mode of inheritance, the root) is kept, noted: no
+      gene's phenotype annotations use it.
+    """
+    res_present, res_excluded = hpo.resolve_all(list(present)), hpo.resolve_all(list(excluded))
+    notes = res_present.notes + res_excluded.notes
+    both = [t for t in res_excluded.ids if t in res_present.ids]
+    notes += [both_ways_note(hpo, t) for t in both]
+    kept = []
+    for term in res_excluded.ids:
+        if term in both:
+            continue
+        below = [p for p in res_present.ids if p != term and hpo.is_a(p, term)]
+        if below:
+            notes.append(f"{term} ({hpo.name(term)}) was given as excluded, but {below[0]} ({hpo.name(below[0])}) is "
+                         f"present and is a kind of it: the input contradicts itself, so {term} is not used as excluded")
+        else:
+            kept.append(term)
+    notes += [f"{t} ({hpo.name(t)}) is not a phenotypic abnormality (outside {PHENOTYPIC_ABNORMALITY}); "
+              "it is kept, but no gene's phenotype annotations use it"
+              for t in res_present.ids + kept if not hpo.is_a(t, PHENOTYPIC_ABNORMALITY)]
+    return PatientTerms(res_present.ids, kept, notes, {**res_present.unknown, **res_excluded.unknown})
 
 
 @dataclass
