@@ -138,10 +138,7 @@ class TermMatcher:
         self.hpo = hpo
         self.closure = closure.tocsc()  # column slices are what every query takes
         self.closure.sum_duplicates()  # dense_columns reads one entry per (row, column)
-        direct = direct.copy()
-        direct.data = np.maximum(np.nan_to_num(direct.data, nan=UNKNOWN_FREQUENCY), 1e-6)
-        self.direct = direct.tocsc()
-        self.direct.sum_duplicates()
+        self._direct_rows = direct
         self.n_rows = closure.shape[0]
         # frequency-weighted background: how often a patient with a random row's condition shows t
         # (or another matcher's, so that scores of the two sets of rows compare)
@@ -150,6 +147,16 @@ class TermMatcher:
             background = np.maximum(np.asarray(self.closure.sum(axis=0)).ravel() / n, 1.0 / n).astype(np.float32)
         self.background = background
         self.columns = ColumnCache(cache_bytes)
+
+    @functools.cached_property
+    def direct(self) -> sp.csc_matrix:
+        """The direct annotations by column, unstated frequencies filled: built when first asked
+        (likelihood ratios need them; the gene matcher, for frequencies only, never does)."""
+        direct = self._direct_rows.copy()
+        direct.data = np.maximum(np.nan_to_num(direct.data, nan=UNKNOWN_FREQUENCY), 1e-6)
+        direct = direct.tocsc()
+        direct.sum_duplicates()
+        return direct
 
     def _columns(self, term_ids: list[str], key: tuple,
                  compute: Callable[[list[int]], list[np.ndarray]]) -> list[np.ndarray]:
