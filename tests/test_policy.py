@@ -436,3 +436,13 @@ def test_logsumexp_rows_is_scipys_bit_for_bit():
         a[:, 0] = np.where(np.isinf(a[:, 0]), 3.0, a[:, 0])  # every row holds a finite value
         a[:5] = 2.5  # ties at the maximum
         assert np.array_equal(logsumexp_rows(a), logsumexp(a, axis=1))
+
+
+def test_ranking_many_patients_on_two_workers_gives_each_ones_ranking_and_explanation(trained, small_task_dir, hpo):
+    from rare_disease_rft.batch import rank_many_parallel
+    from rare_disease_rft.explain import rank_and_explain
+
+    ranker = load_ranker(str(trained))
+    cases = [Case.from_task(t) for t in read_tasks(small_task_dir / "test.jsonl")[:20]]
+    expected = [rank_and_explain(ranker, case, top=2, hpo=hpo) for case in cases]
+    assert rank_many_parallel(ranker, cases, workers=2, top=2) == expected
