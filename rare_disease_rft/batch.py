@@ -4,35 +4,46 @@ Each patient becomes a :class:`~rare_disease_rft.results.PatientRanking` keyed b
 the file it came from (``archive!member`` for an archive member), so a result can be joined back to
 the patient. A patient that cannot be ranked (no usable present term, an unreadable file) is
 reported with the reason and the batch goes on; :class:`BatchReport` counts what was ranked and
-what was skipped, and why. Patients are ranked through ``Ranker.rank_many`` in chunks, so rankers
-with a batched path use it.
+what was skipped, and why.
+
+Patients are ranked across worker processes, each computing on one thread. The ranker is loaded
+once, here; the workers are forked from this process (as training's feature extraction is), so they
+share its knowledge base, case index and the per-term columns computed so far without pickling
+them, and take chunks of patients in turn through the ranker's ``rank_many``. Results come back in
+the order of the patients. (An LLM ranker batches its generation itself: give it one worker.)
 """
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
 import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 from .explain import explain_ranking
-from .hpo import HPO, HPOError
+from .hpo import HPO, HPOError, load_hpo
 from .inputs.candidates import Candidates
 from .inputs.phenopackets import convert_sources
 from .rankers.base import Case, Ranker
+from .registry import set_threads
 from .results import PatientRanking
 from .tasks import Task, read_tasks
 
-#: patients ranked per call of ``rank_many``
-CHUNK = 64
+#: patients a worker takes at a time: enough that passing them costs little, few enough that the
+#: workers finish together
+CHUNK = 16
+
+_WORKER: dict[str, Any] = {}
 
 
 @dataclass
 class BatchReport:
     ranked: int = 0
-    skipped: list[dict] = field(default_factory=list)  # {"id" or "file", "reason"}
+    skipped: list[dict] = field(default_factory=list)  # {"patient": id or file, "reason"}
     seconds: float = 0.0
 
     def skip(self, where: str, reason: str) -> None:
@@ -66,28 +77,59 @@ def tasks_from_file(path: str | Path) -> list[Task]:
     return tasks
 
 
+def _explain_chunk(chunk: list[tuple[Case, list[str]]]) -> list[PatientRanking]:
+    ranker, top, hpo, candidates = (_WORKER[k] for k in ("ranker", "top", "hpo", "candidates"))
+    rankings = ranker.rank_many([case for case, _ in chunk])
+    return [explain_ranking(ranker, case, ranking, top, hpo, notes, candidates)
+            for (case, notes), ranking in zip(chunk, rankings)]
+
+
+def _explained(ranker: Ranker, cases: Sequence[tuple[Case, list[str]]], workers: int | None, top: int, hpo: HPO,
+               candidates: Candidates | None) -> Iterator[list[PatientRanking]]:
+    """The explained rankings of ``cases`` (with their notes), chunk by chunk, in order."""
+    workers = workers or os.cpu_count() or 1
+    chunks = [list(cases[i : i + CHUNK]) for i in range(0, len(cases), CHUNK)]
+    _WORKER.update(ranker=ranker, top=top, hpo=hpo, candidates=candidates)
+    if workers == 1 or len(chunks) < 2:
+        yield from map(_explain_chunk, chunks)
+        return
+    # fork shares the loaded ranker; one thread each, so that the workers never wait for each other's cores
+    with mp.get_context("fork").Pool(min(workers, len(chunks)), initializer=set_threads, initargs=(1,)) as pool:
+        yield from pool.imap(_explain_chunk, chunks)
+
+
+def rank_many_parallel(ranker: Ranker, cases: Sequence[Case], workers: int | None = None, top: int = 10,
+                       candidates: Candidates | None = None) -> list[PatientRanking]:
+    """:func:`~rare_disease_rft.explain.rank_and_explain` of every case, in the order of ``cases``, on
+    ``workers`` processes (default: one per core), each on one thread. One worker, or a single
+    chunk, runs here."""
+    jobs = [(case, []) for case in cases]
+    return [r for part in _explained(ranker, jobs, workers, top, load_hpo(), candidates) for r in part]
+
+
 def rank_tasks(ranker: Ranker, tasks: list[Task], hpo: HPO, top: int, report: BatchReport,
-               candidates: Candidates | None = None,
-               progress: Callable[[int, int], None] | None = None) -> Iterator[PatientRanking]:
+               candidates: Candidates | None = None, progress: Callable[[int, int], None] | None = None,
+               workers: int | None = None) -> Iterator[PatientRanking]:
     """Ranks and explains every task's patient, in order; ``progress(done, total)`` after each chunk."""
     started = time.perf_counter()
-    for start in range(0, len(tasks), CHUNK):
-        chunk = []
-        for task in tasks[start : start + CHUNK]:
-            notes: list[str] = []
-            try:
-                case = Case.from_ids(hpo, task.present, task.excluded, task.sex, task.age_years, notes=notes)
-            except HPOError as err:
-                report.skip(task.id, str(err))
-                continue
-            chunk.append((task, case, notes))
-        rankings = ranker.rank_many([case for _, case, _ in chunk]) if chunk else []
-        for (task, case, notes), ranking in zip(chunk, rankings):
-            result = explain_ranking(ranker, case, ranking, top, hpo, notes, candidates)
+    jobs, kept = [], []
+    for task in tasks:
+        notes: list[str] = []
+        try:
+            case = Case.from_ids(hpo, task.present, task.excluded, task.sex, task.age_years, notes=notes)
+        except HPOError as err:
+            report.skip(task.id, str(err))
+            continue
+        jobs.append((case, notes))
+        kept.append(task)
+    done = 0
+    for part in _explained(ranker, jobs, workers, top, hpo, candidates):
+        for task, result in zip(kept[done : done + len(part)], part):
             result.id = task.id
             result.source = {"file": task.source.get("file")}
             report.ranked += 1
             yield result
+        done += len(part)
         report.seconds = time.perf_counter() - started
         if progress is not None:
-            progress(min(start + CHUNK, len(tasks)), len(tasks))
+            progress(done, len(jobs))

@@ -215,7 +215,9 @@ def _rank_batch(args: argparse.Namespace, ranker, hpo, candidates) -> None:
     if not tasks:
         raise UsageError("no patient to rank" + (f"; {report.summary()}" if report.skipped else ""))
     before = len(report.skipped)
-    results = list(rank_tasks(ranker, tasks, hpo, args.top, report, candidates, _progress_bar()))
+    # worker processes on one thread each; an LLM batches its own generation
+    workers = 1 if ranker.describe().get("kind") == "llm" else None
+    results = list(rank_tasks(ranker, tasks, hpo, args.top, report, candidates, _progress_bar(), workers))
     for skipped in report.skipped[before:]:
         print(f"rdrft rank: skipped {skipped['patient']}: {skipped['reason']}", file=sys.stderr)
     if args.out and _is_folder_output(args.out):

@@ -8,8 +8,12 @@ from pathlib import Path
 import pytest
 
 from conftest import phenopacket, with_pmid, write_json
+from rare_disease_rft.batch import rank_many_parallel
 from rare_disease_rft.cli import main
-from rare_disease_rft.tasks import Answer, Task, write_tasks
+from rare_disease_rft.explain import rank_and_explain
+from rare_disease_rft.rankers import Case
+from rare_disease_rft.registry import load_ranker
+from rare_disease_rft.tasks import Answer, Task, read_tasks, write_tasks
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MARFAN = ["HP:0001166", "HP:0001083", "HP:0002616"]
@@ -90,3 +94,12 @@ def test_bad_batch_arguments_are_one_line_and_exit_2(argv, message, capsys):
     assert main(["rank", "--model", "likelihood", *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+
+
+def test_rank_many_parallel_is_rank_and_explain_of_each_case_in_order(small_task_dir, hpo):
+    ranker = load_ranker("likelihood")
+    cases = [Case.from_task(t) for t in read_tasks(small_task_dir / "test.jsonl")]  # 40: three chunks
+    expected = [rank_and_explain(ranker, case, top=3, hpo=hpo) for case in cases]
+    assert rank_many_parallel(ranker, cases, workers=2, top=3) == expected
+    assert rank_many_parallel(ranker, cases[:5], workers=1, top=3) == expected[:5]
+    assert rank_many_parallel(ranker, [], workers=2) == []

@@ -457,6 +457,8 @@ def test_the_numpy_forward_pass_is_the_torch_networks(ignored, tmp_path):
 
 
 def test_ranking_with_a_trained_model_imports_no_torch(trained):
+    """Nor matplotlib, pandas or scipy.special (0.15-0.3 s): what `rdrft rank` waits for. The
+    training of ``trained`` has kept the log-factorial table the enrichment reads."""
     import subprocess
     import sys
 
@@ -464,7 +466,8 @@ def test_ranking_with_a_trained_model_imports_no_torch(trained):
             f"from rare_disease_rft.rankers import Case; from rare_disease_rft.registry import load_ranker; r = load_ranker({str(trained)!r}); "
             "case = Case(('HP:0001166', 'HP:0001083'), ('HP:0002650',)); top = r.rank(case).genes[:3]; "
             "[(explain_gene(load_hpo(), case, g, r.case_annotations), r.similar_cases(case, g)) for g in top]; "
-            "print(len(top), sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'matplotlib', 'pandas')))")
+            "print(len(top), sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'matplotlib', 'pandas') "
+            "or m.startswith('scipy.special')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO).stdout
     assert out.split() == ["3", "[]"]
 
@@ -479,3 +482,40 @@ def test_rank_many_is_rank_for_each_case_bit_for_bit(trained, small_task_dir):
             assert single.genes == batched.genes
             assert np.array_equal(single.scores, batched.scores) and np.array_equal(single.probabilities, batched.probabilities)
     assert ranker.rank_many([]) == []
+
+
+def test_the_numpy_gelu_is_the_exact_one_to_float32_precision_and_torchs_within_1e_6():
+    import math
+
+    from rare_disease_rft.rankers.policy import _gelu
+
+    x = np.concatenate([np.linspace(-30, 30, 100_001), [0.0, -0.0, 1e-30, -1e-30]]).astype(np.float32)
+    exact = np.array([0.5 * v * math.erfc(-v / math.sqrt(2)) for v in x.astype(np.float64)])
+    got = _gelu(x)
+    assert got.dtype == np.float32 and np.abs(got - exact).max() < 3e-7  # torch's own is 1e-6 off
+    assert np.abs(got - torch.nn.functional.gelu(torch.from_numpy(x)).numpy()).max() < 1e-6
+    assert np.isnan(_gelu(np.array([np.nan], np.float32))).all()
+
+
+def test_logsumexp_rows_is_scipys_bit_for_bit():
+    from scipy.special import logsumexp
+
+    from rare_disease_rft.rankers.features import logsumexp_rows
+
+    rng = np.random.default_rng(0)
+    for width in (1, 2, 7, 8, 9, 40, 130):
+        a = rng.normal(0, 30, (500, width))
+        a[rng.random(a.shape) < 0.4] = -np.inf
+        a[:, 0] = np.where(np.isinf(a[:, 0]), 3.0, a[:, 0])  # every row holds a finite value
+        a[:5] = 2.5  # ties at the maximum
+        assert np.array_equal(logsumexp_rows(a), logsumexp(a, axis=1))
+
+
+def test_ranking_many_patients_on_two_workers_gives_each_ones_ranking_and_explanation(trained, small_task_dir, hpo):
+    from rare_disease_rft.batch import rank_many_parallel
+    from rare_disease_rft.explain import rank_and_explain
+
+    ranker = load_ranker(str(trained))
+    cases = [Case.from_task(t) for t in read_tasks(small_task_dir / "test.jsonl")[:20]]
+    expected = [rank_and_explain(ranker, case, top=2, hpo=hpo) for case in cases]
+    assert rank_many_parallel(ranker, cases, workers=2, top=2) == expected
