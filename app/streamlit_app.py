@@ -23,7 +23,7 @@ from app.report import csv_bytes, explanation_markdown, json_bytes, literal, mar
 from rare_disease_rft.cli import TRUST_REMOTE_CODE_ENV
 from rare_disease_rft.explain import rank_and_explain
 from rare_disease_rft.genes import gene_names
-from rare_disease_rft.hpo import HPO, HPOError, load_hpo, normalise_id
+from rare_disease_rft.hpo import HPO, HPOError, is_hpo_id, load_hpo
 from rare_disease_rft.inputs.candidates import CandidateError, Candidates, parse_gene_list, read_vcf
 from rare_disease_rft.inputs.concepts import ConceptRecognizer
 from rare_disease_rft.rankers import Ranker
@@ -174,14 +174,6 @@ def search_input(hpo: HPO) -> None:
         add_terms(hpo, [choice], PRESENT, "search")
     if excluded_col.button("Add as excluded (explicitly absent)", key="add_excluded", width="stretch"):
         add_terms(hpo, [choice], EXCLUDED, "search")
-
-
-def is_hpo_id(text: str) -> bool:
-    try:
-        normalise_id(text)
-    except HPOError:
-        return False
-    return True
 
 
 def paste_input(hpo: HPO) -> None:

@@ -22,7 +22,7 @@ from collections import Counter
 from pathlib import Path
 
 from rare_disease_rft.config import DataConfig
-from rare_disease_rft.hpo import HPO, load_hpo
+from rare_disease_rft.hpo import HPO, is_hpo_id, load_hpo
 from rare_disease_rft.inputs.phenopackets import convert_sources
 from rare_disease_rft.resources import BUNDLED_PHENOPACKETS
 from rare_disease_rft.tasks import Task
@@ -51,7 +51,9 @@ def prepare_phenopackets(
             "skipped_count": len(report.skipped),
             "skipped_by_reason": dict(report.reasons.most_common()),
             "terms_mapped_to_current_id": dict(report.mapped_terms.most_common()),
-            "terms_unknown_to_hpo_release_dropped": dict(report.unknown_terms.most_common()),
+            # an id the release does not know (newer, or obsolete without a replacement) is not a typo
+            "terms_unknown_to_hpo_release_dropped": {t: n for t, n in report.unknown_terms.most_common() if is_hpo_id(t)},
+            "invalid_ids_dropped": {t: n for t, n in report.unknown_terms.most_common() if not is_hpo_id(t)},
             "terms_both_present_and_excluded_kept_present": report.present_and_excluded,
             "seconds": round(time.perf_counter() - started, 2),
             "skipped": report.skipped,

@@ -70,8 +70,12 @@ def _print_prepare_report(report: dict) -> None:
               "; ".join(f"{n} {reason}" for reason, n in report["skipped_by_reason"].items()))
     dropped = report.get("terms_unknown_to_hpo_release_dropped") or {}
     if dropped:
-        print(f"  {sum(dropped.values())} uses of {len(dropped)} terms newer than HPO {report['hpo_version']} "
-              "were dropped (listed in report.json)")
+        print(f"  {sum(dropped.values())} uses of {len(dropped)} terms HPO {report['hpo_version']} does not know "
+              "(newer than the release, or obsolete without a replacement) were dropped (listed in report.json)")
+    invalid = report.get("invalid_ids_dropped") or {}
+    if invalid:
+        print(f"  {sum(invalid.values())} uses of {len(invalid)} ids that are not HPO ids (e.g. "
+              f"'{one_line(next(iter(invalid)), 60)}') were dropped (listed in report.json)")
 
 
 def _split_ids(text: str | None) -> list[str]:
@@ -304,6 +308,19 @@ def _evaluate_models(args: argparse.Namespace, names: list[str]) -> tuple[dict[s
     return models, paired
 
 
+def _refuse_repeated_models(names: list[str]) -> None:
+    """A model named twice (or one directory by two paths) would be ranked twice and compared with itself."""
+    from .registry import is_built_in, model_folder
+
+    seen: dict[str, str] = {}
+    for name in names:
+        key = name if is_built_in(name) else str(model_folder(name).resolve())
+        if key in seen:
+            same = "twice" if seen[key] == name else f"as {seen[key]} and {name}"
+            raise UsageError(f"--models names one model {same}; name each model once")
+        seen[key] = name
+
+
 def _check_evaluation(args: argparse.Namespace, names: list[str], outputs: dict[str, str | None]) -> None:
     """What evaluate and benchmark check before any work: the numbers given and every output."""
     from .registry import is_built_in, model_folder
@@ -335,6 +352,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> None:
     names = _split_ids(args.models)
     if not names:
         raise UsageError("--models is empty; name at least one model, e.g. phenomizer,likelihood")
+    _refuse_repeated_models(names)
     _check_evaluation(args, names, {"--json": args.json, "--plot": args.plot})
     if args.plot:
         suffix = Path(args.plot).suffix.lstrip(".").lower()

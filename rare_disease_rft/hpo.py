@@ -49,7 +49,8 @@ _CACHE_FORMAT = 7
 # publications whose withheld rows are kept per process: a split has a few hundred, cases come
 # paper by paper, and each entry is a handful of sparse rows
 WITHHELD_CACHE_SIZE = 1024
-_ID = re.compile(r"^\s*HP[:_](\d{7})\s*$", re.IGNORECASE)
+# ASCII digits only: \d would take other scripts' digits (Arabic-Indic ٠١٢...), which name no term
+_ID = re.compile(r"^\s*HP[:_]([0-9]{7})\s*$", re.IGNORECASE)
 
 
 class HPOError(ValueError):
@@ -60,8 +61,13 @@ def normalise_id(text: str) -> str:
     """``hp_0001250`` or `` HP:0001250 `` -> ``HP:0001250``; anything else is an :class:`HPOError`."""
     match = _ID.match(str(text))
     if not match:
-        raise HPOError(f"'{text}' is not an HPO id (expected HP: followed by 7 digits, e.g. HP:0001250)")
+        raise HPOError(f"'{text}' is not an HPO id (expected HP: followed by 7 digits 0-9, e.g. HP:0001250)")
     return f"HP:{match.group(1)}"
+
+
+def is_hpo_id(text: str) -> bool:
+    """Whether ``text`` is written as an HPO id (whether or not a release knows it)."""
+    return _ID.match(str(text)) is not None
 
 
 def parse_frequency(text: str) -> float:

@@ -119,10 +119,13 @@ def read_tasks(path: str | Path, limit: int | None = None) -> list[Task]:
 
 
 def iter_tasks(path: str | Path, limit: int | None = None) -> Iterator[Task]:
+    """The tasks of a JSONL file, in order; a :class:`TaskError` names the file and line of a bad
+    one, and of an id that an earlier line has (a file joined twice would count its cases twice)."""
     path = Path(path)
     if not path.is_file():
         raise TaskError(f"task file {path} does not exist")
     count = 0
+    lines: dict[str, int] = {}  # task id -> the line it is on
     with open(path, "rb") as handle:  # decoded line by line, so a bad byte is named by its line
         for number, raw in enumerate(handle, 1):
             if limit is not None and count >= limit:
@@ -139,7 +142,12 @@ def iter_tasks(path: str | Path, limit: int | None = None) -> Iterator[Task]:
                 data = json.loads(line)
             except json.JSONDecodeError as err:
                 raise TaskError(f"{where}: not valid JSON ({err.msg} at column {err.colno})") from None
-            yield Task.from_json(data, where)
+            task = Task.from_json(data, where)
+            if task.id in lines:
+                raise TaskError(f"{where}: task id '{task.id}' is also on line {lines[task.id]}; every task needs "
+                                "its own id")
+            lines[task.id] = number
+            yield task
             count += 1
 
 

@@ -625,3 +625,59 @@ def test_a_tie_at_the_top_is_shown_with_its_size_not_as_an_alphabetical_ranking(
     assert note in values(at.main.info)
     marfan = cli_notes(capsys, MARFAN)  # a ranking that tells its genes apart says nothing of ties
     assert marfan["tied_at_top"] == 1 and not any("share the top score" in n for n in marfan["notes"])
+
+
+# ------------------------------------------------------------------------------ small ones
+ARABIC = "HP:\u0660\u0660\u0660\u0661\u0662\u0665\u0660"  # HP:0001250 in Arabic-Indic digits
+
+
+def test_an_id_in_other_digits_is_called_no_hpo_id_not_a_newer_term(capsys, open_app, hpo):
+    message = f"'{ARABIC}' is not an HPO id (expected HP: followed by 7 digits 0-9, e.g. HP:0001250)"
+    assert error_line(capsys, "rank", "--model", "likelihood", "--present", f"HP:0001166,{ARABIC}") == \
+        f"rdrft rank: error: {message}"
+    assert values(open_app(present=f"HP:0001166,{ARABIC}").main.error) == [message]
+    assert hpo.resolve(ARABIC).id is None
+
+
+def test_prepare_tells_invalid_ids_from_terms_the_release_does_not_know(capsys, tmp_path, hpo):
+    packet = phenopacket()
+    packet["phenotypicFeatures"] += [{"type": {"id": "HP:9999999"}}, {"type": {"id": ARABIC}},
+                                     {"type": {"id": "seizures"}}]
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "p.json").write_text(json.dumps(packet))
+    code, out, _ = run(capsys, "prepare", "phenopackets", tmp_path / "in", "--out", tmp_path / "out", "--no-split")
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert code == 0 and report["tasks"] == 1
+    assert report["terms_unknown_to_hpo_release_dropped"] == {"HP:9999999": 1}
+    assert report["invalid_ids_dropped"] == {ARABIC: 1, "seizures": 1}
+    lines = out.splitlines()
+    assert f"  1 uses of 1 terms HPO {hpo.version} does not know (newer than the release, or obsolete without a " \
+           "replacement) were dropped (listed in report.json)" in lines
+    assert f"  2 uses of 2 ids that are not HPO ids (e.g. '{ARABIC}') were dropped (listed in report.json)" in lines
+
+
+def test_a_huge_or_strange_argument_is_echoed_as_one_short_printable_line(capsys, open_app):
+    huge = "HP:" + "9" * 100_000
+    line = error_line(capsys, "rank", "--model", "likelihood", "--present", huge)
+    assert len(line) < 500 and "characters left out" in line and line.endswith("e.g. HP:0001250)")
+    line = error_line(capsys, "rank", "--model", "likelihood", "--present", "HP:0001250\x1b[2J\x07\nrm -rf")
+    assert "\x1b" not in line and "\x07" not in line and "\\x1b[2J\\x07 rm -rf" in line
+    with pytest.raises(SystemExit) as exit_:  # argparse's own message quotes the argument too
+        main(["rank", "--sex", "x" * 100_000])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and max(map(len, err.splitlines())) < 500 and "characters left out" in err
+    message = values(open_app(present=huge).main.error)[0]
+    assert len(message) < 500 and "characters left out" in message
+
+
+def test_a_task_file_with_one_id_twice_is_named_and_a_model_named_twice_refused(capsys, tmp_path, policy_dir):
+    path = tmp_path / "tasks.jsonl"
+    path.write_text(task_line("t1") + "\n" + task_line("t2") + "\n" + task_line("t1") + "\n")
+    assert error_line(capsys, "evaluate", "--model", "likelihood", "--tasks", path) == \
+        f"rdrft evaluate: error: {path}:3: task id 't1' is also on line 1; every task needs its own id"
+    path.write_text(task_line("t1") + "\n")
+    assert error_line(capsys, "benchmark", "--models", "likelihood,phenomizer,likelihood", "--tasks", path) == \
+        "rdrft benchmark: error: --models names one model twice; name each model once"
+    other_path = f"{policy_dir}/../{policy_dir.name}"
+    assert error_line(capsys, "benchmark", "--models", f"{policy_dir},{other_path}", "--tasks", path) == \
+        f"rdrft benchmark: error: --models names one model as {policy_dir} and {other_path}; name each model once"

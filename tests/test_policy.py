@@ -418,7 +418,7 @@ def test_index_adds_a_labs_solved_cases_without_retraining(trained, small_task_d
     twice = tmp_path / "twice.jsonl"
     write_tasks(twice, [new[0], new[0]])
     assert main(["index", "--model", str(trained), "--tasks", str(twice), "--out", str(tmp_path / "y")]) == 2
-    assert f"task id {new[0].id} occurs more than once" in capsys.readouterr().err
+    assert f"{twice}:2: task id '{new[0].id}' is also on line 1" in capsys.readouterr().err
 
 
 def test_calibration_recovers_the_temperature_and_keeps_misses_honest():
