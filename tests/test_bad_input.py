@@ -681,3 +681,18 @@ def test_a_task_file_with_one_id_twice_is_named_and_a_model_named_twice_refused(
     other_path = f"{policy_dir}/../{policy_dir.name}"
     assert error_line(capsys, "benchmark", "--models", f"{policy_dir},{other_path}", "--tasks", path) == \
         f"rdrft benchmark: error: --models names one model as {policy_dir} and {other_path}; name each model once"
+
+
+def test_an_uploaded_phenopacket_with_an_impossible_age_fills_in_no_age_and_says_why(open_app):
+    packet = phenopacket(subject={"id": "p1", "sex": "female", "timeAtLastEncounter": {"age": {"iso8601duration": "P300Y"}}})
+    at = open_app()
+    at.file_uploader(key="phenopacket").set_value(("p.json", json.dumps(packet).encode(), "application/json")).run()
+    assert (at.selectbox(key="sex").value, at.number_input(key="age").value) == ("FEMALE", None)
+    assert "The age given is 300 years, outside 0-130: left out." in values(at.main.info)
+
+
+def test_the_page_refuses_a_model_directory_that_asks_to_run_its_code(open_app, evil_model, fresh_model_cache):
+    model = evil_model(trust_remote_code=True)
+    at = open_app(str(model), present=MARFAN)
+    assert values(at.main.error)[0].endswith(f"{model}/config.json {REMOTE_CODE}")
+    assert not evil_model.marker.exists() and not [d for d in at.main.dataframe if "gene" in d.value.columns]
