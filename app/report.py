@@ -27,8 +27,12 @@ ORPHA_URL = "https://www.orpha.net/en/disease/detail/{}"
 # Where `benchmarks/knowledge_rankers.py` writes the test-split numbers of the built-in rankers.
 BENCHMARK_FILE = REPO_ROOT / "results" / "benchmark.json"
 METRICS = ("n", "top1", "top5", "top10", "mrr", "found")
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~$:@-])")
-_AUTOLINK_WWW = re.compile(r"(\bwww)\.", re.IGNORECASE)
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~$-])")
+# The page's Markdown (remark-gfm) also links bare addresses and e-mails, and it finds them in the
+# text after escapes are read (mdast-util-gfm-autolink-literal), so no escape stops it: an invisible
+# word joiner inside "://", after "www" and after "@" does.
+_AUTOLINK = re.compile(r"(?<=https:)(?=//)|(?<=http:)(?=//)|(?<=\bwww)(?=\.)|(?<=@)", re.IGNORECASE)
+WORD_JOINER = "\u2060"
 _NUMBER = re.compile(r"[0-9]+")
 _MATCH_WORDING = {
     "exact": "annotated with this term",
@@ -47,9 +51,8 @@ _CASE_MATCH_WORDING = {
 
 def markdown_escape(text: str) -> str:
     """User or data text shown as it is, not read as Markdown: no emphasis, no link, no image a
-    browser would fetch, and no bare address or e-mail turned into a link (``://``, ``@`` and
-    ``www.`` are escaped too)."""
-    return _AUTOLINK_WWW.sub(r"\1\\.", _MARKDOWN_SPECIAL.sub(r"\\\1", text))
+    browser would fetch, and no bare address or e-mail turned into a link."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", _AUTOLINK.sub(WORD_JOINER, text))
 
 
 def literal(text: str) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import phenopacket, values
+from conftest import phenopacket, shown, values
 
 from rare_disease_rft.cli import main
 
@@ -471,9 +471,10 @@ def test_rank_never_writes_its_rankings_over_its_patients(capsys, tmp_path, task
 
 # ------------------------------------------------------------------------------ the app: shared links, files, models
 EVIL = "https://evil.example"
-# Markdown a browser acts on: a link or an image (its target), or an address it turns into a link
+# What the page's Markdown (remark-gfm) makes a link: [text](target) and ![alt](target), read from
+# the Markdown; bare addresses and e-mails, found in the text once escapes are read (its regexes)
 _LINK = re.compile(r"(?<!\\)!?\[(?:[^\]\\]|\\.)*\]\(([^)\s]*)")
-_ADDRESS = re.compile(r"(?<![\\(])\bhttps?://\S+|(?<!\\)\bwww\.\S+|<https?:[^>]*>", re.IGNORECASE)
+_BARE = re.compile(r"(?:https?://|www(?=\.))[-.\w]+[^ \t\r\n]*|[-.\w+]+@[-\w]+(?:\.[-\w]+)+", re.IGNORECASE)
 
 
 def live_markdown(at) -> list[str]:
@@ -482,11 +483,12 @@ def live_markdown(at) -> list[str]:
     for kind in ("markdown", "error", "warning", "info", "success", "caption"):
         texts += [e.value for e in at.get(kind)]
     texts += [e.label for e in at.get("expander")] + [o for r in at.get("radio") for o in r.options]
-    return [target for text in texts for target in _LINK.findall(text) + _ADDRESS.findall(text) if "evil" in target]
+    found = [t for text in texts for t in _LINK.findall(text) + _BARE.findall(shown(text))]
+    return [target for target in found if "evil" in target]
 
 
 @pytest.mark.parametrize("given", [f"[text]({EVIL})", f"![x]({EVIL}/pixel.png)", f"{EVIL}/phish", "www.evil.example",
-                                   f"<{EVIL}>"])
+                                   f"<{EVIL}>", "admin@evil.example", "HTTPS://EVIL.EXAMPLE"])
 def test_a_shared_link_cannot_put_a_live_link_or_an_image_on_the_page(open_app, given):
     at = open_app(present=f"HP:0001166,{given}", excluded=given)
     assert at.main.error, "the bad id is named"
@@ -537,7 +539,7 @@ def test_genes_pmids_and_a_model_card_from_a_model_directory_are_shown_as_text(o
     (model / "MODEL_CARD.md").write_text(card)
     monkeypatch.setattr(rare_disease_rft.registry, "load_ranker", lambda name, **_: IndexedStub(hpo))
     at = open_app(str(model), present=MARFAN)
-    assert [e.label for e in at.expander][0] == r"1. \[FBN1\]\(https\://evil.example\)"
+    assert [e.label for e in at.expander][0] == "1. \\[FBN1\\]\\(https:\u2060//evil.example\\)"
     assert live_markdown(at) == []
     assert [c.value for c in at.sidebar.code] == [card.rstrip("\n")]  # the card, as text
 
