@@ -50,12 +50,12 @@ def explain_gene(hpo: HPO, case: Case, gene: str, case_annotations: Annotations 
                 "unexplained": [{"id": t, "label": hpo.name(t)} for t in case.present],
             }
         closure, direct = _AnnotatedTerms(rows[0].indices, rows[0].data), np.asarray(rows[1].indices)
+    direct = np.sort(direct)
     terms = _patient_terms(hpo, case)
     ic = hpo.information_content
     mica = terms.shared_ancestors(closure)
-    # each direct annotation's ancestors (itself included), flat, with the annotation they belong to
-    direct_ancestors, owner = _ancestors_of(hpo, direct)
     mica_frequency = closure.frequency(mica)
+    descendants = _descendants(hpo)
     matched, unexplained = [], []
     for j, (term, q, label) in enumerate(zip(case.present, terms.present, terms.present_labels)):
         c = int(mica[j])
@@ -63,7 +63,8 @@ def explain_gene(hpo: HPO, case: Case, gene: str, case_annotations: Annotations 
             unexplained.append({"id": term, "label": label})
             continue
         # the annotated term that carries the match: under the shared ancestor, closest in IC
-        under = owner[direct_ancestors == c]
+        below = descendants.indices[descendants.indptr[c] : descendants.indptr[c + 1]]
+        under = below[direct[np.minimum(np.searchsorted(direct, below), len(direct) - 1)] == below] if len(direct) else below[:0]
         via = int(under[np.lexsort((under, np.abs(ic[under] - ic[q])))[0]]) if len(under) else c
         kind = ("exact" if via == q else "more specific annotation" if (hpo.ancestor_indices(via) == q).any()
                 else "broader annotation" if (terms.ancestors_of(j) == via).any() else "related")
@@ -112,7 +113,7 @@ class _PatientTerms:
         self.excluded = hpo.term_indices(list(case.excluded))
         self.present_labels = [hpo.name(t) for t in case.present]
         self.excluded_labels = [hpo.name(t) for t in case.excluded]
-        self.ancestors, self.term_of = _ancestors_of(hpo, self.present, owners=np.arange(len(self.present)))
+        self.ancestors, self.term_of = _ancestors_of(hpo, self.present)
         self._bounds = np.searchsorted(self.term_of, np.arange(len(self.present) + 1))
         # among equally informative ancestors the most specific (most ancestors of its own), so an
         # annotated term is its own shared ancestor even when its parent has the same genes
@@ -145,14 +146,22 @@ def _row(matrix: sp.csr_matrix, i: int) -> tuple[np.ndarray, np.ndarray]:
     return matrix.indices[start:end], matrix.data[start:end]
 
 
-def _ancestors_of(hpo: HPO, terms: np.ndarray, owners: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The ancestors of each of ``terms`` (itself included), flat, and for each the term it belongs
-    to (or its entry of ``owners``), read from the ancestor matrix's arrays in one go."""
+def _ancestors_of(hpo: HPO, terms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ancestors of each of ``terms`` (itself included), flat, and for each the position of
+    the term it belongs to, read from the ancestor matrix's arrays in one go."""
     m = hpo.ancestor_matrix
     terms = np.asarray(terms, dtype=np.int64)
     starts, lengths = m.indptr[terms], m.indptr[terms + 1] - m.indptr[terms]
     offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
-    return m.indices[offsets], np.repeat(terms if owners is None else owners, lengths)
+    return m.indices[offsets], np.repeat(np.arange(len(terms)), lengths)
+
+
+@functools.lru_cache(maxsize=4)
+def _descendants(hpo: HPO) -> sp.csc_matrix:
+    """Column t: t and every term under it (the ancestor matrix by column)."""
+    descendants = hpo.ancestor_matrix.tocsc()
+    descendants.sort_indices()
+    return descendants
 
 
 def matched_diseases(hpo: HPO, gene: str, matched: list[dict], limit: int = 3) -> list[dict]:

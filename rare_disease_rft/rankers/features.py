@@ -107,6 +107,8 @@ class FeatureExtractor:
         self._first_case = (np.cumsum(runs) - runs)[self._genes_with_cases]
         self._case_only_all = self._case_only_matcher(np.ones(n_cases, np.float32))
         self._case_only_row = {index.genes[i]: k for k, i in enumerate(self.case_only)}
+        # by row, for the explanations (a row of the matchers' column-major matrices costs a scan)
+        self._case_only_rows = (self._case_only_all[0].closure.tocsr(), self._case_only_all[0].direct.tocsr())
         #: the patient's similarity to every indexed case, by present and by excluded terms: the
         #: ranking and then its explanation (similar cases) ask for the same patient's
         self.similarities = functools.lru_cache(maxsize=64)(self._similarities)
@@ -140,8 +142,8 @@ class FeatureExtractor:
         row = self._case_only_row.get(gene)
         if row is None:
             return None
-        matcher = self._case_only_all[0]
-        return matcher.closure[row : row + 1].tocsr(), matcher.direct[row : row + 1].tocsr()
+        closure, direct = self._case_only_rows
+        return closure[row : row + 1], direct[row : row + 1]
 
     def _case_only_knowledge(self, case: Case, weight: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """The knowledge evidence of the genes known only from cases (see :meth:`_case_only_matcher`).
