@@ -51,7 +51,8 @@ from rare_disease_rft.batch import rank_many_parallel  # noqa: E402
 from rare_disease_rft.cli import main as rdrft  # noqa: E402
 from rare_disease_rft.explain import explain_gene  # noqa: E402
 from rare_disease_rft.hpo import load_hpo  # noqa: E402
-from rare_disease_rft.rankers import Case, load_ranker  # noqa: E402
+from rare_disease_rft.rankers import Case  # noqa: E402
+from rare_disease_rft.registry import load_ranker  # noqa: E402
 from rare_disease_rft.resources import DEFAULT_DATA_DIR, DEFAULT_MODEL_DIR  # noqa: E402
 from rare_disease_rft.tasks import read_tasks  # noqa: E402
 
