@@ -351,3 +351,26 @@ def test_accelerate_configs_name_a_distributed_backend(path):
 def test_accelerate_configs_exist():
     names = {p.name for p in (CONFIGS / "accelerate").glob("*.yaml")}
     assert {"zero2.yaml", "zero3.yaml", "fsdp.yaml"} <= names
+
+
+def test_a_base_model_in_pickle_format_is_never_loaded(tiny_converted, tmp_path):
+    from rare_disease_rft.llm.models import load_model
+
+    source, _ = tiny_converted
+    folder = tmp_path / "pickled"
+    source.config.save_pretrained(folder)
+    torch.save(source.state_dict(), folder / "pytorch_model.bin")  # the pickle format
+    assert (folder / "pytorch_model.bin").is_file() and not (folder / "model.safetensors").exists()
+    with pytest.raises(OSError, match="model.safetensors"):
+        load_model(str(folder))
+
+
+def test_an_adapter_in_pickle_format_is_refused_before_anything_loads(tmp_path, monkeypatch):
+    import rare_disease_rft.llm.models as models
+    from rare_disease_rft.llm.ranker import load_adapter_model
+
+    monkeypatch.setattr(models, "load_model", lambda *a, **k: pytest.fail("the base model was loaded"))
+    (tmp_path / "adapter_config.json").write_text("{}")
+    (tmp_path / "adapter_model.bin").write_bytes(b"\x80\x04not loaded")
+    with pytest.raises(ValueError, match="holds no adapter_model.safetensors; adapters in pickle formats"):
+        load_adapter_model({"id": "x", "dtype": "float32"}, tmp_path)

@@ -93,5 +93,6 @@ def load_model(model_id: str, dtype: str = "float32", trust_remote_code: bool = 
     """A causal LM from the embedded model, a Hub id or a local folder; remote code only if asked."""
     from transformers import AutoModelForCausalLM
 
+    # safetensors only: a pytorch_model.bin is a pickle, and unpickling it can run code
     return AutoModelForCausalLM.from_pretrained(resolve_model(model_id), dtype=torch_dtype(dtype),
-                                                trust_remote_code=trust_remote_code)
+                                                trust_remote_code=trust_remote_code, use_safetensors=True)

@@ -25,6 +25,7 @@ from .config import PromptConfig
 from .prompts import build_messages, make_shortlist, shortlist_evidence
 
 TRAINING_GENES_FILE = "training_genes.json"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
 
 
 class LLMRanker(Ranker):
@@ -135,5 +136,9 @@ def load_adapter_model(spec: dict, folder: str | Path, trust_remote_code: bool =
 
     from .models import load_model
 
+    # PEFT falls back to adapter_model.bin, a pickle; unpickling a file someone sent can run code
+    if not (Path(folder) / ADAPTER_WEIGHTS).is_file():
+        raise ValueError(f"{folder} holds no {ADAPTER_WEIGHTS}; adapters in pickle formats (adapter_model.bin) "
+                         "are never loaded, as loading them could run code")
     base = load_model(spec["id"], spec["dtype"], trust_remote_code)
     return PeftModel.from_pretrained(base, str(folder)).merge_and_unload().eval()
