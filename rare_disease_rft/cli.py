@@ -214,16 +214,13 @@ def _rank_batch(args: argparse.Namespace, ranker, hpo, candidates) -> None:
             tasks = tasks_from_file(args.tasks)
         except TaskError as err:
             raise UsageError(str(err)) from None
-    for skipped in report.skipped:
-        print(f"rdrft rank: skipped {skipped['patient']}: {skipped['reason']}", file=sys.stderr)
-    if not tasks:
-        raise UsageError("no patient to rank" + (f"; {report.summary()}" if report.skipped else ""))
-    before = len(report.skipped)
     # worker processes on one thread each; an LLM batches its own generation
     workers = 1 if ranker.describe().get("kind") == "llm" else None
     results = list(rank_tasks(ranker, tasks, hpo, args.top, report, candidates, _progress_bar(), workers))
-    for skipped in report.skipped[before:]:
+    for skipped in report.skipped:  # unreadable files, then patients without a usable term
         print(f"rdrft rank: skipped {skipped['patient']}: {skipped['reason']}", file=sys.stderr)
+    if not tasks:
+        raise UsageError("no patient to rank" + (f"; {report.summary()}" if report.skipped else ""))
     if args.out and _is_folder_output(args.out):
         write_patient_files(results, Path(args.out))
     elif args.out:

@@ -201,14 +201,12 @@ def explain_ranking(ranker: Ranker, case: Case, ranking: Ranking, top: int, hpo:
     unranked = ranking.extra.get("unranked", {})
     genes = []
     for position, gene in enumerate(ranking.genes[:top], 1):
+        # a candidate the knowledge base lacks is explained like any unknown gene: nothing matches
+        explanation = explain_gene(hpo, case, gene, ranker.case_annotations)
+        explanation["diseases"] = matched_diseases(hpo, gene, explanation["matched"])
+        explanation["similar_cases"] = ranker.similar_cases(case, gene)
         if gene in unranked:
-            explanation = {"gene_annotated": False, "annotations_from": None, "matched": [], "contradicting": [],
-                           "unexplained": [{"id": t, "label": hpo.name(t)} for t in case.present],
-                           "similar_cases": [], "not_ranked": unranked[gene]}
-        else:
-            explanation = explain_gene(hpo, case, gene, ranker.case_annotations)
-            explanation["diseases"] = matched_diseases(hpo, gene, explanation["matched"])
-            explanation["similar_cases"] = ranker.similar_cases(case, gene)
+            explanation["not_ranked"] = unranked[gene]
         candidate = candidates.get(gene) if candidates is not None else None
         if candidate is not None:
             explanation["variants"] = [v.to_json() for v in candidate.variants]

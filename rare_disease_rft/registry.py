@@ -127,11 +127,6 @@ def is_trained(model: str) -> bool:
     return not is_built_in(model) and (model_folder(model) / "config.json").is_file()
 
 
-def model_names() -> str:
-    """The MODEL arguments there are, for messages."""
-    return f"{', '.join(BUILT_IN)}, {DEFAULT} or a model directory from `rdrft train`"
-
-
 def check_model(model: str, trust_remote_code: bool = False) -> None:
     """Raises :class:`ModelError` unless ``model`` names a built-in ranker or a model directory of a
     known kind that can be loaded without running its code (or ``trust_remote_code`` allows it)."""

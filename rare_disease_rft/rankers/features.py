@@ -23,14 +23,13 @@ and the other genes follow in likelihood order.
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
 from ..hpo import HPO
-from ..resources import cache_dir
+from ..resources import atomic_write, cache_dir
 from .base import Case, order_by_score
 from .case_index import CaseIndex
 from .knowledge import LikelihoodRanker, LikelihoodSettings, PhenomizerRanker, TermMatcher, dense_columns, gene_matcher
@@ -342,9 +341,7 @@ def _log_factorials(n: int) -> np.ndarray:
     from scipy.special import gammaln
 
     table = gammaln(np.arange(n + 1, dtype=np.float64) + 1)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.npy")
-    np.save(tmp, table)
-    os.replace(tmp, path)  # a reader sees the whole table or none
+    atomic_write(path, lambda tmp: np.save(tmp, table))  # a reader sees the whole table or none
     return table
 
 
