@@ -32,11 +32,13 @@ from rare_disease_rft.tasks import read_tasks
 SIMULATION = "training.clinic_simulation"
 #: name: (overrides, seeds); one seed first, three for what looks like a win
 VARIANTS: dict[str, tuple[list[str], tuple[int, ...]]] = {
+    # the default since issue 16: each training case also presented once as a simulated clinic patient
     "default": ([], (0, 1, 2)),
-    "simulated clinic patients, also": ([f"{SIMULATION}.copies=1"], (0, 1, 2)),
-    "simulated clinic patients, instead": ([f"{SIMULATION}.copies=1", f"{SIMULATION}.replace_cases=true"], (0,)),
-    "two simulated clinic presentations, also": ([f"{SIMULATION}.copies=2"], (0,)),
-    "own paper's knowledge withheld in training": (["training.withhold_own_paper=true"], (0,)),
+    "no simulated clinic patients (the recipe before)": ([f"{SIMULATION}.copies=0"], (0, 1, 2)),
+    "simulated clinic patients instead of the cases": ([f"{SIMULATION}.replace_cases=true"], (0,)),
+    "two simulated clinic presentations": ([f"{SIMULATION}.copies=2"], (0,)),
+    "no simulation, own paper's knowledge withheld in training": ([f"{SIMULATION}.copies=0",
+                                                                   "training.withhold_own_paper=true"], (0,)),
 }
 COLUMNS = ("top1", "top10", "unseen_gene_top1", "clinic_like_top1", "clinic_like_top10",
            "clinic_like_gene_unseen_top1", "clinic_like_gene_unseen_top10")
@@ -44,7 +46,7 @@ HEADERS = ("top1", "top10", "unseen top1", "clinic top1", "clinic top10", "clini
 
 
 def model_folder(name: str, seed: int) -> Path:
-    stem = name.replace(" ", "-").replace(",", "").replace("'", "")
+    stem = name.split(" (")[0].replace(" ", "-").replace(",", "").replace("'", "")
     return REPO / "artifacts" / "clinic-sweep" / (stem if seed == 0 else f"{stem}-seed-{seed}")
 
 
@@ -96,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     if not args.only:  # a partial run prints, but never overwrites the full record
         (out / "clinic_sweep.json").write_text(json.dumps(report, indent=2) + "\n")
-    print_seeds({**report["variants"], **report.get("knowledge_rankers", {})}, COLUMNS, name_width=44, headers=HEADERS)
+    print_seeds({**report["variants"], **report.get("knowledge_rankers", {})}, COLUMNS, name_width=64, headers=HEADERS)
     return 0
 
 
