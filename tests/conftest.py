@@ -73,15 +73,20 @@ def write_json(path, data):
     return path
 
 
-@pytest.fixture(scope="session")
-def bundled_task_dir(tmp_path_factory, hpo):
-    """The bundled phenopacket-store archive prepared once per session (about 3 s)."""
+def prepare_bundled(tmp_path_factory, hpo, name="bundled"):
+    """The bundled phenopacket-store archive prepared with ``hpo`` into a new temporary folder."""
     from data_prep.phenopackets import prepare_phenopackets
     from rare_disease_rft.resources import BUNDLED_PHENOPACKETS
 
-    out = tmp_path_factory.mktemp("bundled")
+    out = tmp_path_factory.mktemp(name)
     prepare_phenopackets([BUNDLED_PHENOPACKETS], out, hpo=hpo)
     return out
+
+
+@pytest.fixture(scope="session")
+def bundled_task_dir(tmp_path_factory, hpo):
+    """The bundled phenopacket-store archive prepared once per session (about 3 s)."""
+    return prepare_bundled(tmp_path_factory, hpo)
 
 
 @pytest.fixture(scope="session")

@@ -69,12 +69,9 @@ def hpo_2025():
 
 @pytest.fixture(scope="module")
 def tasks_2025(hpo_2025, tmp_path_factory):
-    from data_prep.phenopackets import prepare_phenopackets
-    from rare_disease_rft.resources import BUNDLED_PHENOPACKETS
+    from conftest import prepare_bundled
 
-    out = tmp_path_factory.mktemp("bundled-2025")
-    prepare_phenopackets([BUNDLED_PHENOPACKETS], out, hpo=hpo_2025)
-    return out
+    return prepare_bundled(tmp_path_factory, hpo_2025, "bundled-2025")
 
 
 @pytest.fixture(scope="module")
