@@ -112,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{percent(unseen['top10'], ''):>6}")
     target = report["targets"]["clinic_like_top10_minus_phenomizer"]
     low, high = target["ci95"]
-    print(f"\ntargets: clinic-like top-10 minus phenomizer (own paper withheld) {100 * target['difference']:+.1f} points "
+    print(f"\ntargets: clinic-like top-10 minus phenomizer (own paper withheld) "
+          f"{100 * target['difference']:+.1f} points "
           f"({100 * low:+.1f} to {100 * high:+.1f}; target +{100 * TARGET_CLINIC_TOP10_OVER_PHENOMIZER:.0f}): "
           f"{'met' if target['met'] else 'missed'}; whole-split top-1 {percent(top1)} (target {percent(TARGET_TOP1)}): "
           f"{'met' if report['targets']['top1_whole_split']['met'] else 'missed'}")

@@ -8,8 +8,9 @@ metrics training measured (``validation_metrics.json``, before the case index ad
 cases) and writes ``OUT/clinic_sweep.json``: per variant and seed the whole split's top-1/5/10, MRR
 and unseen-gene top-1, and top-1/top-10 of the clinic-like subset (cases of papers HPO's annotations
 do not cite, as clinic patients, own paper withheld) and of its cases whose gene has no training
-case; with each variant's mean, minimum and maximum over its seeds. A variant is kept when it is
-better on the clinic-like subset without losing the whole split.
+case; with each variant's mean, minimum and maximum over its seeds; and the same numbers of the
+knowledge rankers (``phenomizer``, ``likelihood``), their unseen genes those without a training case.
+A variant is kept when it is better on the clinic-like subset without losing the whole split.
 """
 
 from __future__ import annotations
@@ -22,16 +23,22 @@ from pathlib import Path
 from policy_sweep import CONFIG, REPO, train_if_missing, validation_row
 from seed_spread import print_seeds, summary
 
+from rare_disease_rft.evaluate import evaluate
+from rare_disease_rft.hpo import load_hpo
+from rare_disease_rft.registry import BUILT_IN, load_ranker
+from rare_disease_rft.resources import DEFAULT_DATA_DIR
+from rare_disease_rft.tasks import read_tasks
+
 SIMULATION = "training.clinic_simulation"
 #: name: (overrides, seeds); one seed first, three for what looks like a win
 VARIANTS: dict[str, tuple[list[str], tuple[int, ...]]] = {
+    # the default since issue 16: each training case also presented once as a simulated clinic patient
     "default": ([], (0, 1, 2)),
-    "simulated clinic patients, also": ([f"{SIMULATION}.copies=1"], (0,)),
-    "simulated clinic patients, instead": ([f"{SIMULATION}.copies=1", f"{SIMULATION}.replace_cases=true"], (0,)),
-    "own paper's knowledge withheld in training": (["training.withhold_own_paper=true"], (0,)),
-    "simulated clinic patients, also, own paper withheld": ([f"{SIMULATION}.copies=1", "training.withhold_own_paper=true"],
-                                                            (0,)),
-    "steps chosen on clinic-like validation": (["training.select_subset=clinic_like"], (0,)),
+    "no simulated clinic patients (the recipe before)": ([f"{SIMULATION}.copies=0"], (0, 1, 2)),
+    "simulated clinic patients instead of the cases": ([f"{SIMULATION}.replace_cases=true"], (0,)),
+    "two simulated clinic presentations": ([f"{SIMULATION}.copies=2"], (0,)),
+    "no simulation, own paper's knowledge withheld in training": ([f"{SIMULATION}.copies=0",
+                                                                   "training.withhold_own_paper=true"], (0,)),
 }
 COLUMNS = ("top1", "top10", "unseen_gene_top1", "clinic_like_top1", "clinic_like_top10",
            "clinic_like_gene_unseen_top1", "clinic_like_gene_unseen_top10")
@@ -39,8 +46,27 @@ HEADERS = ("top1", "top10", "unseen top1", "clinic top1", "clinic top10", "clini
 
 
 def model_folder(name: str, seed: int) -> Path:
-    stem = name.replace(" ", "-").replace(",", "").replace("'", "")
+    stem = name.split(" (")[0].replace(" ", "-").replace(",", "").replace("'", "")
     return REPO / "artifacts" / "clinic-sweep" / (stem if seed == 0 else f"{stem}-seed-{seed}")
+
+
+def knowledge_rows() -> dict[str, dict]:
+    """The knowledge rankers on validation, in the columns of the variants (their unseen genes: no
+    training case, as for a trained variant before its index takes in the validation cases)."""
+    hpo = load_hpo()
+    train, validation = (read_tasks(DEFAULT_DATA_DIR / f"{split}.jsonl") for split in ("train", "validation"))
+    training_genes = frozenset(t.answer.gene for t in train)
+    rows = {}
+    for name in BUILT_IN:
+        m, _ = evaluate(load_ranker(name), validation, name=name, cited_pmids=hpo.cited_pmids,
+                        training_genes=training_genes, hpo=hpo)
+        subsets = m["subsets"]
+        rows[name] = {"seeds": {"(no training)": {
+            **{k: m[k] for k in ("n", "top1", "top5", "top10", "mrr")},
+            "unseen_gene_top1": subsets["answer_gene_not_in_training"]["top1"],
+            **{f"{subset}_{k}": subsets[subset][k] for subset in ("clinic_like", "clinic_like_gene_unseen")
+               for k in ("n", "top1", "top10")}}}, "summary": {}}
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,11 +92,13 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             rows[f"seed {seed}"] = validation_row(folder, with_seed)
         report["variants"][name] = {"overrides": overrides, "seeds": rows, "summary": summary(rows)}
+    if not args.only:
+        report["knowledge_rankers"] = knowledge_rows()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if not args.only:  # a partial run prints, but never overwrites the full record
         (out / "clinic_sweep.json").write_text(json.dumps(report, indent=2) + "\n")
-    print_seeds(report["variants"], COLUMNS, name_width=44, headers=HEADERS)
+    print_seeds({**report["variants"], **report.get("knowledge_rankers", {})}, COLUMNS, name_width=64, headers=HEADERS)
     return 0
 
 

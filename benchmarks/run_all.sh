@@ -35,6 +35,8 @@ run benchmarks/enrichment_same_release.py
 run benchmarks/own_paper_withheld.py
 run benchmarks/policy_sweep.py  # variants of the default recipe on validation (about 15 minutes when untrained)
 run benchmarks/seed_spread.py  # seeds 0-4 of the default and its ablation, on test (about 15 minutes when untrained)
+run benchmarks/clinic_sweep.py  # variants for clinic patients on validation (nine trainings, 30-90 minutes when untrained)
+run benchmarks/clinic_like.py  # the default and the knowledge rankers on test, as released and own paper withheld
 run benchmarks/concept_recognition.py "${concept_peers[@]}"
 run benchmarks/llm_rft.py  # trains the CPU LLM recipe if artifacts/ lacks it (about 17 minutes)
 if [ -x /usr/bin/chromium ]; then

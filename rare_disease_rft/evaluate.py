@@ -195,7 +195,8 @@ def _summary_with_interval(ranks: np.ndarray, groups: Sequence[str], n_boot: int
                                         "top10": bootstrap_interval(ranks, groups, 10, n_boot)}}
 
 
-def _clinic_like(results: Sequence[CaseResult], tasks: Sequence[Task], split_by) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _clinic_like(results: Sequence[CaseResult], tasks: Sequence[Task],
+                 split_by) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """The clinic-like cases (positions), their clinic ranks and their publications; and, per
     case, whether its answer gene is not among ``split_by``."""
     where = np.array([i for i, r in enumerate(results) if r.clinic_rank is not None], dtype=np.int64)

@@ -399,11 +399,15 @@ def test_index_adds_a_labs_solved_cases_without_retraining(trained, small_task_d
     assert all(torch.equal(_weights(out)[k], _weights(trained)[k]) for k in _weights(out))
     case, gene = Case.from_task(new[0]), new[0].answer.gene
 
-    def probability(ranker):
-        ranking = ranker.rank(case)
-        return ranking.probabilities[ranking.genes.index(gene)]
+    def rank_and_similarity(ranker):
+        feats = ranker.extractor.extract(case)
+        where = np.flatnonzero(feats.candidates == ranker.extractor.universe_index[gene])
+        return ranker.rank(case).genes.index(gene), float(feats.values[where[0], FEATURES.index("case_max_sim")])
 
-    assert probability(after) > probability(before)  # its own record is now a similar case
+    (rank_before, similarity_before), (rank_after, similarity_after) = map(rank_and_similarity, (before, after))
+    # its own record is now a similar case: the gene's case evidence, and a rank no worse
+    assert similarity_before == 0.0 and similarity_after == pytest.approx(1.0, abs=1e-5)
+    assert rank_after <= rank_before
     assert after.similar_cases(case, gene)[0]["case_id"] == new[0].id
     meta = json.loads((out / "config.json").read_text())
     assert meta["added_cases"][0]["cases"] == len(new)

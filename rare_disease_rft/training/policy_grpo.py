@@ -396,8 +396,8 @@ def train_policy(config: PolicyTrainingConfig, out: str | Path, max_steps: int |
         simulated = simulated_clinic_patients(train_tasks, hpo, simulation)
         # whether they replace the cases does not change their features: one cache entry serves both
         drawn = {k: v for k, v in to_dict(simulation).items() if k != "replace_cases"}
-        simulated_fs = cached_features(extractor, simulated, True,
-                                       key + [f"clinic simulation {json.dumps(drawn, sort_keys=True)}"], opt_cfg.workers,
+        simulated_key = key + [f"clinic simulation {json.dumps(drawn, sort_keys=True)}"]
+        simulated_fs = cached_features(extractor, simulated, True, simulated_key, opt_cfg.workers,
                                        opt_cfg.withhold_own_paper)
         train_fs, train_rows = ((simulated_fs, simulated) if simulation.replace_cases
                                 else (train_fs + simulated_fs, train_tasks + simulated))
