@@ -31,6 +31,7 @@ run() {
 
 run benchmarks/knowledge_rankers.py "${ranker_peers[@]}"
 run benchmarks/default_model.py "${ranker_peers[@]}"
+run benchmarks/speed.py  # ranking, explanation, batch and `rdrft rank` times of the default model (about 5 minutes)
 run benchmarks/enrichment_same_release.py
 run benchmarks/own_paper_withheld.py
 run benchmarks/policy_sweep.py  # variants of the default recipe on validation (about 15 minutes when untrained)

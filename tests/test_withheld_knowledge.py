@@ -49,10 +49,14 @@ def test_the_gene_level_knowledge_is_withheld_too(hpo):
     matcher = gene_matcher(hpo)
 
     def frequency(publication):
-        return matcher.rescored_without(publication, lambda m: m.frequency([HYPOGLYCEMIC_SEIZURES])[:, 0])
+        return matcher.rescored_without(publication, lambda m, rows: m.frequency([HYPOGLYCEMIC_SEIZURES])[:, 0])
 
     assert frequency(None)[g] == pytest.approx(0.5) and frequency(PAPER)[g] == 0.0
     assert np.flatnonzero(frequency(None) != frequency(PAPER)).tolist() == [g]
+    # some rows only: the withheld gene among them is rescored, the others are as released
+    some = np.array([3, g, 0, g + 1])
+    of_some = matcher.rescored_without(PAPER, lambda m, rows: m.frequency([HYPOGLYCEMIC_SEIZURES])[rows, 0], some)
+    assert np.array_equal(of_some, frequency(PAPER)[some]) and of_some[1] == 0.0
     enrichment = GeneEnrichment(hpo)
     assert enrichment.annotation_sizes(PAPER)[g] == enrichment.annotation_size[g] - 1
     assert enrichment.scores([HYPOGLYCEMIC_SEIZURES])[g] > 0 == enrichment.scores([HYPOGLYCEMIC_SEIZURES], PAPER)[g]
@@ -77,6 +81,15 @@ def test_without_a_withheld_publication_every_score_is_as_released(hpo, phenomiz
     assert np.array_equal(phenomizer.disease_scores(case), phenomizer.diseases.mean_best_match(list(case.present)))
     lr = likelihood.matcher.log_likelihood_ratio(list(case.present), 0.1, 0.001)
     assert np.array_equal(likelihood.present_log_lr(case), lr)
+
+
+def test_excluded_terms_of_some_diseases_are_those_of_all_bit_for_bit(hpo, likelihood):
+    d = hpo.disease_index[DISEASE]
+    withheld = Case((HYPOGLYCEMIA,), excluded=(HYPOGLYCEMIC_SEIZURES, "HP:0001250"), withheld_publication=PAPER)
+    every = likelihood.excluded_log_lr(withheld)
+    assert every[d] > likelihood.excluded_log_lr(Case(withheld.present, withheld.excluded))[d]  # seizures no longer shown
+    for some in (np.array([d]), np.array([5, d, 2, 7000]), np.array([8])):
+        assert np.array_equal(likelihood.excluded_log_lr(withheld, rows=some).view(np.uint32), every[some].view(np.uint32))
 
 
 def test_rows_recomputed_with_nothing_withheld_are_the_released_rows(hpo):
@@ -116,8 +129,12 @@ def test_the_policys_knowledge_features_leave_the_paper_out(hpo):
     g = hpo.gene_index["SLC16A1"]
     case, withheld = Case((HYPOGLYCEMIC_SEIZURES,)), Case((HYPOGLYCEMIC_SEIZURES,), withheld_publication=PAPER)
     as_released, without = extractor._knowledge(case), extractor._knowledge(withheld)
-    for name in ("phenomizer", "lr_present", "exact_share", "enrichment"):
+    for name in ("phenomizer", "lr_present", "enrichment"):
         assert np.flatnonzero(as_released[name] != without[name]).tolist() == [g], name
         assert without[name][g] < as_released[name][g]
+    # what only the shortlist gets: the exact-match share (here 1 -> 0) and excluded terms' likelihood
+    genes = np.array([g - 1, g, g + 1])
+    shortlisted = extractor._shortlisted_knowledge(case, genes), extractor._shortlisted_knowledge(withheld, genes)
+    assert [s["exact_share"].tolist() for s in shortlisted] == [[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]]
     # the paper's gene makes the shortlist for its term only thanks to the paper
     assert g in extractor.extract(case).candidates and g not in extractor.extract(withheld).candidates

@@ -114,14 +114,22 @@ class FeatureExtractor:
 
     # ------------------------------------------------------------------ knowledge evidence
     def _knowledge(self, case: Case) -> dict[str, np.ndarray]:
+        """The knowledge evidence the shortlist is chosen by, for every annotated gene; each score
+        leaves out what the case's withheld publication was the only source of."""
+        lr = self.likelihood.order.best_of_diseases(self.likelihood.present_log_lr(case))
+        return {"phenomizer": self.phenomizer.scores(case), "lr_present": lr,
+                "enrichment": self.enrichment.scores(list(case.present), case.withheld_publication)}
+
+    def _shortlisted_knowledge(self, case: Case, genes: np.ndarray) -> dict[str, np.ndarray]:
+        """The rest of the knowledge evidence, for the shortlisted annotated ``genes`` only."""
+        excluded = (self.likelihood.order.best_of_some(genes, lambda d: self.likelihood.excluded_log_lr(case, rows=d))
+                    if case.excluded else np.zeros(len(genes)))
         present = list(case.present)
-        best = self.likelihood.order.best_of_diseases
-        lr = best(self.likelihood.present_log_lr(case))
-        excluded = best(self.likelihood.excluded_log_lr(case)) if case.excluded else np.zeros(self.n_annotated)
-        # every knowledge score leaves out what the case's withheld publication was the only source of
-        exact = self.matcher.rescored_without(case.withheld_publication, lambda m: (m.frequency(present) > 0).mean(axis=1))
-        return {"phenomizer": self.phenomizer.scores(case), "lr_present": lr, "lr_excluded": excluded,
-                "exact_share": exact, "enrichment": self.enrichment.scores(present, case.withheld_publication)}
+        # the share of the terms annotated (exact counts, so computed on any rows alike)
+        exact = self.matcher.rescored_without(
+            case.withheld_publication,
+            lambda m, rows: np.mean([column[rows] > 0 for column in m.frequency(present).T], axis=0), genes)
+        return {"lr_excluded": excluded, "exact_share": exact}
 
     # ------------------------------------------------------------------ case-report evidence
     def _case_only_matcher(self, weight: np.ndarray) -> tuple[TermMatcher, "GeneEnrichment", np.ndarray]:
@@ -267,6 +275,9 @@ class FeatureExtractor:
         others = np.flatnonzero(mask)
         rest = others[order_by_score(first_stage[others], self.alphabetical[others])]
         values = table[candidates]
+        annotated = np.flatnonzero(candidates < self.n_annotated)
+        for name, column in self._shortlisted_knowledge(case, candidates[annotated]).items():
+            values[annotated, col[name]] = column
         tie_order = self.alphabetical[candidates]
         for name in RANKED:
             order = order_by_score(values[:, col[name]], tie_order)

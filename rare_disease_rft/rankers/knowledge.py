@@ -166,15 +166,23 @@ class TermMatcher:
         # the same background: one paper's rows barely move it (see hpo.WithheldKnowledge)
         return rows.rows, TermMatcher(self.hpo, rows.closure, rows.direct, background=self.background)
 
-    def rescored_without(self, publication: str | None, score: Callable[[TermMatcher], np.ndarray]) -> np.ndarray:
-        """``score(self)`` (one value, or a row of values, per row), with the rows whose annotations
-        ``publication`` was the only source of scored again without them; the score of a row must
-        depend on that row alone. Only ``score(self)`` when no publication is withheld."""
-        out = score(self)
+    def rescored_without(self, publication: str | None, score: Callable[[TermMatcher, np.ndarray | None], np.ndarray],
+                         rows: np.ndarray | None = None) -> np.ndarray:
+        """``score(self, rows)``: one value, or a row of values, per row (or per row of ``rows``,
+        indices), with the rows whose annotations ``publication`` was the only source of scored
+        again without them, as ``score(matcher of those rows, their indices there)`` (None: all of
+        them); the score of a row must depend on that row alone. Only ``score(self, rows)`` when no
+        publication is withheld."""
+        out = score(self, rows)
         changed = self._without(publication) if publication else None
         if changed is not None:
-            rows, matcher = changed
-            out[rows] = score(matcher)
+            changed_rows, matcher = changed  # sorted
+            if rows is None:
+                out[changed_rows] = score(matcher, None)
+            else:
+                hit = np.flatnonzero(np.isin(rows, changed_rows))
+                if len(hit):
+                    out[hit] = score(matcher, np.searchsorted(changed_rows, rows[hit]))
         return out
 
     @functools.cached_property
@@ -202,7 +210,7 @@ class TermMatcher:
     def _matrix(self, columns: list[np.ndarray]) -> np.ndarray:
         """rows x terms in Fortran order, as scipy's column slices were: sums along its rows
         round as they did before the cache."""
-        out = np.empty((self.n_rows, len(columns)), dtype=np.float32, order="F")
+        out = np.empty((len(columns[0]) if columns else self.n_rows, len(columns)), dtype=np.float32, order="F")
         for j, column in enumerate(columns):
             out[:, j] = column
         return out
@@ -256,12 +264,20 @@ class TermMatcher:
             ])))
         return columns
 
-    def log_excluded_ratio(self, term_ids: list[str], max_frequency: float) -> np.ndarray:
-        """Per row, the sum over excluded terms ``q`` of log (1 - F[q]) / (1 - B[q]), frequencies
-        capped at ``max_frequency``: a feature the row usually shows counts against it."""
+    def log_excluded_ratio(self, term_ids: list[str], max_frequency: float, rows: np.ndarray | None = None) -> np.ndarray:
+        """Per row (or per row of ``rows``), the sum over excluded terms ``q`` of log (1 - F[q]) /
+        (1 - B[q]), frequencies capped at ``max_frequency``: a feature the row usually shows counts
+        against it."""
         columns = self._columns(term_ids, ("log_excluded_ratio", max_frequency),
                                 functools.partial(self._log_excluded_ratio_columns, cap=max_frequency))
-        return self._matrix(columns).sum(axis=1)
+        if rows is None or self.n_rows == 1:
+            every = self._matrix(columns).sum(axis=1)
+            return every if rows is None else every[rows]
+        # numpy sums a Fortran-order matrix's rows column after column, as for all rows, unless it
+        # has one row (then it is C-order too, and summed pairwise): a second row keeps the order
+        # (a matcher of one row, a withheld paper's, summed its one row pairwise: above)
+        some = np.append(rows, rows[:1]) if len(rows) == 1 else rows
+        return self._matrix([column[some] for column in columns]).sum(axis=1)[: len(rows)]
 
     def _log_excluded_ratio_columns(self, terms: list[int], cap: float) -> list[np.ndarray]:
         frequency = np.minimum(dense_columns(self.closure, terms), cap)
@@ -287,6 +303,7 @@ class GeneOrder:
         self.alphabetical = np.argsort(np.argsort(self.genes.astype(str)))
         pairs = hpo.gene_diseases.tocsr()
         pairs.sort_indices()
+        self._pairs = pairs
         counts = np.diff(pairs.indptr)
         # a gene's best disease: genes with one to four diseases (nine in ten) take the maximum of a
         # gathered genes x diseases block; the others a reduceat over their runs of diseases, whose
@@ -298,6 +315,18 @@ class GeneOrder:
         many = np.flatnonzero(counts > FEW_DISEASES)
         self._many = (many, np.concatenate([pairs.indices[pairs.indptr[g] : pairs.indptr[g + 1]] for g in many])
                       if len(many) else np.zeros(0, np.int64), np.cumsum(counts[many]) - counts[many])
+
+    def best_of_some(self, genes: np.ndarray, disease_scores: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        """:meth:`best_of_diseases` for ``genes`` only, asking ``disease_scores(diseases)`` for the
+        scores of just their diseases."""
+        starts, lengths = self._pairs.indptr[genes], np.diff(self._pairs.indptr)[genes]
+        offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
+        diseases, which = np.unique(self._pairs.indices[offsets], return_inverse=True)
+        out = np.full(len(genes), -np.inf, dtype=np.float32)
+        has = np.flatnonzero(lengths)
+        if len(has):
+            out[has] = np.maximum.reduceat(disease_scores(diseases)[which], (np.cumsum(lengths) - lengths)[has])
+        return out
 
     def best_of_diseases(self, disease_scores: np.ndarray) -> np.ndarray:
         """Each gene's score: that of its best-scoring disease (-inf for a gene without one)."""
@@ -346,7 +375,7 @@ class PhenomizerRanker(Ranker):
 
     def disease_scores(self, case: Case) -> np.ndarray:
         return self.diseases.rescored_without(case.withheld_publication,
-                                              lambda m: m.mean_best_match(list(case.present)))
+                                              lambda m, _: m.mean_best_match(list(case.present)))
 
     def scores(self, case: Case) -> np.ndarray:
         return self.order.best_of_diseases(self.disease_scores(case))
@@ -395,16 +424,17 @@ class LikelihoodRanker(Ranker):
         """Per disease (without the case's withheld publication), or row of another ``matcher``: the
         log LR summed over the present terms."""
         if matcher is None:
-            return self.matcher.rescored_without(case.withheld_publication, lambda m: self.present_log_lr(case, m))
+            return self.matcher.rescored_without(case.withheld_publication, lambda m, _: self.present_log_lr(case, m))
         s = self.settings
         return matcher.log_likelihood_ratio(list(case.present), s.near_miss, s.noise)
 
-    def excluded_log_lr(self, case: Case, matcher: TermMatcher | None = None) -> np.ndarray:
-        """Per disease (without the case's withheld publication), or row of another ``matcher``: the
-        log ratio summed over the excluded terms."""
+    def excluded_log_lr(self, case: Case, matcher: TermMatcher | None = None, rows: np.ndarray | None = None) -> np.ndarray:
+        """Per disease (without the case's withheld publication), or row of another ``matcher``, or
+        of ``rows`` only: the log ratio summed over the excluded terms."""
         if matcher is None:
-            return self.matcher.rescored_without(case.withheld_publication, lambda m: self.excluded_log_lr(case, m))
-        return matcher.log_excluded_ratio(list(case.excluded), self.settings.max_frequency)
+            return self.matcher.rescored_without(case.withheld_publication,
+                                                 lambda m, some: self.excluded_log_lr(case, m, some), rows)
+        return matcher.log_excluded_ratio(list(case.excluded), self.settings.max_frequency, rows)
 
     def disease_scores(self, case: Case) -> np.ndarray:
         score = self.present_log_lr(case)
