@@ -111,6 +111,8 @@ class FeatureExtractor:
         #: the patient's similarity to every indexed case, by present and by excluded terms: the
         #: ranking and then its explanation (similar cases) ask for the same patient's
         self.similarities = functools.lru_cache(maxsize=64)(self._similarities)
+        self._excluded_by_term = index.excluded.tocsc()
+        self._excluded_by_term.sort_indices()
 
     # ------------------------------------------------------------------ knowledge evidence
     def _knowledge(self, case: Case) -> dict[str, np.ndarray]:
@@ -181,7 +183,13 @@ class FeatureExtractor:
     def _similarities(self, case: Case) -> tuple[np.ndarray, np.ndarray]:
         pres_vec, excl_vec = self.index.case_vectors(self.hpo, case)
         sims = self.index.present @ pres_vec
-        excl_sims = self.index.excluded @ excl_vec if case.excluded else np.zeros(len(sims), np.float32)
+        # the few excluded terms' columns instead of the product: each case's sum takes the same
+        # terms in the same order (its zeros add nothing), six times faster
+        excl_sims = np.zeros(len(sims), np.float32)
+        excluded = self._excluded_by_term
+        for t in np.flatnonzero(excl_vec):
+            cases = excluded.indices[excluded.indptr[t] : excluded.indptr[t + 1]]
+            excl_sims[cases] += excluded.data[excluded.indptr[t] : excluded.indptr[t + 1]] * excl_vec[t]
         sims.flags.writeable = excl_sims.flags.writeable = False  # kept for the next caller
         return sims, excl_sims
 
@@ -264,11 +272,9 @@ class FeatureExtractor:
         table[:, col["n_excluded"]] = np.log1p(len(case.excluded))
 
         first_stage = table[:, col["lr_present"]]
-        picks = set()
         k = self.shortlist_per_source
-        for name in ("lr_present", "phenomizer", "case_max_sim", "profile_lr", "enrichment"):
-            picks.update(np.argpartition(-table[:, col[name]], k)[:k].tolist())
-        picked = np.fromiter(picks, dtype=np.int64, count=len(picks))
+        sources = -table[:, [col[name] for name in ("lr_present", "phenomizer", "case_max_sim", "profile_lr", "enrichment")]].T
+        picked = np.unique(np.argpartition(sources, k, axis=1)[:, :k])  # each source's best k, as a row each
         candidates = picked[order_by_score(first_stage[picked], self.alphabetical[picked])]
         mask = np.ones(n, bool)
         mask[candidates] = False
