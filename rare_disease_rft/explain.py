@@ -170,11 +170,12 @@ def matched_diseases(hpo: HPO, gene: str, matched: list[dict], limit: int = 3) -
     g = hpo.gene_index.get(gene)
     if g is None or not matched:
         return []
-    shared = [hpo.index[m["shared_ancestor"]["id"]] for m in matched]
+    shared = np.array([hpo.index[m["shared_ancestor"]["id"]] for m in matched])
+    closure = hpo.disease_closure if hpo.disease_closure.has_sorted_indices else hpo.disease_closure.sorted_indices()
     found = []
-    for d in hpo.gene_diseases[g].indices:
-        row = hpo.disease_closure[d]
-        n = int(np.isin(shared, row.indices).sum())
+    for d in _row(hpo.gene_diseases, g)[0].tolist():
+        terms = _row(closure, d)[0]  # sorted: each shared ancestor looked up by bisection
+        n = int((terms[np.minimum(np.searchsorted(terms, shared), len(terms) - 1)] == shared).sum()) if len(terms) else 0
         if n:
             found.append((n, hpo.disease_ids[d], d))
     found.sort(key=lambda item: (-item[0], item[1]))
@@ -200,6 +201,8 @@ def explain_ranking(ranker: Ranker, case: Case, ranking: Ranking, top: int, hpo:
         notes += candidates.notes
     unranked = ranking.extra.get("unranked", {})
     genes = []
+    scores = [float(s) for s in ranking.scores[:top]]
+    ties = tie_sizes(ranking.scores, scores)
     for position, gene in enumerate(ranking.genes[:top], 1):
         # a candidate the knowledge base lacks is explained like any unknown gene: nothing matches
         explanation = explain_gene(hpo, case, gene, ranker.case_annotations)
@@ -210,13 +213,13 @@ def explain_ranking(ranker: Ranker, case: Case, ranking: Ranking, top: int, hpo:
         candidate = candidates.get(gene) if candidates is not None else None
         if candidate is not None:
             explanation["variants"] = [v.to_json() for v in candidate.variants]
-        score = float(ranking.scores[position - 1]) if len(ranking.scores) >= position else None
+        score = scores[position - 1] if len(scores) >= position else None
         probability = None if ranking.probabilities is None else float(ranking.probabilities[position - 1])
         genes.append(RankedGene(
             rank=position, gene=gene,
             score=None if score is None or math.isnan(score) else score,
             probability=None if probability is None or math.isnan(probability) else probability,
-            explanation=explanation, tied=tie_size(ranking.scores, score),
+            explanation=explanation, tied=ties[position - 1] if score is not None else 1,
         ))
     at_top = genes[0].tied if genes else 1
     if at_top > 1:
@@ -229,11 +232,13 @@ def explain_ranking(ranker: Ranker, case: Case, ranking: Ranking, top: int, hpo:
     )
 
 
-def tie_size(scores: np.ndarray, score: float | None) -> int:
-    """How many genes of a ranking have ``score`` (1 if none is given)."""
-    if score is None or math.isnan(score):
-        return 1
-    return max(1, int(np.isclose(np.asarray(scores, dtype=float), score, rtol=1e-9, atol=1e-12).sum()))
+def tie_sizes(scores: np.ndarray, of: list[float]) -> list[int]:
+    """How many genes of a ranking have each score of ``of`` (1 for NaN), all compared at once."""
+    of = np.asarray(of, dtype=float)
+    if not len(of):
+        return []
+    same = np.isclose(np.asarray(scores, dtype=float)[None, :], of[:, None], rtol=1e-9, atol=1e-12).sum(axis=1)
+    return [1 if math.isnan(s) else max(1, int(n)) for s, n in zip(of.tolist(), same.tolist())]
 
 
 def tie_note(tied: int, ranked: int) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Iterable
 
@@ -37,7 +37,12 @@ class RankedGene:
     tied: int = 1
 
     def to_json(self) -> dict:
-        return asdict(self)
+        # the explanation as it is, not deep-copied (dataclasses.asdict took most of a batch's writing)
+        return {"rank": self.rank, "gene": self.gene, "score": self.score, "probability": self.probability,
+                "explanation": self.explanation, "tied": self.tied}
+
+    def __reduce__(self):
+        return _from_fields(self)
 
 
 @dataclass
@@ -61,6 +66,9 @@ class PatientRanking:
     #: genes sharing the first gene's score (1: the first gene stands alone); a note says so when more
     tied_at_top: int = 1
 
+    def __reduce__(self):
+        return _from_fields(self)
+
     def to_json(self) -> dict:
         """The one JSON shape of a ranking (``rdrft rank --json``, batch JSON Lines, the app's download)."""
         return {
@@ -78,6 +86,12 @@ class PatientRanking:
             "format_ok": self.format_ok,
             "notes": self.notes,
         }
+
+
+def _from_fields(item) -> tuple:
+    """A dataclass pickled as a call with its fields (batch workers send rankings to their parent):
+    unpickled three times faster than by the default, which restores each object's state."""
+    return type(item), tuple(getattr(item, f.name) for f in fields(item))
 
 
 def _labels(terms: list[dict]) -> str:
