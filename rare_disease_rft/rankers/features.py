@@ -46,7 +46,12 @@ FEATURES = (
     "lr_present_rank", "phenomizer_rank", "enrichment_rank", "case_max_sim_rank", "profile_lr_rank",
     "profile_excluded_lr_rank",
 )
+COLUMN = {name: i for i, name in enumerate(FEATURES)}
 RANKED = ("lr_present", "phenomizer", "enrichment", "case_max_sim", "profile_lr", "profile_excluded_lr")
+#: the shortlist: each of these scores' best genes; the policy reorders it
+SOURCES = ("lr_present", "phenomizer", "case_max_sim", "profile_lr", "enrichment")
+#: scores also given as the gap to the patient's best gene
+GAPS = ("phenomizer", "lr_present", "case_max_sim", "profile_lr")
 # how sharply the case vote prefers the closest cases (a kernel on cosine similarity)
 VOTE_SHARPNESS = 10.0
 # pseudo-counts that shrink a gene's case profile towards its HPO annotations and the background
@@ -78,6 +83,8 @@ class FeatureExtractor:
         self.n_annotated = len(hpo.gene_symbols)
         self.alphabetical = np.argsort(np.argsort(self.universe.astype(str)))
         self.index_to_universe = np.array([self.universe_index[g] for g in index.genes], dtype=np.int64)
+        self.universe_to_index = np.full(len(self.universe), -1, dtype=np.int64)  # -1: a gene without cases
+        self.universe_to_index[self.index_to_universe] = np.arange(len(index.genes))
         self.by_publication = index.cases_of_publication()
         self.papers_per_gene = np.zeros(len(index.genes))
         for gene in {(int(g), p) for g, p in zip(index.case_gene, index.case_pmids)}:
@@ -118,8 +125,9 @@ class FeatureExtractor:
     def _knowledge(self, case: Case) -> dict[str, np.ndarray]:
         """The knowledge evidence the shortlist is chosen by, for every annotated gene; each score
         leaves out what the case's withheld publication was the only source of."""
-        lr = self.likelihood.order.best_of_diseases(self.likelihood.present_log_lr(case))
-        return {"phenomizer": self.phenomizer.scores(case), "lr_present": lr,
+        phenomizer, lr = self.likelihood.order.best_of_diseases(
+            np.stack([self.phenomizer.disease_scores(case), self.likelihood.present_log_lr(case)]))
+        return {"phenomizer": phenomizer, "lr_present": lr,
                 "enrichment": self.enrichment.scores(list(case.present), case.withheld_publication)}
 
     def _shortlisted_knowledge(self, case: Case, genes: np.ndarray) -> dict[str, np.ndarray]:
@@ -245,51 +253,67 @@ class FeatureExtractor:
     # ------------------------------------------------------------------ assembling
     def extract(self, case: Case, exclude_pmid: str | None = None) -> CaseFeatures:
         n = len(self.universe)
-        table = np.zeros((n, len(FEATURES)), dtype=np.float32)
-        col = {name: i for i, name in enumerate(FEATURES)}
         knowledge = self._knowledge(case)
-        for name, values in knowledge.items():
-            table[: self.n_annotated, col[name]] = values
-        # genes without HPO annotations: the likelihood of pure noise for every present term
-        background = self.likelihood.matcher.background[self.hpo.term_indices(list(case.present))]
-        noise_lr = np.log(self.likelihood.settings.noise / background).sum()
-        table[self.n_annotated :, col["lr_present"]] = noise_lr
-        table[: self.n_annotated, col["annotated"]] = 1.0
-        table[: self.n_annotated, col["annotation_size"]] = np.log1p(self.enrichment.annotation_sizes(
-            case.withheld_publication))
         weight, left_out = self._case_weights(exclude_pmid)
-        genes, pseudo = self._case_only_knowledge(case, weight)
-        for name, values in pseudo.items():
-            table[genes, col[name]] = values
-        for name, values in self._cases(case, weight, left_out).items():
-            table[self.index_to_universe, col[name]] = values
-        # gaps to the case's best gene: scores of different patients are on different scales
-        table[:, col["phenomizer_gap"]] = table[:, col["phenomizer"]] - table[:, col["phenomizer"]].max()
-        table[:, col["lr_present_gap"]] = table[:, col["lr_present"]] - table[:, col["lr_present"]].max()
-        table[:, col["case_max_sim_gap"]] = table[:, col["case_max_sim"]] - table[:, col["case_max_sim"]].max()
-        table[:, col["profile_lr_gap"]] = table[:, col["profile_lr"]] - table[:, col["profile_lr"]].max()
-        table[:, col["n_present"]] = np.log1p(len(case.present))
-        table[:, col["n_excluded"]] = np.log1p(len(case.excluded))
-
-        first_stage = table[:, col["lr_present"]]
+        pseudo_genes, pseudo = self._case_only_knowledge(case, weight)
+        cases = self._cases(case, weight, left_out)
+        # the features the shortlist is chosen by, for every gene (float32, as all features are);
+        # the others are gathered for the shortlisted genes only
+        sources = np.zeros((len(SOURCES), n), dtype=np.float32)
+        for j, name in enumerate(SOURCES):
+            if name in knowledge:
+                sources[j, : self.n_annotated] = knowledge[name]
+            if name == "lr_present":
+                # genes without HPO annotations: the likelihood of pure noise for every present term
+                background = self.likelihood.matcher.background[self.hpo.term_indices(list(case.present))]
+                sources[j, self.n_annotated :] = np.log(self.likelihood.settings.noise / background).sum()
+            if name in pseudo:
+                sources[j, pseudo_genes] = pseudo[name]
+            if name in cases:
+                sources[j, self.index_to_universe] = cases[name]
         k = self.shortlist_per_source
-        sources = -table[:, [col[name] for name in ("lr_present", "phenomizer", "case_max_sim", "profile_lr", "enrichment")]].T
-        picked = np.unique(np.argpartition(sources, k, axis=1)[:, :k])  # each source's best k, as a row each
-        candidates = picked[order_by_score(first_stage[picked], self.alphabetical[picked])]
-        mask = np.ones(n, bool)
-        mask[candidates] = False
-        others = np.flatnonzero(mask)
-        rest = others[order_by_score(first_stage[others], self.alphabetical[others])]
-        values = table[candidates]
+        picked = np.unique(np.argpartition(-sources, k, axis=1)[:, :k])  # each source's best k, as a row each
+        # every gene by likelihood (ties alphabetical): the shortlist in that order, then the rest
+        order = order_by_score(sources[SOURCES.index("lr_present")], self.alphabetical)
+        shortlisted = np.zeros(n, bool)
+        shortlisted[picked] = True
+        in_shortlist = shortlisted[order]
+        candidates, rest = order[in_shortlist], order[~in_shortlist]
+
+        values = np.zeros((len(candidates), len(FEATURES)), dtype=np.float32)
+        for j, name in enumerate(SOURCES):
+            values[:, COLUMN[name]] = sources[j, candidates]
+        # gaps to the case's best gene: scores of different patients are on different scales
+        for name in GAPS:
+            row = sources[SOURCES.index(name)]
+            values[:, COLUMN[f"{name}_gap"]] = row[candidates] - row.max()
+        values[:, COLUMN["n_present"]] = np.log1p(len(case.present))
+        values[:, COLUMN["n_excluded"]] = np.log1p(len(case.excluded))
         annotated = np.flatnonzero(candidates < self.n_annotated)
-        for name, column in self._shortlisted_knowledge(case, candidates[annotated]).items():
-            values[annotated, col[name]] = column
+        genes = candidates[annotated]
+        values[annotated, COLUMN["annotated"]] = 1.0
+        values[annotated, COLUMN["annotation_size"]] = np.log1p(
+            self.enrichment.annotation_sizes(case.withheld_publication)[genes])
+        for name, column in self._shortlisted_knowledge(case, genes).items():
+            values[annotated, COLUMN[name]] = column
+        position = {g: i for i, g in enumerate(pseudo_genes.tolist())}
+        known = [(i, position[g]) for i, g in enumerate(candidates.tolist()) if g in position]
+        if known:
+            at, rows = (np.array(v) for v in zip(*known))
+            for name, column in pseudo.items():
+                if name not in SOURCES:
+                    values[at, COLUMN[name]] = column[rows]
+        rows = self.universe_to_index[candidates]
+        with_cases = np.flatnonzero(rows >= 0)
+        for name, column in cases.items():
+            if name not in SOURCES:
+                values[with_cases, COLUMN[name]] = column[rows[with_cases]]
         tie_order = self.alphabetical[candidates]
         for name in RANKED:
-            order = order_by_score(values[:, col[name]], tie_order)
+            order = order_by_score(values[:, COLUMN[name]], tie_order)
             ranks = np.empty(len(order), dtype=np.float32)
             ranks[order] = np.arange(1, len(order) + 1)
-            values[:, col[f"{name}_rank"]] = np.log(ranks)
+            values[:, COLUMN[f"{name}_rank"]] = np.log(ranks)
         return CaseFeatures(candidates, values, rest)
 
 

@@ -54,20 +54,28 @@ _GELU_END = 8.0
 
 
 @functools.cache
-def _gelu_table() -> np.ndarray:
-    """Per cell, Q at its start and Q's change over it, float32 side by side (read as one float64)."""
+def _gelu_table() -> tuple[np.ndarray, np.ndarray]:
+    """Per cell, Q at its start and Q's change over it (float32 each)."""
     points = np.array([0.5 * math.erfc(i * _GELU_STEP / math.sqrt(2)) for i in range(int(_GELU_END / _GELU_STEP) + 2)])
-    return np.stack([points[:-1], np.diff(points)], axis=1).astype(np.float32).view(np.float64).ravel()
+    return points[:-1].astype(np.float32), np.diff(points).astype(np.float32)
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
-    """The exact GELU (torch's default) of float32 ``x``."""
+    """The exact GELU (torch's default) of float32 ``x``: max(x, 0) - |x| (start + offset * change),
+    worked in place (the network's largest cost after the features)."""
+    starts, changes = _gelu_table()
     magnitude = np.abs(x)
-    position = np.fmin(magnitude, np.float32(_GELU_END)) * np.float32(1 / _GELU_STEP)  # fmin: NaN reads as the end
+    position = np.fmin(magnitude, np.float32(_GELU_END))  # fmin: NaN reads as the end
+    position *= np.float32(1 / _GELU_STEP)
     cell = position.astype(np.int32)
-    start_change = _gelu_table().take(cell).view(np.float32)  # one gather for both
-    tail = start_change[..., 0::2].reshape(x.shape) + (position - cell.astype(np.float32)) * start_change[..., 1::2].reshape(x.shape)
-    return np.maximum(x, np.float32(0.0)) - magnitude * tail
+    offset = np.subtract(position, cell, out=position, dtype=np.float32)  # the int32 cell converts exactly
+    tail = changes.take(cell)
+    tail *= offset
+    tail += starts.take(cell)
+    magnitude *= tail
+    out = np.maximum(x, np.float32(0.0))
+    out -= magnitude
+    return out
 
 
 class PolicyWeights:
@@ -210,7 +218,7 @@ class PolicyRanker(Ranker):
         top = feats.candidates[order]
         ordered_scores = scores[order]
         probabilities = calibrated_probabilities(ordered_scores[None], self.calibration.get("temperature", 1.0))[0]
-        genes = list(self.extractor.universe[top]) + list(self.extractor.universe[feats.rest])
+        genes = self.extractor.universe[np.concatenate([top, feats.rest])].tolist()
         # genes past the shortlist keep the likelihood order, below every shortlisted score; their
         # share of the answers (validation: 1 - shortlist_coverage) is in the top-10 fit
         tail = np.full(len(feats.rest), ordered_scores.min() - 1.0 if len(ordered_scores) else 0.0)
