@@ -39,6 +39,7 @@ def explain_gene(hpo: HPO, case: Case, gene: str, case_annotations: Annotations 
     g = hpo.gene_index.get(gene)
     if g is not None:
         closure, direct = _AnnotatedTerms(*_row(hpo.gene_closure, g)), _row(hpo.gene_terms, g)[0]
+        direct = direct if hpo.gene_terms.has_sorted_indices else np.sort(direct)
     else:
         rows = case_annotations(gene) if case_annotations else None
         if rows is None:
@@ -49,8 +50,7 @@ def explain_gene(hpo: HPO, case: Case, gene: str, case_annotations: Annotations 
                 "contradicting": [],
                 "unexplained": [{"id": t, "label": hpo.name(t)} for t in case.present],
             }
-        closure, direct = _AnnotatedTerms(rows[0].indices, rows[0].data), np.asarray(rows[1].indices)
-    direct = np.sort(direct)
+        closure, direct = _AnnotatedTerms(rows[0].indices, rows[0].data), np.sort(rows[1].indices)
     terms = _patient_terms(hpo, case)
     ic = hpo.information_content
     mica = terms.shared_ancestors(closure)
@@ -88,8 +88,11 @@ class _AnnotatedTerms:
     asks thousands of times, which scalar lookups into a sparse matrix made slow."""
 
     def __init__(self, terms: np.ndarray, frequencies: np.ndarray):
-        order = np.argsort(terms, kind="stable")
-        self.terms, self.frequencies = np.asarray(terms)[order], np.asarray(frequencies)[order]
+        terms, frequencies = np.asarray(terms), np.asarray(frequencies)
+        if len(terms) > 1 and not (terms[1:] > terms[:-1]).all():  # CSR rows usually are sorted already
+            order = np.argsort(terms, kind="stable")
+            terms, frequencies = terms[order], frequencies[order]
+        self.terms, self.frequencies = terms, frequencies
 
     def _find(self, terms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         where = np.minimum(np.searchsorted(self.terms, terms), max(len(self.terms) - 1, 0))
@@ -115,10 +118,13 @@ class _PatientTerms:
         self.excluded_labels = [hpo.name(t) for t in case.excluded]
         self.ancestors, self.term_of = _ancestors_of(hpo, self.present)
         self._bounds = np.searchsorted(self.term_of, np.arange(len(self.present) + 1))
-        # among equally informative ancestors the most specific (most ancestors of its own), so an
-        # annotated term is its own shared ancestor even when its parent has the same genes
-        self._keys = (self.ancestors, -np.diff(hpo.ancestor_matrix.indptr)[self.ancestors],
-                      -hpo.information_content[self.ancestors])
+        # per term, its ancestors by preference: the most informative first, among equally
+        # informative ones the most specific (most ancestors of its own, so an annotated term is its
+        # own shared ancestor even when its parent has the same genes), then the lowest index
+        keys = (self.ancestors, -np.diff(hpo.ancestor_matrix.indptr)[self.ancestors],
+                -hpo.information_content[self.ancestors], self.term_of)
+        preference = np.lexsort(keys)
+        self._preferred, self._preferred_term = self.ancestors[preference], self.term_of[preference]
 
     def ancestors_of(self, j: int) -> np.ndarray:
         return self.ancestors[self._bounds[j] : self._bounds[j + 1]]
@@ -127,11 +133,11 @@ class _PatientTerms:
         """Per present term, its most informative ancestor the gene is annotated with (then the
         deepest, then the lowest index); -1 where there is none."""
         out = np.full(len(self.present), -1, dtype=np.int64)
-        shared = np.flatnonzero(closure.has(self.ancestors))
+        shared = np.flatnonzero(closure.has(self._preferred))  # in order of preference within each term
         if len(shared):
-            order = shared[np.lexsort(tuple(key[shared] for key in self._keys) + (self.term_of[shared],))]
-            first = np.flatnonzero(np.diff(self.term_of[order], prepend=-1))
-            out[self.term_of[order[first]]] = self.ancestors[order[first]]
+            term = self._preferred_term[shared]
+            first = shared[np.flatnonzero(np.concatenate(([True], term[1:] != term[:-1])))]
+            out[self._preferred_term[first]] = self._preferred[first]
         return out
 
 
@@ -234,10 +240,13 @@ def explain_ranking(ranker: Ranker, case: Case, ranking: Ranking, top: int, hpo:
 
 def tie_sizes(scores: np.ndarray, of: list[float]) -> list[int]:
     """How many genes of a ranking have each score of ``of`` (1 for NaN), all compared at once."""
-    of = np.asarray(of, dtype=float)
+    of, scores = np.asarray(of, dtype=float), np.asarray(scores, dtype=float)
     if not len(of):
         return []
-    same = np.isclose(np.asarray(scores, dtype=float)[None, :], of[:, None], rtol=1e-9, atol=1e-12).sum(axis=1)
+    if np.isfinite(of).all():  # only scores within twice the tolerance of one of them can be close
+        slack = 2 * (1e-12 + 1e-9 * np.abs(of).max())
+        scores = scores[(scores >= of.min() - slack) & (scores <= of.max() + slack)]
+    same = np.isclose(scores[None, :], of[:, None], rtol=1e-9, atol=1e-12).sum(axis=1)
     return [1 if math.isnan(s) else max(1, int(n)) for s, n in zip(of.tolist(), same.tolist())]
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -118,6 +119,7 @@ class FeatureExtractor:
         #: the patient's similarity to every indexed case, by present and by excluded terms: the
         #: ranking and then its explanation (similar cases) ask for the same patient's
         self.similarities = functools.lru_cache(maxsize=64)(self._similarities)
+        self._shared_similarities: dict[Case, tuple[np.ndarray, np.ndarray]] = {}  # see share_similarities
         self._excluded_by_term = index.excluded.tocsc()
         self._excluded_by_term.sort_indices()
 
@@ -188,9 +190,24 @@ class FeatureExtractor:
             weight[left_out] = 0.0
         return weight, left_out
 
+    def share_similarities(self, cases: Sequence[Case]) -> None:
+        """The present-term similarities of many patients in one product, for their next
+        :meth:`similarities`: the same sums as each patient's own (scipy's CSR product adds every
+        output along its row in the same order), for one pass over the index instead of one each."""
+        vectors = [self.index.case_vectors(self.hpo, case) for case in cases]
+        self._shared_similarities = {}
+        if vectors:
+            sims = self.index.present @ np.stack([present for present, _ in vectors], axis=1)
+            self._shared_similarities = {case: (np.ascontiguousarray(sims[:, i]), excluded)
+                                         for i, (case, (_, excluded)) in enumerate(zip(cases, vectors))}
+
     def _similarities(self, case: Case) -> tuple[np.ndarray, np.ndarray]:
-        pres_vec, excl_vec = self.index.case_vectors(self.hpo, case)
-        sims = self.index.present @ pres_vec
+        shared = self._shared_similarities.pop(case, None)
+        if shared is None:
+            pres_vec, excl_vec = self.index.case_vectors(self.hpo, case)
+            sims = self.index.present @ pres_vec
+        else:
+            sims, excl_vec = shared
         # the few excluded terms' columns instead of the product: each case's sum takes the same
         # terms in the same order (its zeros add nothing), six times faster
         excl_sims = np.zeros(len(sims), np.float32)
