@@ -33,7 +33,8 @@ from ..hpo import HPO
 from ..resources import atomic_write, cache_dir
 from .base import Case, order_by_score
 from .case_index import CaseIndex
-from .knowledge import LikelihoodRanker, LikelihoodSettings, PhenomizerRanker, TermMatcher, dense_columns, gene_matcher
+from .knowledge import (LikelihoodRanker, LikelihoodSettings, PhenomizerRanker, TermMatcher, dense_columns, gene_matcher,
+                        run_blocks)
 
 #: bump when this module changes what it computes (training caches features by it)
 FEATURE_VERSION = 5
@@ -107,11 +108,9 @@ class FeatureExtractor:
         leaves.eliminate_zeros()
         self.case_leaves = leaves.tocsr()
         self.case_only_cases = np.flatnonzero(np.isin(index.case_gene, self.case_only))
-        # the cases gene after gene, for per-gene maxima over runs (np.maximum.reduceat)
-        self._cases_by_gene = np.argsort(index.case_gene, kind="stable")
+        # each gene's cases, for per-gene maxima
         runs = np.bincount(index.case_gene, minlength=len(index.genes))
-        self._genes_with_cases = np.flatnonzero(runs)
-        self._first_case = (np.cumsum(runs) - runs)[self._genes_with_cases]
+        self._cases_of_genes = run_blocks(np.cumsum(runs) - runs, runs, np.argsort(index.case_gene, kind="stable"))
         self._case_only_all = self._case_only_matcher(np.ones(n_cases, np.float32))
         self._case_only_row = {index.genes[i]: k for k, i in enumerate(self.case_only)}
         # by row, for the explanations (a row of the matchers' column-major matrices costs a scan)
@@ -127,9 +126,8 @@ class FeatureExtractor:
     def _knowledge(self, case: Case) -> dict[str, np.ndarray]:
         """The knowledge evidence the shortlist is chosen by, for every annotated gene; each score
         leaves out what the case's withheld publication was the only source of."""
-        phenomizer, lr = self.likelihood.order.best_of_diseases(
-            np.stack([self.phenomizer.disease_scores(case), self.likelihood.present_log_lr(case)]))
-        return {"phenomizer": phenomizer, "lr_present": lr,
+        lr = self.likelihood.order.best_of_diseases(self.likelihood.present_log_lr(case))
+        return {"phenomizer": self.phenomizer.scores(case), "lr_present": lr,
                 "enrichment": self.enrichment.scores(list(case.present), case.withheld_publication)}
 
     def _shortlisted_knowledge(self, case: Case, genes: np.ndarray) -> dict[str, np.ndarray]:
@@ -262,9 +260,9 @@ class FeatureExtractor:
     def _best_case_of_gene(self, values: np.ndarray, keep: np.ndarray) -> np.ndarray:
         """Per gene of the index: the highest of ``values`` over its kept cases, and at least 0."""
         out = np.zeros(len(self.index.genes))
-        runs = np.where(keep, values, 0.0)[self._cases_by_gene]
-        if len(runs):
-            out[self._genes_with_cases] = np.maximum.reduceat(runs, self._first_case)
+        kept = np.where(keep, values, 0.0)
+        for genes, cases in self._cases_of_genes:
+            out[genes] = kept[cases].max(axis=0)
         return np.maximum(out, 0.0)
 
     # ------------------------------------------------------------------ assembling
