@@ -119,8 +119,8 @@ class FeatureExtractor:
         #: ranking and then its explanation (similar cases) ask for the same patient's
         self.similarities = functools.lru_cache(maxsize=64)(self._similarities)
         self._shared_similarities: dict[Case, tuple[np.ndarray, np.ndarray]] = {}  # see share_similarities
-        self._excluded_by_term = index.excluded.tocsc()
-        self._excluded_by_term.sort_indices()
+        # by term, for the products with one patient's few terms (product_by_columns)
+        self._present_by_term, self._excluded_by_term = index.present.tocsc(), index.excluded.tocsc()
 
     # ------------------------------------------------------------------ knowledge evidence
     def _knowledge(self, case: Case) -> dict[str, np.ndarray]:
@@ -203,16 +203,10 @@ class FeatureExtractor:
         shared = self._shared_similarities.pop(case, None)
         if shared is None:
             pres_vec, excl_vec = self.index.case_vectors(self.hpo, case)
-            sims = self.index.present @ pres_vec
+            sims = product_by_columns(self._present_by_term, pres_vec)
         else:
             sims, excl_vec = shared
-        # the few excluded terms' columns instead of the product: each case's sum takes the same
-        # terms in the same order (its zeros add nothing), six times faster
-        excl_sims = np.zeros(len(sims), np.float32)
-        excluded = self._excluded_by_term
-        for t in np.flatnonzero(excl_vec):
-            cases = excluded.indices[excluded.indptr[t] : excluded.indptr[t + 1]]
-            excl_sims[cases] += excluded.data[excluded.indptr[t] : excluded.indptr[t + 1]] * excl_vec[t]
+        excl_sims = product_by_columns(self._excluded_by_term, excl_vec)
         sims.flags.writeable = excl_sims.flags.writeable = False  # kept for the next caller
         return sims, excl_sims
 
@@ -261,8 +255,8 @@ class FeatureExtractor:
         """Per gene of the index: the highest of ``values`` over its kept cases, and at least 0."""
         out = np.zeros(len(self.index.genes))
         kept = np.where(keep, values, 0.0)
-        for genes, cases in self._cases_of_genes:
-            out[genes] = kept[cases].max(axis=0)
+        for genes, cases, axis in self._cases_of_genes:
+            out[genes] = kept[cases].max(axis=axis)
         return np.maximum(out, 0.0)
 
     # ------------------------------------------------------------------ assembling
@@ -330,6 +324,19 @@ class FeatureExtractor:
             ranks[order] = np.arange(1, len(order) + 1)
             values[:, COLUMN[f"{name}_rank"]] = np.log(ranks)
         return CaseFeatures(candidates, values, rest)
+
+
+def product_by_columns(matrix: sp.csc_matrix, vector: np.ndarray) -> np.ndarray:
+    """``matrix @ vector`` (float32) for a ``vector`` with few nonzero entries, from those entries'
+    columns alone, bit for bit as scipy's CSR product: each row's products added one after another
+    in column order (np.add.at adds in the order given; the zeros the product adds change nothing).
+    A patient's terms are a few dozen of the index's 20,000: a quarter of the product's time."""
+    nonzero = np.flatnonzero(vector)
+    starts, lengths = matrix.indptr[nonzero], np.diff(matrix.indptr)[nonzero]
+    offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
+    out = np.zeros(matrix.shape[0], dtype=np.float32)
+    np.add.at(out, matrix.indices[offsets], matrix.data[offsets] * np.repeat(vector[nonzero], lengths))
+    return out
 
 
 class GeneEnrichment:

@@ -301,20 +301,22 @@ class TermMatcher:
         return list(dense_columns(self.closure, terms).T)
 
 
-def run_blocks(starts: np.ndarray, counts: np.ndarray, members: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+def run_blocks(starts: np.ndarray, counts: np.ndarray, members: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, int]]:
     """Runs of ``members`` (run i: ``members[starts[i] : starts[i] + counts[i]]``, empty runs left
-    out) grouped by length (1, 2, 3-4, 5-8, ...): per group, its runs and a length x runs block of
-    their members, shorter runs padded with their last member. A block's maximum down its columns
-    is each run's maximum (a repeat leaves it as it is): one gather and one vectorised maximum per
-    group, where numpy's maximum along short rows, or a reduceat over hundreds of runs, took ten
-    times as long."""
+    out) grouped by length (1, 2, 3-4, 5-8, ...): per group, its runs, a block of their members
+    (shorter runs padded with their last member) and the block's axis along the runs. The maximum
+    along that axis is each run's maximum (a repeat leaves it as it is): one gather and one
+    vectorised maximum per group, where numpy's maximum along short rows, or a reduceat over
+    hundreds of runs, took ten times as long. Blocks are length x runs, or runs x length when the
+    runs are fewer (numpy reduces the contiguous axis fastest)."""
     blocks = []
     width = 1
     while (counts > width // 2).any():
         runs = np.flatnonzero((counts > width // 2) & (counts <= width))
         if len(runs):
             taken = np.minimum(np.arange(width)[:, None], counts[runs] - 1)
-            blocks.append((runs, members[starts[runs] + taken].astype(np.intp)))  # intp: no conversion per gather
+            block = members[starts[runs] + taken].astype(np.intp)  # intp: no conversion per gather
+            blocks.append((runs, block, 0) if width <= len(runs) else (runs, np.ascontiguousarray(block.T), 1))
         width *= 2
     return blocks
 
@@ -346,8 +348,8 @@ class GeneOrder:
     def best_of_diseases(self, disease_scores: np.ndarray) -> np.ndarray:
         """Each gene's score: that of its best-scoring disease (-inf for a gene without one)."""
         out = np.full(len(self.genes), -np.inf, dtype=np.float32)
-        for genes, diseases in self._blocks:
-            out[genes] = disease_scores[diseases].max(axis=0)
+        for genes, diseases, axis in self._blocks:
+            out[genes] = disease_scores[diseases].max(axis=axis)
         return out
 
     def ranking(self, scores: np.ndarray) -> Ranking:
