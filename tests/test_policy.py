@@ -80,7 +80,7 @@ def test_a_gene_whose_cases_are_all_left_out_is_again_a_gene_nothing_is_known_of
     # with its only paper left out (a training case of that paper), the gene has no evidence at all
     index = CaseIndex.build(hpo, [Task("case1", [ARACHNODACTYLY], answer=Answer("MDGA2"), source={"pmid": "PMID:1"})])
     alone = FeatureExtractor(hpo, index, shortlist_per_source=30)
-    genes, _ = alone._case_only_knowledge(case, alone._case_weights("PMID:1")[0])
+    genes = alone._case_only_knowledge(case, alone._case_weights("PMID:1")[0])[0]
     assert len(genes) == 0  # its rows keep the defaults of a gene without annotation or case
     assert alone.universe_index["MDGA2"] not in alone.extract(case, exclude_pmid="PMID:1").candidates
     assert len(alone._case_only_knowledge(case, alone._case_weights(None)[0])[0]) == 1

@@ -161,16 +161,20 @@ class Ranker:
 
 
 def order_by_score(scores: np.ndarray, tie_order: np.ndarray) -> np.ndarray:
-    """Indices best first; ties broken by ``tie_order`` (e.g. alphabetical rank), never by the answer.
+    """Indices best first; ties broken by ``tie_order`` (e.g. alphabetical rank), never by the answer
+    (for 2-D ``scores``, each row's).
 
     The order of ``np.lexsort((tie_order, -scores))``. For float32 scores (every ranker's) and
     ranks below 2**32 it is one sort of int64 keys instead, about six times faster on 5,000 genes.
     """
     tie_order = np.asarray(tie_order)
-    if scores.dtype != np.float32 or not len(scores) or tie_order.min() < 0 or tie_order.max() >= 2**32:
+    if scores.ndim > 1:  # each row ordered (the keys below are unique: the same order as one by one)
+        if scores.dtype != np.float32 or not scores.shape[-1] or tie_order.min() < 0 or tie_order.max() >= 2**32:
+            return np.stack([order_by_score(row, tie_order) for row in scores])
+    elif scores.dtype != np.float32 or not len(scores) or tie_order.min() < 0 or tie_order.max() >= 2**32:
         return np.lexsort((tie_order, -scores))
     # -0.0 + 0.0 is 0.0 and NaN is made positive: lexsort ties the zeros and puts NaN last
     descending = np.where(np.isnan(scores), np.float32(np.nan), -scores + np.float32(0.0))
     bits = descending.view(np.int32).astype(np.int64)
     bits = np.where(bits < 0, bits ^ 0x7FFFFFFF, bits)  # the float order as integers
-    return np.argsort((bits << 32) | tie_order.astype(np.int64))
+    return np.argsort((bits << 32) | tie_order.astype(np.int64), axis=-1)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -162,23 +162,30 @@ class FeatureExtractor:
         closure, direct = self._case_only_rows
         return closure[row : row + 1], direct[row : row + 1]
 
-    def _case_only_knowledge(self, case: Case, weight: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def _case_only_knowledge(self, case: Case, weight: np.ndarray
+                             ) -> tuple[np.ndarray, dict[str, np.ndarray], Callable[[], dict[str, np.ndarray]]]:
         """The knowledge evidence of the genes known only from cases (see :meth:`_case_only_matcher`).
-        Returns the genes that have such cases (universe indices) and their values."""
+        Returns the genes that have such cases (universe indices), their values of the scores the
+        shortlist is chosen by, and a function giving their other values (asked only when one of
+        them is shortlisted)."""
         left_out_here = not weight[self.case_only_cases].all()
         matcher, enrichment, counts = self._case_only_matcher(weight) if left_out_here else self._case_only_all
         present = list(case.present)
-        values = {
-            "phenomizer": matcher.mean_best_match(present),
-            "lr_present": self.likelihood.present_log_lr(case, matcher),
-            "lr_excluded": self.likelihood.excluded_log_lr(case, matcher) if case.excluded else np.zeros(len(counts)),
-            "exact_share": (matcher.frequency(present) > 0).mean(axis=1),
-            "enrichment": enrichment.scores(present),
-            # the count as an integer, as before: log1p of a float32 count differs in the last bit
-            "annotation_size": np.log1p(matcher.direct.getnnz(axis=1)),
-        }
         known = counts > 0  # a gene whose every case is left out stays a gene nothing is known of
-        return self.case_only_universe[known], {name: v[known] for name, v in values.items()}
+        sources = {"phenomizer": matcher.mean_best_match(present),
+                   "lr_present": self.likelihood.present_log_lr(case, matcher),
+                   "enrichment": enrichment.scores(present)}
+
+        def others() -> dict[str, np.ndarray]:
+            values = {
+                "lr_excluded": self.likelihood.excluded_log_lr(case, matcher) if case.excluded else np.zeros(len(counts)),
+                "exact_share": (matcher.frequency(present) > 0).mean(axis=1),
+                # the count as an integer, as before: log1p of a float32 count differs in the last bit
+                "annotation_size": np.log1p(matcher.direct.getnnz(axis=1)),
+            }
+            return {name: v[known] for name, v in values.items()}
+
+        return self.case_only_universe[known], {name: v[known] for name, v in sources.items()}, others
 
     def _case_weights(self, exclude_pmid: str | None) -> tuple[np.ndarray, np.ndarray | None]:
         """1 per index case, 0 for the cases of the left-out publication (also returned)."""
@@ -264,7 +271,7 @@ class FeatureExtractor:
         n = len(self.universe)
         knowledge = self._knowledge(case)
         weight, left_out = self._case_weights(exclude_pmid)
-        pseudo_genes, pseudo = self._case_only_knowledge(case, weight)
+        pseudo_genes, pseudo, more_pseudo = self._case_only_knowledge(case, weight)
         cases = self._cases(case, weight, left_out)
         # the features the shortlist is chosen by, for every gene (float32, as all features are);
         # the others are gathered for the shortlisted genes only
@@ -309,20 +316,18 @@ class FeatureExtractor:
         known = [(i, position[g]) for i, g in enumerate(candidates.tolist()) if g in position]
         if known:
             at, rows = (np.array(v) for v in zip(*known))
-            for name, column in pseudo.items():
-                if name not in SOURCES:
-                    values[at, COLUMN[name]] = column[rows]
+            for name, column in more_pseudo().items():
+                values[at, COLUMN[name]] = column[rows]
         rows = self.universe_to_index[candidates]
         with_cases = np.flatnonzero(rows >= 0)
         for name, column in cases.items():
             if name not in SOURCES:
                 values[with_cases, COLUMN[name]] = column[rows[with_cases]]
-        tie_order = self.alphabetical[candidates]
-        for name in RANKED:
-            order = order_by_score(values[:, COLUMN[name]], tie_order)
-            ranks = np.empty(len(order), dtype=np.float32)
-            ranks[order] = np.arange(1, len(order) + 1)
-            values[:, COLUMN[f"{name}_rank"]] = np.log(ranks)
+        ranked = [COLUMN[name] for name in RANKED]
+        orders = order_by_score(np.ascontiguousarray(values[:, ranked].T), self.alphabetical[candidates])
+        ranks = np.empty(orders.shape, dtype=np.float32)
+        np.put_along_axis(ranks, orders, np.arange(1, len(candidates) + 1, dtype=np.float32), axis=1)
+        values[:, [COLUMN[f"{name}_rank"] for name in RANKED]] = np.log(ranks).T
         return CaseFeatures(candidates, values, rest)
 
 
