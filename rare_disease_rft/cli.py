@@ -290,13 +290,15 @@ def _evaluate_models(args: argparse.Namespace, names: list[str]) -> tuple[dict[s
                   "(its case index); its metrics on them are optimistic", file=sys.stderr)
         models[label], results[label] = evaluate(ranker, tasks, name=label, batch_size=args.batch_size,
                                                  cited_pmids=hpo.cited_pmids, reference_genes=reference or None,
-                                                 annotated_genes=annotated, hpo=hpo)
+                                                 annotated_genes=annotated, hpo=hpo,
+                                                 withhold_own_paper=args.withhold_own_paper)
         if known:  # in the JSON too, for whoever reads only that
             models[label]["tasks_in_case_index"] = known
         if terms.mapped or terms.left_out:
             models[label]["task_terms"] = terms.to_json()
         print(f"  {label}: {len(tasks)} cases ranked", file=sys.stderr)
-    print(f"{args.tasks}: {len(tasks)} cases")
+    withheld = "; each ranked without the knowledge its own paper alone gave HPO" if args.withhold_own_paper else ""
+    print(f"{args.tasks}: {len(tasks)} cases{withheld}")
     print(format_table(models))
     if len(models) < 2:
         return models, None
@@ -644,6 +646,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--tasks", required=True, metavar="FILE", help="task JSONL with answers")
         p.add_argument("--limit", type=int, metavar="N", help="only the first N tasks")
         p.add_argument("--batch-size", type=int, default=1, metavar="N", help="cases per call (LLM models)")
+        p.add_argument("--withhold-own-paper", action="store_true",
+                       help="rank each case without the HPO annotations (and indexed cases) whose only source is "
+                       "its own paper: the honest estimate for a patient no paper describes")
         p.add_argument("--threads", type=int, metavar="N", help="threads of the numerical libraries (default 1)")
         p.add_argument("--trust-remote-code", action="store_true", help=TRUST_REMOTE_CODE_HELP)
         p.set_defaults(func=_cmd_evaluate if command == "evaluate" else _cmd_benchmark)
