@@ -39,6 +39,10 @@ VARIANTS: dict[str, tuple[list[str], tuple[int, ...]]] = {
     "two simulated clinic presentations": ([f"{SIMULATION}.copies=2"], (0,)),
     "no simulation, own paper's knowledge withheld in training": ([f"{SIMULATION}.copies=0",
                                                                    "training.withhold_own_paper=true"], (0,)),
+    # which findings go together in the training cases (rankers/cooccurrence.py)
+    "co-occurrence credit": (["model.ignored_features=[]"], (0, 1, 2)),
+    "co-occurrence credit by annotations only": (["model.ignored_features=[case_cooccurrence]"], (0,)),
+    "co-occurrence credit with case findings only": (["model.ignored_features=[cooccurrence, cooccurrence_rank]"], (0,)),
 }
 COLUMNS = ("top1", "top10", "unseen_gene_top1", "clinic_like_top1", "clinic_like_top10",
            "clinic_like_gene_unseen_top1", "clinic_like_gene_unseen_top10")
