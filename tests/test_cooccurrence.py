@@ -7,7 +7,7 @@ import scipy.sparse as sp
 
 from rare_disease_rft.rankers import Case
 from rare_disease_rft.rankers.case_index import CaseIndex
-from rare_disease_rft.rankers.cooccurrence import CreditColumns, TermCooccurrence, best_lift
+from rare_disease_rft.rankers.cooccurrence import COOCCURRENCE_PRIOR, CreditColumns, TermCooccurrence, best_lift
 from rare_disease_rft.rankers.features import FEATURES, FeatureExtractor
 from rare_disease_rft.tasks import Answer, Task
 
@@ -37,7 +37,7 @@ def _lift_of(model, hpo, lift, term):
 
 
 def test_the_lift_of_a_finding_is_its_share_among_the_cases_of_another_by_paper_shrunk_to_its_share(hpo, index):
-    model = TermCooccurrence(hpo, index)
+    model = TermCooccurrence(hpo, index, prior=1.0)
     lift = model.log_lift(model.findings(hpo, [INTELLECTUAL_DISABILITY]))
     # 4 papers; intellectual disability in 2 (PMID:1 and 2), seizures in 3, both in 2:
     # (2 + 1 pseudo-paper x 2/4) / ((3 + 1) x 2/4)
@@ -49,7 +49,7 @@ def test_the_lift_of_a_finding_is_its_share_among_the_cases_of_another_by_paper_
 
 
 def test_a_left_out_paper_no_longer_counts(hpo, index):
-    model = TermCooccurrence(hpo, index)
+    model = TermCooccurrence(hpo, index, prior=1.0)
     left_out = index.cases_of_publication()["PMID:2"]
     lift = model.log_lift(model.findings(hpo, [INTELLECTUAL_DISABILITY]), left_out)
     # 3 papers: intellectual disability in 1, seizures in 2, both in 1: (1 + 1/3) / ((2 + 1) x 1/3)
@@ -72,6 +72,8 @@ def test_best_lift_takes_each_findings_best_term_of_each_row():
 
 
 def test_genes_get_credit_for_findings_that_go_with_theirs(hpo, index):
+    # intellectual disability in 2 of 4 papers, seizures in 3, both in 2 (see above)
+    with_seizures = np.log((2 + COOCCURRENCE_PRIOR * 0.5) / ((3 + COOCCURRENCE_PRIOR) * 0.5))
     extractor = FeatureExtractor(hpo, index, shortlist_per_source=30)
     case = Case((INTELLECTUAL_DISABILITY,))
     assert "MDGA2" not in hpo.gene_index  # known from its cases only: one reports seizures
@@ -79,9 +81,9 @@ def test_genes_get_credit_for_findings_that_go_with_theirs(hpo, index):
     assert "MECP2" not in index.genes
     genes = np.array([extractor.universe_index[g] for g in ("MDGA2", "MECP2")])
     credit = extractor._cooccurrence(case, genes, None)
-    assert credit["cooccurrence"] == pytest.approx([np.log(1.25), -np.log(0.5)], rel=1e-5)
+    assert credit["cooccurrence"] == pytest.approx([with_seizures, -np.log(0.5)], rel=1e-5)
     # an annotated gene with the finding itself gets its full credit; without cases, no case credit
-    assert credit["case_cooccurrence"] == pytest.approx([np.log(1.25), 0.0], rel=1e-5)
+    assert credit["case_cooccurrence"] == pytest.approx([with_seizures, 0.0], rel=1e-5)
     # without the paper of its case with seizures, nothing of MDGA2's goes with intellectual disability
     left_out = extractor._cooccurrence(case, genes, index.cases_of_publication()["PMID:4"])
     assert left_out["cooccurrence"] == pytest.approx([0.0, -np.log(2 / 3)], abs=1e-6)  # 2 of 3 papers
@@ -89,7 +91,7 @@ def test_genes_get_credit_for_findings_that_go_with_theirs(hpo, index):
     # the features of the shortlist are these
     feats = extractor.extract(case)
     where = np.flatnonzero(feats.candidates == genes[0])[0]
-    assert feats.values[where, FEATURES.index("cooccurrence")] == pytest.approx(np.log(1.25), rel=1e-5)
+    assert feats.values[where, FEATURES.index("cooccurrence")] == pytest.approx(with_seizures, rel=1e-5)
 
 
 def test_the_kept_credit_columns_are_the_shortlists_credit_bit_for_bit(hpo, index):
@@ -103,3 +105,16 @@ def test_the_kept_credit_columns_are_the_shortlists_credit_bit_for_bit(hpo, inde
     assert computed.tobytes() == kept.tobytes() == exact.tobytes()
     assert computed.flags.c_contiguous and exact.flags.c_contiguous  # sums over findings add alike
     assert exact[:, 1].tolist() == [0.0, 0.0] and exact.max() > 0
+
+
+def test_the_model_is_built_once_per_index_and_then_read_from_the_cache(hpo, index, monkeypatch, tmp_path):
+    monkeypatch.setenv("RDRFT_CACHE", str(tmp_path))
+    built = TermCooccurrence(hpo, index)
+    assert len(list((tmp_path / "cooccurrence").iterdir())) == 1
+    read = TermCooccurrence(hpo, index)
+    for name in ("terms", "stands_for", "alone"):
+        assert np.array_equal(getattr(built, name), getattr(read, name))
+    assert (built.pairs != read.pairs).nnz == 0
+    # another index (a paper fewer) is another model
+    TermCooccurrence(hpo, CaseIndex.build(hpo, _tasks()[:-1]))
+    assert len(list((tmp_path / "cooccurrence").iterdir())) == 2

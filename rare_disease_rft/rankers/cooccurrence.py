@@ -18,17 +18,22 @@ case's own publication can be left out when the case is featurised, as the index
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import scipy.sparse as sp
 
 from ..hpo import HPO
+from ..resources import atomic_write, cache_dir
 from .case_index import CaseIndex
 from .knowledge import ColumnCache
 
 #: pseudo-papers that shrink the share of ``q`` among the cases reporting ``a`` towards its share overall
-COOCCURRENCE_PRIOR = 1.0
+COOCCURRENCE_PRIOR = 20.0
 #: papers whose cases a term must occur in to be a term of the model
 MIN_PAPERS = 2
+#: bump when what :func:`_built` stores changes (it is cached by it)
+BUILD_VERSION = 1
 #: what each :class:`CreditColumns` may keep of the credit columns it computed (one per finding:
 #: 21 KiB against the ~5,000 annotated genes), least recently used dropped first
 CREDIT_CACHE_BYTES = 32 * 2**20
@@ -44,26 +49,23 @@ class TermCooccurrence:
         per_paper = np.bincount(paper_of_case, minlength=len(papers)).astype(np.float64)
         #: each case's weight: its paper's cases share one unit
         self.case_weight = 1.0 / per_paper[paper_of_case] if len(paper_of_case) else np.zeros(0)
-        in_papers = sp.csr_matrix((np.ones(len(paper_of_case), np.float32), (paper_of_case, np.arange(len(paper_of_case)))),
-                                  shape=(len(papers), len(paper_of_case))) @ cases
-        papers_per_term = np.asarray((in_papers > 0).sum(axis=0)).ravel()
+        self.total = float(self.case_weight.sum())
+        built = _built(hpo, cases, paper_of_case, self.case_weight, min_papers)
         #: the model's terms (indices into the ontology), and each ontology term's column (-1: none)
-        self.terms = np.flatnonzero(papers_per_term >= min_papers)
+        self.terms = built["terms"]
         self.column = np.full(len(hpo.ids), -1, dtype=np.int64)
         self.column[self.terms] = np.arange(len(self.terms))
+        #: model terms x model terms: the weight of the cases that report both (a patient's rows are
+        #: made dense when needed)
+        self.pairs = sp.csr_matrix((built["pairs.data"], built["pairs.indices"], built["pairs.indptr"]),
+                                   shape=(len(self.terms), len(self.terms)))
+        #: per model term, the weight of the cases that report it
+        self.alone = self.pairs.diagonal().astype(np.float64)
+        #: per ontology term, the model term that stands for it: itself, or its most informative
+        #: ancestor among the model's terms (ties: the first); -1 if none
+        self.stands_for = built["stands_for"]
         #: cases x model terms, binary
         self.case_terms = cases[:, self.terms].tocsr()
-        weighted = sp.diags(self.case_weight) @ self.case_terms
-        #: model terms x model terms: the weight of the cases that report both (dense: a few thousand terms)
-        self.pairs = (self.case_terms.T @ weighted).toarray().astype(np.float32)
-        self.total = float(self.case_weight.sum())
-        #: per ontology term, the model term that stands for it: itself, or its most informative
-        #: ancestor among the model's terms (ties by index); -1 if none
-        ic = hpo.information_content
-        ancestors = hpo.ancestor_matrix[:, self.terms].tocsr().astype(np.float32)
-        ancestors.data = ancestors.data * (1.0 + ic[self.terms][ancestors.indices]).astype(np.float32)
-        has = np.diff(ancestors.indptr) > 0
-        self.stands_for = np.where(has, np.asarray(ancestors.argmax(axis=1)).ravel(), -1)
         #: per row of the index's genes, binary: the model's terms some of the gene's cases report
         self.gene_terms = _binary(index.membership @ self.case_terms)
 
@@ -80,8 +82,8 @@ class TermCooccurrence:
         """``findings`` (model terms) x model terms ``a``: max(0, log lift of the finding given
         ``a``), its full -log share for ``a`` itself; the cases ``left_out`` (indices into the
         index) not counted. Each row depends on its finding alone."""
-        pairs = self.pairs[findings].astype(np.float64)
-        alone = np.diag(self.pairs).astype(np.float64).copy()
+        pairs = self.pairs[findings].toarray().astype(np.float64)
+        alone = self.alone.copy()
         total = self.total
         if left_out is not None and len(left_out):
             own = self.case_terms[left_out]
@@ -102,6 +104,37 @@ class TermCooccurrence:
         kept = np.ones(len(index.case_ids), np.float32)
         kept[left_out] = 0.0
         return _binary(index.membership[genes] @ sp.diags(kept) @ self.case_terms)
+
+
+def _built(hpo: HPO, cases: sp.csr_matrix, paper_of_case: np.ndarray, case_weight: np.ndarray,
+           min_papers: int) -> dict[str, np.ndarray]:
+    """The model's terms, pairs (CSR arrays) and the term each ontology term stands for: computed
+    once per case index and release, then read from the cache (building takes about a second,
+    most of `rdrft rank`'s start-up)."""
+    digest = hashlib.sha256(f"{BUILD_VERSION} {hpo.version} {min_papers} {cases.shape}".encode())
+    for part in (cases.indptr.astype(np.int64), cases.indices.astype(np.int64), paper_of_case.astype(np.int64)):
+        digest.update(part.tobytes())
+    path = cache_dir("cooccurrence") / f"{digest.hexdigest()[:20]}.npz"
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as stored:
+            return {name: stored[name] for name in stored.files}
+    n_terms = cases.shape[1]
+    paper_term = np.unique(paper_of_case[np.repeat(np.arange(cases.shape[0]), np.diff(cases.indptr))].astype(np.int64)
+                           * n_terms + cases.indices)
+    terms = np.flatnonzero(np.bincount(paper_term % n_terms, minlength=n_terms) >= min_papers)
+    case_terms = cases[:, terms].tocsr()
+    pairs = (case_terms.T @ (sp.diags(case_weight) @ case_terms)).astype(np.float32).tocsr()
+    ic = hpo.information_content
+    ancestors = hpo.ancestor_matrix[:, terms].tocoo()
+    score = (1.0 + ic[terms][ancestors.col]).astype(np.float32)
+    best = np.lexsort((ancestors.col, -score, ancestors.row))
+    first = best[np.r_[True, np.diff(ancestors.row[best]) != 0]] if len(best) else best
+    stands_for = np.full(len(hpo.ids), -1, dtype=np.int64)
+    stands_for[ancestors.row[first]] = ancestors.col[first]
+    built = {"terms": terms, "pairs.data": pairs.data, "pairs.indices": pairs.indices, "pairs.indptr": pairs.indptr,
+             "stands_for": stands_for}
+    atomic_write(path, lambda tmp: np.savez(tmp, **built))  # a reader sees the whole file or none
+    return built
 
 
 def _binary(m: sp.spmatrix) -> sp.csr_matrix:

@@ -35,11 +35,11 @@ from ..hpo import HPO
 from ..resources import atomic_write, cache_dir
 from .base import Case, order_by_score
 from .case_index import CaseIndex
-from .cooccurrence import CreditColumns, TermCooccurrence, best_lift
+from .cooccurrence import COOCCURRENCE_PRIOR, CreditColumns, TermCooccurrence, best_lift
 from .knowledge import LikelihoodRanker, LikelihoodSettings, PhenomizerRanker, TermMatcher, dense_columns, gene_matcher
 
 #: bump when this module changes what it computes (training caches features by it)
-FEATURE_VERSION = 6
+FEATURE_VERSION = 7
 FEATURES = (
     "phenomizer", "phenomizer_gap", "lr_present", "lr_present_gap", "lr_excluded", "exact_share",
     "enrichment", "annotated", "annotation_size",
@@ -69,7 +69,8 @@ class CaseFeatures:
 
 
 class FeatureExtractor:
-    def __init__(self, hpo: HPO, index: CaseIndex, shortlist_per_source: int = 100):
+    def __init__(self, hpo: HPO, index: CaseIndex, shortlist_per_source: int = 100,
+                 cooccurrence_prior: float = COOCCURRENCE_PRIOR):
         self.hpo = hpo
         self.index = index
         self.matcher = gene_matcher(hpo)
@@ -112,7 +113,7 @@ class FeatureExtractor:
         self._first_case = (np.cumsum(runs) - runs)[self._genes_with_cases]
         self._case_only_all = self._case_only_matcher(np.ones(n_cases, np.float32))
         self._case_only_row = {index.genes[i]: k for k, i in enumerate(self.case_only)}
-        self.cooccurrence = TermCooccurrence(hpo, index)
+        self.cooccurrence = TermCooccurrence(hpo, index, prior=cooccurrence_prior)
         #: each annotated gene's annotations (closure) over the co-occurrence model's terms
         self._annotation_terms = self.cooccurrence.restrict(hpo.gene_closure)
         # the credit of every gene for a finding, by its annotations and by its cases' findings
