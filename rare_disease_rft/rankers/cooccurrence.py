@@ -4,8 +4,8 @@ HPO annotates a gene with the findings its diseases were described with; a clini
 some of them and others no annotation lists, but that patients with those annotated findings often
 show too (intellectual disability goes with seizures, cleft palate with micrognathia). The training
 cases teach how often: among the cases that report finding ``a``, the share that also report ``q``,
-shrunk towards the share of all cases (:data:`COOCCURRENCE_PRIOR` pseudo-papers), against that share,
-is the lift of ``q`` given ``a``. A gene's credit for a patient is, over the patient's findings, the
+shrunk towards ``q``'s share of all cases (by :data:`COOCCURRENCE_PRIOR` pseudo-papers), over that
+share, is the lift of ``q`` given ``a``. A gene's credit for a patient is, over the patient's findings, the
 log lift of each by the best of the gene's findings (0 when none lifts it); a finding the gene is
 annotated with (itself or more specifically) earns its full -log share.
 
