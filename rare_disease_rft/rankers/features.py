@@ -5,7 +5,10 @@ Two kinds of evidence, for every candidate gene at once:
 - knowledge (HPO annotations): semantic similarity, likelihood ratios of present and excluded
   terms, exact-match share, hypergeometric enrichment, annotation size;
 - case reports (the training index): similarity to the gene's published cases, how many there
-  are, and likelihood ratios from the terms those cases report present and absent.
+  are, and likelihood ratios from the terms those cases report present and absent;
+- which findings go together in the case reports (``cooccurrence.py``): credit for a patient's
+  finding that a gene's annotations lack but that goes with its annotated findings (and, for genes
+  with cases, with what those cases report).
 
 Genes with cases but no HPO annotation get their knowledge evidence from their cases instead:
 the terms those cases report, with how often, stand in for the annotations (the case reports are
@@ -32,10 +35,11 @@ from ..hpo import HPO
 from ..resources import atomic_write, cache_dir
 from .base import Case, order_by_score
 from .case_index import CaseIndex
+from .cooccurrence import COOCCURRENCE_PRIOR, CreditColumns, TermCooccurrence, best_lift
 from .knowledge import LikelihoodRanker, LikelihoodSettings, PhenomizerRanker, TermMatcher, dense_columns, gene_matcher
 
 #: bump when this module changes what it computes (training caches features by it)
-FEATURE_VERSION = 5
+FEATURE_VERSION = 7
 FEATURES = (
     "phenomizer", "phenomizer_gap", "lr_present", "lr_present_gap", "lr_excluded", "exact_share",
     "enrichment", "annotated", "annotation_size",
@@ -45,8 +49,10 @@ FEATURES = (
     # log rank within the shortlist: comparable across patients whatever the score scales
     "lr_present_rank", "phenomizer_rank", "enrichment_rank", "case_max_sim_rank", "profile_lr_rank",
     "profile_excluded_lr_rank",
+    # findings that go with the gene's annotated findings (with its cases' findings too: case_)
+    "cooccurrence", "cooccurrence_rank", "case_cooccurrence",
 )
-RANKED = ("lr_present", "phenomizer", "enrichment", "case_max_sim", "profile_lr", "profile_excluded_lr")
+RANKED = ("lr_present", "phenomizer", "enrichment", "case_max_sim", "profile_lr", "profile_excluded_lr", "cooccurrence")
 # how sharply the case vote prefers the closest cases (a kernel on cosine similarity)
 VOTE_SHARPNESS = 10.0
 # pseudo-counts that shrink a gene's case profile towards its HPO annotations and the background
@@ -63,7 +69,8 @@ class CaseFeatures:
 
 
 class FeatureExtractor:
-    def __init__(self, hpo: HPO, index: CaseIndex, shortlist_per_source: int = 100):
+    def __init__(self, hpo: HPO, index: CaseIndex, shortlist_per_source: int = 100,
+                 cooccurrence_prior: float = COOCCURRENCE_PRIOR):
         self.hpo = hpo
         self.index = index
         self.matcher = gene_matcher(hpo)
@@ -106,6 +113,15 @@ class FeatureExtractor:
         self._first_case = (np.cumsum(runs) - runs)[self._genes_with_cases]
         self._case_only_all = self._case_only_matcher(np.ones(n_cases, np.float32))
         self._case_only_row = {index.genes[i]: k for k, i in enumerate(self.case_only)}
+        self.cooccurrence = TermCooccurrence(hpo, index, prior=cooccurrence_prior)
+        #: each annotated gene's annotations (closure) over the co-occurrence model's terms
+        self._annotation_terms = self.cooccurrence.restrict(hpo.gene_closure)
+        # the credit of every gene for a finding, by its annotations and by its cases' findings
+        self._credit_by_annotations = CreditColumns(self.cooccurrence, self._annotation_terms)
+        self._credit_by_cases = CreditColumns(self.cooccurrence, self.cooccurrence.gene_terms)
+        #: universe index -> row of the case index (-1: the gene has no case)
+        self._index_row = np.full(len(self.universe), -1, dtype=np.int64)
+        self._index_row[self.index_to_universe] = np.arange(len(index.genes))
         # by row, for the explanations (a row of the matchers' column-major matrices costs a scan)
         self._case_only_rows = (self._case_only_all[0].closure.tocsr(), self._case_only_all[0].direct.tocsr())
         #: the patient's similarity to every indexed case, by present and by excluded terms: the
@@ -218,6 +234,36 @@ class FeatureExtractor:
                 "profile_lr": profile_lr, "profile_excluded_lr": profile_excluded_lr,
                 "profile_contradiction": contradiction}
 
+    def _cooccurrence(self, case: Case, candidates: np.ndarray, left_out: np.ndarray | None) -> dict[str, np.ndarray]:
+        """The co-occurrence credit of the shortlisted genes (see :mod:`.cooccurrence`): by their
+        annotations, the genes known only from cases by those cases' findings (``cooccurrence``);
+        genes with cases by annotations and case findings together (``case_cooccurrence``). With
+        nothing left out, from the kept credit columns; else from the shortlist's terms."""
+        model = self.cooccurrence
+        findings = model.findings(self.hpo, list(case.present))
+        annotated = candidates < self.n_annotated
+        by_annotation_row = np.where(annotated, candidates, -1)
+        index_rows = self._index_row[candidates]
+        if left_out is None:
+            by_annotations = self._credit_by_annotations.best(findings, by_annotation_row)
+            by_cases = self._credit_by_cases.best(findings, index_rows)
+        else:
+            lift = model.log_lift(findings, left_out)
+            by_annotations = best_lift(lift, self._annotation_terms, by_annotation_row)
+            by_cases = best_lift(lift, model.gene_terms, index_rows)
+            # the left-out publication's genes lose its cases' findings
+            here = np.flatnonzero(np.isin(index_rows, self.index.case_gene[left_out]))
+            by_cases[:, here] = best_lift(lift, model.case_terms_of_genes(self.index, index_rows[here], left_out),
+                                          np.arange(len(here)))
+        changed = self.hpo.genes_without(case.withheld_publication) if case.withheld_publication else None
+        if changed is not None:  # the annotations the withheld publication was the only source of leave
+            here = np.flatnonzero(np.isin(candidates, changed.rows))
+            rows = np.searchsorted(changed.rows, candidates[here])  # AnnotationRows keep their genes sorted
+            by_annotations[:, here] = best_lift(model.log_lift(findings, left_out), model.restrict(changed.closure), rows)
+        has_cases = index_rows >= 0
+        return {"cooccurrence": np.where(annotated, by_annotations, by_cases).sum(axis=0),
+                "case_cooccurrence": np.where(has_cases, np.maximum(by_annotations, by_cases), 0.0).sum(axis=0)}
+
     def _best_case_of_gene(self, values: np.ndarray, keep: np.ndarray) -> np.ndarray:
         """Per gene of the index: the highest of ``values`` over its kept cases, and at least 0."""
         out = np.zeros(len(self.index.genes))
@@ -267,6 +313,8 @@ class FeatureExtractor:
         others = np.flatnonzero(mask)
         rest = others[order_by_score(first_stage[others], self.alphabetical[others])]
         values = table[candidates]
+        for name, credit in self._cooccurrence(case, candidates, left_out).items():
+            values[:, col[name]] = credit
         tie_order = self.alphabetical[candidates]
         for name in RANKED:
             order = order_by_score(values[:, col[name]], tie_order)
