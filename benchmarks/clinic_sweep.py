@@ -51,6 +51,9 @@ VARIANTS: dict[str, tuple[list[str], tuple[int, ...]]] = {
     "two simulated clinic presentations": ([NO_COOCCURRENCE, f"{SIMULATION}.copies=2"], (0,)),
     "no simulation, own paper's knowledge withheld in training": ([NO_COOCCURRENCE, f"{SIMULATION}.copies=0",
                                                                    "training.withhold_own_paper=true"], (0,)),
+    "stronger simulation (dropout 0.5, imprecision 0.4, 2 unrelated findings)": (
+        [NO_COOCCURRENCE, f"{SIMULATION}.dropout=0.5", f"{SIMULATION}.imprecision=0.4", f"{SIMULATION}.noise_terms=2"],
+        (0, 1, 2)),
 }
 COLUMNS = ("top1", "top10", "unseen_gene_top1", "clinic_like_top1", "clinic_like_top10",
            "clinic_like_gene_unseen_top1", "clinic_like_gene_unseen_top10")
