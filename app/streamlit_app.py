@@ -1,36 +1,31 @@
 """The clinician's page: describe a patient, get candidate genes ranked with the evidence for each.
 
-Served by ``rdrft app`` (``streamlit run`` headless); the model comes from ``RDRFT_APP_MODEL``, and
-``RDRFT_APP_TRUST_REMOTE_CODE`` carries the user's ``--trust-remote-code``.
+Served by ``rdrft app`` (``app.server``); the model comes from ``RDRFT_APP_MODEL``, and
+``RDRFT_APP_TRUST_REMOTE_CODE`` carries the user's ``--trust-remote-code`` (``app.loading``).
 The page lays out what ``app.patient``, ``app.report`` and the library compute. Patient data
 lives in the browser session only: nothing is written to disk or logged.
 """
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
 
 import streamlit as st
 
+from app.loading import choose_model, model_loading, served_model
 from app.patient import (EXCLUDED, MAX_TEXT_CHARS, MAX_UPLOAD_MB, PRESENT, InputError, PatientEntry, link_ids,
                          read_phenopacket, read_text)
 from app.report import csv_bytes, explanation_markdown, json_bytes, literal, markdown_escape, model_facts, table
-from rare_disease_rft.cli import TRUST_REMOTE_CODE_ENV
 from rare_disease_rft.explain import rank_and_explain
-from rare_disease_rft.genes import gene_names
 from rare_disease_rft.hpo import HPO, HPOError, is_hpo_id, load_hpo
 from rare_disease_rft.inputs.candidates import CandidateError, Candidates, parse_gene_list, read_vcf
 from rare_disease_rft.inputs.concepts import ConceptRecognizer
 from rare_disease_rft.rankers import Ranker
-from rare_disease_rft.registry import DEFAULT, is_built_in, is_trained, load_ranker, model_folder
 from rare_disease_rft.tasks import MAX_AGE_YEARS
 
-MODEL_ENV = "RDRFT_APP_MODEL"
 TOP_GENES = 20
 CHART_GENES = 10
 SUGGESTIONS = 8
@@ -50,36 +45,6 @@ def knowledge_base() -> HPO:
 @st.cache_resource(show_spinner="Loading the concept recogniser…")
 def recognizer() -> ConceptRecognizer:
     return ConceptRecognizer.default()
-
-
-def choose_model(model: str) -> tuple[str, Path | None, str | None]:
-    """What MODEL names: the ranker to load, its model directory (None for a built-in ranker), and a
-    note when a knowledge-based ranker stands in for the default model that is not trained yet."""
-    if model == DEFAULT and not is_trained(model):
-        return "likelihood", None, ("No trained default model yet (`artifacts/default-model` is missing; "
-                                    "`make run` trains it), so genes are ranked by the knowledge-based "
-                                    "**likelihood** ranker.")
-    if is_built_in(model):
-        return model, None, None
-    return model, model_folder(model), None
-
-
-@st.cache_resource(show_spinner=False)
-def model_loading(model: str) -> Future:
-    """Loads the ranker in the background, once per server, so the page is usable at once (an LLM
-    takes many seconds); with it the HGNC names of the gene links and the concept recogniser, so the
-    first ranking or text reading does not wait for them either."""
-    pool = ThreadPoolExecutor(max_workers=1)
-    loading = pool.submit(load_for_ranking, model)
-    pool.shutdown(wait=False)  # the pool ends once its one task has
-    return loading
-
-
-def load_for_ranking(model: str) -> Ranker:
-    ranker = load_ranker(model, trust_remote_code=os.environ.get(TRUST_REMOTE_CODE_ENV) == "1")
-    gene_names()
-    ConceptRecognizer.default()
-    return ranker
 
 
 def loaded_ranker(model: str) -> Ranker | None:
@@ -385,7 +350,7 @@ def main() -> None:
     st.title("Which gene? Candidate genes from a patient's phenotypes")
     st.warning(DISCLAIMER)
     hpo = knowledge_base()
-    model, model_dir, note = choose_model(os.environ.get(MODEL_ENV, "default"))
+    model, model_dir, note = choose_model(served_model())
     if "patient" not in st.session_state:
         st.session_state.patient = PatientEntry()
         st.session_state.result = None
@@ -413,4 +378,5 @@ def main() -> None:
     model_loading(model)
 
 
-main()
+if __name__ == "__main__":  # Streamlit runs the page so; `app.server` imports it for its imports only
+    main()

@@ -1,0 +1,48 @@
+"""The app's server, as ``rdrft app`` starts it: Streamlit serving ``app/streamlit_app.py`` in this
+process, which meanwhile imports what the page needs and loads the knowledge base and the model, so
+that the first visitor's page is usable at once and every session shares one copy of each."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+import time
+from pathlib import Path
+
+from streamlit import runtime
+from streamlit.runtime.runtime import RuntimeState
+from streamlit.web import cli as streamlit_cli
+
+from app import MODEL_ENV, TRUST_REMOTE_CODE_ENV
+
+PAGE = Path(__file__).resolve().parent / "streamlit_app.py"
+
+
+def serve(model: str, port: int, trust_remote_code: bool) -> None:
+    """Serves the page for ``model`` on http://localhost:PORT until the process is stopped."""
+    os.environ[MODEL_ENV] = model
+    os.environ.pop(TRUST_REMOTE_CODE_ENV, None)
+    if trust_remote_code:  # the user's flag, handed to the page's model loading
+        os.environ[TRUST_REMOTE_CODE_ENV] = "1"
+    threading.Thread(target=warm_up, args=(model,), name="rdrft-app-warm-up", daemon=True).start()
+    streamlit_cli.main(["run", str(PAGE), "--server.headless", "true", "--server.port", str(port),
+                        # this machine only, as the page carries patient data; and no tracebacks in the page
+                        "--server.address", "127.0.0.1", "--client.showErrorDetails", "none",
+                        "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
+                        "--client.toolbarMode", "minimal"], prog_name="streamlit", standalone_mode=False)
+
+
+def warm_up(model: str) -> None:
+    """What the page's first run would otherwise wait for: its modules (importing the page imports
+    them; its ``main`` runs only when Streamlit runs it), the knowledge base, and the model's loading.
+    It starts once the server has: until then it would only slow the server's start (one interpreter
+    lock), while from then on it runs as the browser loads the page's scripts."""
+    while not (runtime.exists() and runtime.get_instance().state != RuntimeState.INITIAL):
+        time.sleep(0.02)
+    from app.loading import choose_model, model_loading
+    from rare_disease_rft.hpo import load_hpo
+
+    importlib.import_module("app.streamlit_app")
+    load_hpo()
+    model_loading(choose_model(model)[0])
