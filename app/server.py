@@ -4,10 +4,12 @@ that the first visitor's page is usable at once and every session shares one cop
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import threading
 import time
+from concurrent import futures
 from pathlib import Path
 
 from streamlit import runtime
@@ -35,9 +37,9 @@ def serve(model: str, port: int, trust_remote_code: bool) -> None:
 
 def warm_up(model: str) -> None:
     """What the page's first run would otherwise wait for: its modules (importing the page imports
-    them; its ``main`` runs only when Streamlit runs it), the knowledge base, and the model's loading.
-    It starts once the server has: until then it would only slow the server's start (one interpreter
-    lock), while from then on it runs as the browser loads the page's scripts."""
+    them; its ``main`` runs only when Streamlit runs it), the knowledge base and the model. It starts
+    once the server has: until then it would only slow the server's start (one interpreter lock),
+    while from then on it runs as the browser loads the page's scripts."""
     while not (runtime.exists() and runtime.get_instance().state != RuntimeState.INITIAL):
         time.sleep(0.02)
     from app.loading import choose_model, model_loading
@@ -45,4 +47,9 @@ def warm_up(model: str) -> None:
 
     importlib.import_module("app.streamlit_app")
     load_hpo()
-    model_loading(choose_model(model)[0])
+    futures.wait([model_loading(choose_model(model)[0])])
+    # Streamlit collects garbage after every script run (runner.postScriptGC), and a full collection
+    # walks every object: with the knowledge base and the model that took 0.2 s, each click. They
+    # live as long as the server, so they are frozen out of the collector's walk (once collected).
+    gc.collect()
+    gc.freeze()
