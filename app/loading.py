@@ -1,6 +1,5 @@
-"""What the app loads once per server process and every session shares: the ranker, with the HGNC
-gene names and the concept recogniser beside it (the HPO knowledge base is ``load_hpo``'s, kept per
-process by the library).
+"""What the app loads once per server process and every session shares: the HPO knowledge base
+and the ranker, with the HGNC gene names and the concept recogniser beside it.
 
 ``rdrft app`` starts the loading as the server starts (``app.server``), before anybody opens the
 page; a page run that comes first, or a test's page, starts the same loading itself. The loaded
@@ -18,6 +17,7 @@ import streamlit as st
 from app import MODEL_ENV, TRUST_REMOTE_CODE_ENV
 from rare_disease_rft import registry
 from rare_disease_rft.genes import gene_names
+from rare_disease_rft.hpo import HPO, load_hpo
 from rare_disease_rft.inputs.concepts import ConceptRecognizer
 from rare_disease_rft.rankers import Ranker
 
@@ -36,6 +36,13 @@ def choose_model(model: str) -> tuple[str, Path | None, str | None]:
     if registry.is_built_in(model):
         return model, None, None
     return model, registry.model_folder(model), None
+
+
+@st.cache_resource(show_spinner=False)
+def knowledge_base() -> HPO:
+    """``load_hpo``'s, through Streamlit's cache so that a page run arriving while the warm-up loads it
+    waits for that load instead of starting its own."""
+    return load_hpo()
 
 
 @st.cache_resource(show_spinner=False)

@@ -42,11 +42,10 @@ def warm_up(model: str) -> None:
     while from then on it runs as the browser loads the page's scripts."""
     while not (runtime.exists() and runtime.get_instance().state != RuntimeState.INITIAL):
         time.sleep(0.02)
-    from app.loading import choose_model, model_loading
-    from rare_disease_rft.hpo import load_hpo
+    from app.loading import choose_model, knowledge_base, model_loading
 
     importlib.import_module("app.streamlit_app")
-    load_hpo()
+    knowledge_base()
     futures.wait([model_loading(choose_model(model)[0])])
     # Streamlit collects garbage after every script run (runner.postScriptGC), and a full collection
     # walks every object: with the knowledge base and the model that took 0.2 s, each click. They

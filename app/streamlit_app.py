@@ -15,12 +15,12 @@ from urllib.parse import quote
 
 import streamlit as st
 
-from app.loading import choose_model, model_loading, served_model
+from app.loading import choose_model, knowledge_base, model_loading, served_model
 from app.patient import (EXCLUDED, MAX_TEXT_CHARS, MAX_UPLOAD_MB, PRESENT, InputError, PatientEntry, link_ids,
                          read_phenopacket, read_text)
 from app.report import csv_bytes, explanation_markdown, json_bytes, literal, markdown_escape, model_facts, table
 from rare_disease_rft.explain import rank_and_explain
-from rare_disease_rft.hpo import HPO, HPOError, is_hpo_id, load_hpo
+from rare_disease_rft.hpo import HPO, HPOError, is_hpo_id
 from rare_disease_rft.inputs.candidates import CandidateError, Candidates, parse_gene_list, read_vcf
 from rare_disease_rft.inputs.concepts import ConceptRecognizer
 from rare_disease_rft.rankers import Ranker
@@ -35,11 +35,6 @@ MAX_VCF_MB = 50
 DISCLAIMER = ("**A research tool, not a diagnostic device.** It ranks genes by how well published knowledge "
               "and case reports fit the phenotypes entered; a clinical geneticist must review every result. "
               "Patient data stays in this browser session: it is not stored or logged.")
-
-
-@st.cache_resource(show_spinner="Loading the HPO knowledge base…")
-def knowledge_base() -> HPO:
-    return load_hpo()
 
 
 @st.cache_resource(show_spinner="Loading the concept recogniser…")
@@ -334,10 +329,12 @@ def about_model(hpo: HPO, model: str, model_dir: Path | None, note: str | None) 
         if facts.benchmark:
             st.markdown(f"**Measured accuracy** on the {markdown_escape(facts.benchmark_source)}:")
             b = facts.benchmark
-            st.dataframe({"measure": ["cases", "causal gene ranked first", "… in the top 5", "… in the top 10",
-                                      "mean reciprocal rank", "ranked at all"],
-                          "value": [f"{b['n']:,}", f"{b['top1']:.1%}", f"{b['top5']:.1%}", f"{b['top10']:.1%}",
-                                    f"{b['mrr']:.3f}", f"{b['found']:.1%}"]}, hide_index=True)
+            # st.table, not st.dataframe, and the card as st.text, not st.code: the first page then loads
+            # neither the interactive grid's nor the code highlighter's scripts (2 MB)
+            st.table({"measure": ["cases", "causal gene ranked first", "… in the top 5", "… in the top 10",
+                                  "mean reciprocal rank", "ranked at all"],
+                      "value": [f"{b['n']:,}", f"{b['top1']:.1%}", f"{b['top5']:.1%}", f"{b['top10']:.1%}",
+                                f"{b['mrr']:.3f}", f"{b['found']:.1%}"]})
         else:
             st.caption("No benchmark result of this model is on disk.")
         if facts.topk_curve:
@@ -348,7 +345,7 @@ def about_model(hpo: HPO, model: str, model_dir: Path | None, note: str | None) 
         if facts.card:
             with st.expander("Model card"):
                 # Markdown from a model directory: shown as the text it is, never rendered (links, images)
-                st.code(facts.card, language=None, wrap_lines=True)
+                st.text(facts.card)
         st.info("**Research use only: not a diagnostic device.**")
 
 
