@@ -273,13 +273,15 @@ def term_list() -> None:
 def results(hpo: HPO) -> None:
     result = st.session_state.result
     patient: PatientEntry = st.session_state.patient
+    # everything computed before the first element is drawn: the page then gets the elements in one
+    # burst and redraws once, not once for each few that trickle in
+    frame, evidence_texts = table(result), [explanation_markdown(entry, hpo) for entry in result.genes]
     st.subheader("Ranked genes")
     st.caption(f"Model **{markdown_escape(result.model)}** · {len(result.present)} present and "
                f"{len(result.excluded)} excluded terms · ranked in {1000 * st.session_state.ranked_in:.0f} ms")
     for note in result.notes:  # what the ranking says (a tie at the top, a contradiction); the input's are above
         if note not in patient.notes:
             st.info(literal(note))
-    frame = table(result)
     evidence_col, reasoning_col = st.columns([3, 2]) if result.text else (st.container(), None)
     evidence_col.dataframe(frame, hide_index=True, column_config={
         "probability": st.column_config.ProgressColumn(
@@ -308,9 +310,9 @@ def results(hpo: HPO) -> None:
     st.markdown(f"[Link to this ranking]({page}/?{patient.link_query()}) "
                 "(it holds the terms: share it only where patient data may go)")
     st.markdown("**Evidence per gene**")
-    for entry in result.genes:
+    for entry, evidence in zip(result.genes, evidence_texts):
         with st.expander(f"{entry.rank}. {markdown_escape(entry.gene)}", expanded=entry.rank == 1):
-            st.markdown(explanation_markdown(entry, hpo))
+            st.markdown(evidence)
 
 
 # ------------------------------------------------------------------------------ about
