@@ -18,6 +18,7 @@ from streamlit.runtime.runtime import RuntimeState
 from streamlit.web import cli as streamlit_cli
 
 from app import MODEL_ENV, TRUST_REMOTE_CODE_ENV
+from app.loading import choose_model, knowledge_base, model_loading
 
 PAGE = Path(__file__).resolve().parent / "streamlit_app.py"
 
@@ -32,7 +33,7 @@ def serve(model: str, port: int, trust_remote_code: bool) -> None:
     # custom components (0.6 s of the server's start, with this project's ~250 packages installed);
     # the page uses none.
     BidiComponentManager.discover_and_register_components = lambda manager, **_: None
-    threading.Thread(target=warm_up, args=(model,), name="rdrft-app-warm-up", daemon=True).start()
+    threading.Thread(target=_warm_up_once_started, args=(model,), name="rdrft-app-warm-up", daemon=True).start()
     streamlit_cli.main(["run", str(PAGE), "--server.headless", "true", "--server.port", str(port),
                         # this machine only, as the page carries patient data; and no tracebacks in the page
                         "--server.address", "127.0.0.1", "--client.showErrorDetails", "none",
@@ -40,15 +41,17 @@ def serve(model: str, port: int, trust_remote_code: bool) -> None:
                         "--client.toolbarMode", "minimal"], prog_name="streamlit", standalone_mode=False)
 
 
-def warm_up(model: str) -> None:
-    """What the page's first run would otherwise wait for: its modules (importing the page imports
-    them; its ``main`` runs only when Streamlit runs it), the knowledge base and the model. It starts
-    once the server has: until then it would only slow the server's start (one interpreter lock),
-    while from then on it runs as the browser loads the page's scripts."""
+def _warm_up_once_started(model: str) -> None:
+    """:func:`warm_up` once the server has started: before, it would only slow the server's start
+    (one interpreter lock); from then on it runs while the browser loads the page's scripts."""
     while not (runtime.exists() and runtime.get_instance().state != RuntimeState.INITIAL):
         time.sleep(0.02)
-    from app.loading import choose_model, knowledge_base, model_loading
+    warm_up(model)
 
+
+def warm_up(model: str) -> None:
+    """What the page's first run would otherwise wait for: its modules (importing the page imports
+    them; its ``main`` runs only when Streamlit runs it), the knowledge base and the model."""
     importlib.import_module("app.streamlit_app")
     # Streamlit checks once per process, at the first element a page draws, whether it runs in a
     # REPL; the check reads the whole call stack's source files (0.1-0.3 s of the first page's run)

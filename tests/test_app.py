@@ -371,6 +371,21 @@ def test_an_llm_model_shows_its_reasoning_probabilities_card_and_similar_cases(o
     assert "[PMID:123](https://pubmed.ncbi.nlm.nih.gov/123/), case PMID_123_1: similarity 0.90" in panel
 
 
+def test_the_servers_warm_up_loads_what_every_session_then_shares(monkeypatch, fresh_model_cache):
+    import gc
+
+    import app.server
+    from app.loading import knowledge_base, model_loading
+    from rare_disease_rft.hpo import load_hpo
+
+    frozen = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(True))  # the test process keeps collecting
+    app.server.warm_up("likelihood")
+    loading = model_loading("likelihood")  # the page's call: the warm-up's loading, done
+    assert loading.done() and isinstance(loading.result(), LikelihoodRanker)
+    assert knowledge_base() is load_hpo() and frozen == [True]
+
+
 # ------------------------------------------------------------------------------ `rdrft app`
 @pytest.mark.parametrize("argv, message", [
     (["--port", "0"], "rdrft app: error: --port must be between 1 and 65535, got 0"),
