@@ -56,7 +56,8 @@ def page():
         browser.close()
 
 
-def test_a_clinician_enters_terms_and_gets_ranked_genes(server, page, hpo, tmp_path):
+# the browser starts first (fixtures start in this order): its start is no part of the page's
+def test_a_clinician_enters_terms_and_gets_ranked_genes(page, server, hpo, tmp_path):
     url, started = server
     page.goto(url)
     search_box = page.get_by_label("Search HPO terms by label, synonym or id")
