@@ -478,8 +478,10 @@ def _cmd_app(args: argparse.Namespace) -> None:
             check_model(model, trust_remote_code=args.trust_remote_code)
         except ModelError as err:
             raise UsageError(f"--model {model}: {err}") from None
-    from app.server import serve
-
+    try:
+        from app.server import serve
+    except ModuleNotFoundError as err:  # Streamlit comes with the app extra
+        raise UsageError(f"{err}: the app needs the app extra (pip install -e '.[app]')") from None
     print(f"rdrft app: model {model}, serving on http://localhost:{args.port}", file=sys.stderr, flush=True)
     serve(model, args.port, args.trust_remote_code)  # in this process: stopping it by its id stops the server
 
