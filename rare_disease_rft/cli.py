@@ -19,8 +19,6 @@ class UsageError(Exception):
 
 # what reading a folder of inputs takes: the outputs must not overwrite such a file
 TEXT_SUFFIX, PHENOPACKET_SUFFIX = ".txt", ".json"
-#: how `rdrft app` hands --trust-remote-code to the page (app/streamlit_app.py reads it)
-TRUST_REMOTE_CODE_ENV = "RDRFT_APP_TRUST_REMOTE_CODE"
 TRUST_REMOTE_CODE_HELP = ("let a model directory's base model run the Python code it ships (only for a model "
                           "whose source you trust; without it such a model is refused)")
 
@@ -511,10 +509,7 @@ def _cmd_knowledge_update(args: argparse.Namespace) -> int:
 
 
 def _cmd_app(args: argparse.Namespace) -> None:
-    import os
-
     from .registry import DEFAULT, ModelError, check_model, is_built_in, is_trained, model_folder
-    from .resources import REPO_ROOT
 
     if not 1 <= args.port <= 65535:
         raise UsageError(f"--port must be between 1 and 65535, got {args.port}")
@@ -527,19 +522,12 @@ def _cmd_app(args: argparse.Namespace) -> None:
             check_model(model, trust_remote_code=args.trust_remote_code)
         except ModelError as err:
             raise UsageError(f"--model {model}: {err}") from None
-    command = [sys.executable, "-m", "streamlit", "run", str(REPO_ROOT / "app" / "streamlit_app.py"),
-               "--server.headless", "true", "--server.port", str(args.port),
-               # this machine only, as the page carries patient data; and no tracebacks in the page
-               "--server.address", "127.0.0.1", "--client.showErrorDetails", "none",
-               "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
-               "--client.toolbarMode", "minimal"]
+    try:
+        from app.server import serve
+    except ModuleNotFoundError as err:  # Streamlit comes with the app extra
+        raise UsageError(f"{err}: the app needs the app extra (pip install -e '.[app]')") from None
     print(f"rdrft app: model {model}, serving on http://localhost:{args.port}", file=sys.stderr, flush=True)
-    # replaces this process, so stopping it by its id stops the server
-    environment = {**os.environ, "RDRFT_APP_MODEL": model}
-    environment.pop(TRUST_REMOTE_CODE_ENV, None)
-    if args.trust_remote_code:  # the user's flag, handed to the page's model loading
-        environment[TRUST_REMOTE_CODE_ENV] = "1"
-    os.execve(sys.executable, command, environment)
+    serve(model, args.port, args.trust_remote_code)  # in this process: stopping it by its id stops the server
 
 
 class _Parser(argparse.ArgumentParser):
