@@ -9,6 +9,8 @@ import sys
 import time
 import urllib.request
 
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
 CHROMIUM = "/usr/bin/chromium"
 # Debian's Chromium as root needs --no-sandbox; the other flags stop it calling home, which this
 # machine's closed network refuses (and which would only slow it down).
@@ -58,3 +60,27 @@ def wait_until_idle(page, timeout_ms: int = 30_000) -> None:
     'running' widget is gone and no element is left faded as stale."""
     page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=timeout_ms)
     page.wait_for_function("() => !document.querySelector('[data-stale=\"true\"]')", timeout=timeout_ms)
+
+
+class ScriptRuns:
+    """The script runs the server has reported finished to a page, read off its websocket (Streamlit's
+    ``script_finished`` message), so that a wait ends on the run an action started, however fast it
+    is. (The page's own signs of a run, the 'running' widget and faded elements, may not show at all
+    for a short one.)"""
+
+    def __init__(self, page) -> None:
+        self.finished = 0
+        page.on("websocket", lambda socket: socket.on("framereceived", self._read))
+
+    def _read(self, payload: bytes | str) -> None:
+        if isinstance(payload, bytes) and ForwardMsg.FromString(payload).WhichOneof("type") == "script_finished":
+            self.finished += 1
+
+    def wait_for(self, page, count: int, timeout_ms: int = 30_000) -> None:
+        """Until ``count`` runs have finished, then until the page has drawn the last of them."""
+        deadline = time.perf_counter() + timeout_ms / 1000
+        while self.finished < count:
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"{count - self.finished} script runs did not finish within {timeout_ms} ms")
+            page.wait_for_timeout(5)  # Playwright reads the websocket's frames while it waits
+        wait_until_idle(page, timeout_ms)

@@ -1,36 +1,31 @@
 """The clinician's page: describe a patient, get candidate genes ranked with the evidence for each.
 
-Served by ``rdrft app`` (``streamlit run`` headless); the model comes from ``RDRFT_APP_MODEL``, and
-``RDRFT_APP_TRUST_REMOTE_CODE`` carries the user's ``--trust-remote-code``.
+Served by ``rdrft app`` (``app.server``); the model comes from ``RDRFT_APP_MODEL``, and
+``RDRFT_APP_TRUST_REMOTE_CODE`` carries the user's ``--trust-remote-code`` (``app.loading``).
 The page lays out what ``app.patient``, ``app.report`` and the library compute. Patient data
 lives in the browser session only: nothing is written to disk or logged.
 """
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
 
 import streamlit as st
 
+from app.loading import choose_model, knowledge_base, model_loading, served_model
 from app.patient import (EXCLUDED, MAX_TEXT_CHARS, MAX_UPLOAD_MB, PRESENT, InputError, PatientEntry, link_ids,
                          read_phenopacket, read_text)
 from app.report import csv_bytes, explanation_markdown, json_bytes, literal, markdown_escape, model_facts, table
-from rare_disease_rft.cli import TRUST_REMOTE_CODE_ENV
 from rare_disease_rft.explain import rank_and_explain
-from rare_disease_rft.genes import gene_names
-from rare_disease_rft.hpo import HPO, HPOError, is_hpo_id, load_hpo
+from rare_disease_rft.hpo import HPO, HPOError, is_hpo_id
 from rare_disease_rft.inputs.candidates import CandidateError, Candidates, parse_gene_list, read_vcf
 from rare_disease_rft.inputs.concepts import ConceptRecognizer
 from rare_disease_rft.rankers import Ranker
-from rare_disease_rft.registry import DEFAULT, is_built_in, is_trained, load_ranker, model_folder
 from rare_disease_rft.tasks import MAX_AGE_YEARS
 
-MODEL_ENV = "RDRFT_APP_MODEL"
 TOP_GENES = 20
 CHART_GENES = 10
 SUGGESTIONS = 8
@@ -42,44 +37,9 @@ DISCLAIMER = ("**A research tool, not a diagnostic device.** It ranks genes by h
               "Patient data stays in this browser session: it is not stored or logged.")
 
 
-@st.cache_resource(show_spinner="Loading the HPO knowledge base…")
-def knowledge_base() -> HPO:
-    return load_hpo()
-
-
 @st.cache_resource(show_spinner="Loading the concept recogniser…")
 def recognizer() -> ConceptRecognizer:
     return ConceptRecognizer.default()
-
-
-def choose_model(model: str) -> tuple[str, Path | None, str | None]:
-    """What MODEL names: the ranker to load, its model directory (None for a built-in ranker), and a
-    note when a knowledge-based ranker stands in for the default model that is not trained yet."""
-    if model == DEFAULT and not is_trained(model):
-        return "likelihood", None, ("No trained default model yet (`artifacts/default-model` is missing; "
-                                    "`make run` trains it), so genes are ranked by the knowledge-based "
-                                    "**likelihood** ranker.")
-    if is_built_in(model):
-        return model, None, None
-    return model, model_folder(model), None
-
-
-@st.cache_resource(show_spinner=False)
-def model_loading(model: str) -> Future:
-    """Loads the ranker in the background, once per server, so the page is usable at once (an LLM
-    takes many seconds); with it the HGNC names of the gene links and the concept recogniser, so the
-    first ranking or text reading does not wait for them either."""
-    pool = ThreadPoolExecutor(max_workers=1)
-    loading = pool.submit(load_for_ranking, model)
-    pool.shutdown(wait=False)  # the pool ends once its one task has
-    return loading
-
-
-def load_for_ranking(model: str) -> Ranker:
-    ranker = load_ranker(model, trust_remote_code=os.environ.get(TRUST_REMOTE_CODE_ENV) == "1")
-    gene_names()
-    ConceptRecognizer.default()
-    return ranker
 
 
 def loaded_ranker(model: str) -> Ranker | None:
@@ -313,13 +273,15 @@ def term_list() -> None:
 def results(hpo: HPO) -> None:
     result = st.session_state.result
     patient: PatientEntry = st.session_state.patient
+    # everything computed before the first element is drawn: the page then gets the elements in one
+    # burst and redraws once, not once for each few that trickle in
+    frame, evidence_texts = table(result), [explanation_markdown(entry, hpo) for entry in result.genes]
     st.subheader("Ranked genes")
     st.caption(f"Model **{markdown_escape(result.model)}** · {len(result.present)} present and "
                f"{len(result.excluded)} excluded terms · ranked in {1000 * st.session_state.ranked_in:.0f} ms")
     for note in result.notes:  # what the ranking says (a tie at the top, a contradiction); the input's are above
         if note not in patient.notes:
             st.info(literal(note))
-    frame = table(result)
     evidence_col, reasoning_col = st.columns([3, 2]) if result.text else (st.container(), None)
     evidence_col.dataframe(frame, hide_index=True, column_config={
         "probability": st.column_config.ProgressColumn(
@@ -332,20 +294,25 @@ def results(hpo: HPO) -> None:
         reasoning_col.markdown("**The model's reasoning**")
         reasoning_col.text(result.text)
     measure = "probability" if "probability" in frame else "score"
-    st.bar_chart(frame.head(CHART_GENES), x="gene", y=measure, horizontal=True, sort=False,
-                 height=40 + 28 * min(CHART_GENES, len(frame)))
+    top = frame.head(CHART_GENES)
+    # a Vega-Lite spec as it is: st.bar_chart builds the same through Altair, validating it each run (0.1 s)
+    st.vega_lite_chart(top[["gene", measure]], {
+        "mark": {"type": "bar", "tooltip": True}, "height": 40 + 28 * len(top),
+        "encoding": {"y": {"field": "gene", "type": "nominal", "sort": None, "title": None},
+                     "x": {"field": measure, "type": "quantitative"}}})
     csv_col, json_col = st.columns(2)
-    csv_col.download_button("Download CSV", csv_bytes(result), "gene_ranking.csv", "text/csv", key="download_csv")
-    json_col.download_button("Download JSON (with evidence)",
-                             json_bytes(result),
-                             "gene_ranking.json", "application/json", key="download_json")
+    # written when asked for (the JSON of 20 explanations takes a while), and a download redraws nothing
+    csv_col.download_button("Download CSV", lambda: csv_bytes(result), "gene_ranking.csv", "text/csv",
+                            key="download_csv", on_click="ignore")
+    json_col.download_button("Download JSON (with evidence)", lambda: json_bytes(result), "gene_ranking.json",
+                             "application/json", key="download_json", on_click="ignore")
     page = quote((st.context.url or "").rstrip("/"), safe=":/%")  # the browser's address: nothing breaks the link out
     st.markdown(f"[Link to this ranking]({page}/?{patient.link_query()}) "
                 "(it holds the terms: share it only where patient data may go)")
     st.markdown("**Evidence per gene**")
-    for entry in result.genes:
+    for entry, evidence in zip(result.genes, evidence_texts):
         with st.expander(f"{entry.rank}. {markdown_escape(entry.gene)}", expanded=entry.rank == 1):
-            st.markdown(explanation_markdown(entry, hpo))
+            st.markdown(evidence)
 
 
 # ------------------------------------------------------------------------------ about
@@ -364,20 +331,37 @@ def about_model(hpo: HPO, model: str, model_dir: Path | None, note: str | None) 
         if facts.benchmark:
             st.markdown(f"**Measured accuracy** on the {markdown_escape(facts.benchmark_source)}:")
             b = facts.benchmark
-            st.dataframe({"measure": ["cases", "causal gene ranked first", "… in the top 5", "… in the top 10",
-                                      "mean reciprocal rank", "ranked at all"],
-                          "value": [f"{b['n']:,}", f"{b['top1']:.1%}", f"{b['top5']:.1%}", f"{b['top10']:.1%}",
-                                    f"{b['mrr']:.3f}", f"{b['found']:.1%}"]}, hide_index=True)
+            # st.table, not st.dataframe, and the card as st.text, not st.code: the first page then loads
+            # neither the interactive grid's nor the code highlighter's scripts (2 MB)
+            st.table({"measure": ["cases", "causal gene ranked first", "… in the top 5", "… in the top 10",
+                                  "mean reciprocal rank", "ranked at all"],
+                      "value": [f"{b['n']:,}", f"{b['top1']:.1%}", f"{b['top5']:.1%}", f"{b['top10']:.1%}",
+                                f"{b['mrr']:.3f}", f"{b['found']:.1%}"]})
         else:
             st.caption("No benchmark result of this model is on disk.")
         if facts.topk_curve:
-            st.line_chart({"k": range(1, len(facts.topk_curve) + 1), "top k": facts.topk_curve}, x="k",
-                          x_label="k: causal gene in the top k", y_label="share of cases", height=200)
+            st.vega_lite_chart({"k": range(1, len(facts.topk_curve) + 1), "top k": facts.topk_curve}, {
+                "mark": {"type": "line", "tooltip": True}, "height": 200,
+                "encoding": {"x": {"field": "k", "type": "quantitative", "title": "k: causal gene in the top k"},
+                             "y": {"field": "top k", "type": "quantitative", "title": "share of cases"}}})
         if facts.card:
             with st.expander("Model card"):
                 # Markdown from a model directory: shown as the text it is, never rendered (links, images)
-                st.code(facts.card, language=None, wrap_lines=True)
+                st.text(facts.card)
         st.info("**Research use only: not a diagnostic device.**")
+
+
+@st.fragment
+def rank_and_results(hpo: HPO, model: str) -> None:
+    """The buttons and the ranking: a click on "Rank genes" reruns this part only, not the inputs,
+    the patient's terms and the sidebar above it."""
+    rank_col, new_col = st.columns(2)
+    if rank_col.button("Rank genes", key="rank", type="primary", width="stretch"):
+        rank(hpo, model)
+    if new_col.button("New patient (clear everything)", key="new_patient", on_click=new_patient, width="stretch"):
+        st.rerun()  # the whole page, so the inputs above show their cleared state too
+    if st.session_state.result:
+        results(hpo)
 
 
 def main() -> None:
@@ -385,7 +369,7 @@ def main() -> None:
     st.title("Which gene? Candidate genes from a patient's phenotypes")
     st.warning(DISCLAIMER)
     hpo = knowledge_base()
-    model, model_dir, note = choose_model(os.environ.get(MODEL_ENV, "default"))
+    model, model_dir, note = choose_model(served_model())
     if "patient" not in st.session_state:
         st.session_state.patient = PatientEntry()
         st.session_state.result = None
@@ -402,15 +386,11 @@ def main() -> None:
     with genes_tab:
         candidates_input()
     term_list()
-    rank_col, new_col = st.columns(2)
-    if rank_col.button("Rank genes", key="rank", type="primary", width="stretch"):
-        rank(hpo, model)
-    new_col.button("New patient (clear everything)", key="new_patient", on_click=new_patient, width="stretch")
-    if st.session_state.result:
-        results(hpo)
+    rank_and_results(hpo, model)
     # last, so the inputs are usable sooner: the sidebar's chart and the model load take a while
     about_model(hpo, model, model_dir, note)
     model_loading(model)
 
 
-main()
+if __name__ == "__main__":  # Streamlit runs the page so; `app.server` imports it for its imports only
+    main()

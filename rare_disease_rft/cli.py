@@ -19,8 +19,6 @@ class UsageError(Exception):
 
 # what reading a folder of inputs takes: the outputs must not overwrite such a file
 TEXT_SUFFIX, PHENOPACKET_SUFFIX = ".txt", ".json"
-#: how `rdrft app` hands --trust-remote-code to the page (app/streamlit_app.py reads it)
-TRUST_REMOTE_CODE_ENV = "RDRFT_APP_TRUST_REMOTE_CODE"
 TRUST_REMOTE_CODE_HELP = ("let a model directory's base model run the Python code it ships (only for a model "
                           "whose source you trust; without it such a model is refused)")
 
@@ -153,7 +151,7 @@ def _cmd_rank(args: argparse.Namespace) -> None:
     if args.out:
         _check_rank_out(args)
     candidates = _candidates(args)
-    ranker = _load_model(args.model, args.threads, args.trust_remote_code)
+    ranker = _load_model(_served_model(args.model), args.threads, args.trust_remote_code)
     hpo = load_hpo()
     if not args.present:
         _rank_batch(args, ranker, hpo, candidates)
@@ -290,13 +288,15 @@ def _evaluate_models(args: argparse.Namespace, names: list[str]) -> tuple[dict[s
                   "(its case index); its metrics on them are optimistic", file=sys.stderr)
         models[label], results[label] = evaluate(ranker, tasks, name=label, batch_size=args.batch_size,
                                                  cited_pmids=hpo.cited_pmids, reference_genes=reference or None,
-                                                 annotated_genes=annotated, hpo=hpo)
+                                                 annotated_genes=annotated, hpo=hpo,
+                                                 withhold_own_paper=args.withhold_own_paper)
         if known:  # in the JSON too, for whoever reads only that
             models[label]["tasks_in_case_index"] = known
         if terms.mapped or terms.left_out:
             models[label]["task_terms"] = terms.to_json()
         print(f"  {label}: {len(tasks)} cases ranked", file=sys.stderr)
-    print(f"{args.tasks}: {len(tasks)} cases")
+    withheld = "; each ranked without the knowledge its own paper alone gave HPO" if args.withhold_own_paper else ""
+    print(f"{args.tasks}: {len(tasks)} cases{withheld}")
     print(format_table(models))
     if len(models) < 2:
         return models, None
@@ -421,10 +421,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
 
 
 def _cmd_index(args: argparse.Namespace) -> None:
-    from .genes import gene_names
-    from .hpo import HPOError, load_hpo
-    from .rankers import Case
-    from .rankers.case_index import add_indexed_cases, check_index_out
+    from .rankers.case_index import check_index_out
     from .registry import model_folder
 
     model = model_folder(args.model)
@@ -433,21 +430,65 @@ def _cmd_index(args: argparse.Namespace) -> None:
                          "(give a directory written by `rdrft train`, or default)")
     check_index_out(Path(args.out))
     _check_output("--out", args.out, folder=True)
+    added, total = _index_cases(model, Path(args.tasks), Path(args.out))
+    print(f"wrote {args.out}: the case index of {args.model} with {added} more cases ({total:,} in all)")
+
+
+def _index_cases(model: Path, tasks_path: Path, out: Path) -> tuple[int, int]:
+    """Writes ``out``: the policy model ``model`` with the solved cases of ``tasks_path`` added to its
+    case index; returns how many were added and how many it holds."""
+    from .genes import gene_names
+    from .hpo import HPOError, load_hpo
+    from .rankers import Case
+    from .rankers.case_index import add_indexed_cases
+
     hpo = load_hpo()
-    tasks = _read_task_file(args.tasks, None)
+    tasks = _read_task_file(str(tasks_path), None)
     names = gene_names()
     notes: list[str] = []
     for task in tasks:  # a lab's own file: map obsolete ids and gene aliases as everywhere else
         try:
             case = Case.from_ids(hpo, task.present, task.excluded, notes=notes)
         except HPOError as err:
-            raise UsageError(f"{args.tasks}: task {task.id}: {err}") from None
+            raise UsageError(f"{tasks_path}: task {task.id}: {err}") from None
         task.present, task.excluded = list(case.present), list(case.excluded)
         task.answer.gene = names.normalise(task.answer.gene)
     for note in dict.fromkeys(notes):
         print(f"note: {note}", file=sys.stderr)
-    total = add_indexed_cases(model, Path(args.out), hpo, tasks, Path(args.tasks))
-    print(f"wrote {args.out}: the case index of {args.model} with {len(tasks)} more cases ({total:,} in all)")
+    return len(tasks), add_indexed_cases(model, out, hpo, tasks, tasks_path)
+
+
+def _served_model(model: str) -> str:
+    """What `rdrft rank` and the app serve for MODEL: for ``default``, the default model with the test
+    split's cases in its case index too (``resources.SERVED_MODEL_DIR``), added once after each
+    training; the benchmark and evaluate keep the held-out model. Any other MODEL is itself."""
+    import shutil
+    import tempfile
+
+    from .registry import DEFAULT, is_trained, model_config, model_folder
+    from .resources import DEFAULT_DATA_DIR, SERVED_MODEL_DIR, fingerprint
+
+    test_split = DEFAULT_DATA_DIR / "test.jsonl"
+    if model != DEFAULT or not is_trained(DEFAULT) or not test_split.is_file():
+        return model
+    held_out = model_folder(DEFAULT)
+    if (SERVED_MODEL_DIR / "config.json").is_file():
+        added = model_config(SERVED_MODEL_DIR).get("added_cases") or [{}]
+        newer = (SERVED_MODEL_DIR / "config.json").stat().st_mtime >= (held_out / "config.json").stat().st_mtime
+        if newer and added[-1].get("sha256") == fingerprint([test_split]):
+            return str(SERVED_MODEL_DIR)
+    print(f"note: adding the test split's cases ({test_split}) to the default model's case index, once after "
+          f"each training, into {SERVED_MODEL_DIR}", file=sys.stderr, flush=True)
+    # built beside its place and moved in whole, so a stopped run never leaves half a model there
+    SERVED_MODEL_DIR.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=".building-", dir=SERVED_MODEL_DIR.parent)) / "model"
+    try:
+        _index_cases(held_out, test_split, building)
+        shutil.rmtree(SERVED_MODEL_DIR, ignore_errors=True)
+        building.rename(SERVED_MODEL_DIR)
+    finally:
+        shutil.rmtree(building.parent, ignore_errors=True)
+    return str(SERVED_MODEL_DIR)
 
 
 def _cmd_knowledge_update(args: argparse.Namespace) -> int:
@@ -468,34 +509,25 @@ def _cmd_knowledge_update(args: argparse.Namespace) -> int:
 
 
 def _cmd_app(args: argparse.Namespace) -> None:
-    import os
-
     from .registry import DEFAULT, ModelError, check_model, is_built_in, is_trained, model_folder
-    from .resources import REPO_ROOT
 
     if not 1 <= args.port <= 65535:
         raise UsageError(f"--port must be between 1 and 65535, got {args.port}")
     model = args.model
     if not is_built_in(model) and Path(model).resolve() == model_folder(DEFAULT).resolve():
         model = DEFAULT  # until `make run` has trained it, the app ranks with likelihood and says so
+    model = _served_model(model)
     if model != DEFAULT or is_trained(DEFAULT):
         try:
             check_model(model, trust_remote_code=args.trust_remote_code)
         except ModelError as err:
             raise UsageError(f"--model {model}: {err}") from None
-    command = [sys.executable, "-m", "streamlit", "run", str(REPO_ROOT / "app" / "streamlit_app.py"),
-               "--server.headless", "true", "--server.port", str(args.port),
-               # this machine only, as the page carries patient data; and no tracebacks in the page
-               "--server.address", "127.0.0.1", "--client.showErrorDetails", "none",
-               "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
-               "--client.toolbarMode", "minimal"]
+    try:
+        from app.server import serve
+    except ModuleNotFoundError as err:  # Streamlit comes with the app extra
+        raise UsageError(f"{err}: the app needs the app extra (pip install -e '.[app]')") from None
     print(f"rdrft app: model {model}, serving on http://localhost:{args.port}", file=sys.stderr, flush=True)
-    # replaces this process, so stopping it by its id stops the server
-    environment = {**os.environ, "RDRFT_APP_MODEL": model}
-    environment.pop(TRUST_REMOTE_CODE_ENV, None)
-    if args.trust_remote_code:  # the user's flag, handed to the page's model loading
-        environment[TRUST_REMOTE_CODE_ENV] = "1"
-    os.execve(sys.executable, command, environment)
+    serve(model, args.port, args.trust_remote_code)  # in this process: stopping it by its id stops the server
 
 
 class _Parser(argparse.ArgumentParser):
@@ -602,6 +634,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--tasks", required=True, metavar="FILE", help="task JSONL with answers")
         p.add_argument("--limit", type=int, metavar="N", help="only the first N tasks")
         p.add_argument("--batch-size", type=int, default=1, metavar="N", help="cases per call (LLM models)")
+        p.add_argument("--withhold-own-paper", action="store_true",
+                       help="rank each case without the HPO annotations (and indexed cases) whose only source is "
+                       "its own paper: the honest estimate for a patient no paper describes")
         p.add_argument("--threads", type=int, metavar="N", help="threads of the numerical libraries (default 1)")
         p.add_argument("--trust-remote-code", action="store_true", help=TRUST_REMOTE_CODE_HELP)
         p.set_defaults(func=_cmd_evaluate if command == "evaluate" else _cmd_benchmark)

@@ -347,15 +347,20 @@ def metrics(name: str, tasks: Sequence[Task], results: Sequence[CaseResult],
 def evaluate(ranker: Ranker, tasks: Sequence[Task], name: str | None = None, batch_size: int = 1,
              cited_pmids: frozenset[str] = frozenset(), training_genes: frozenset[str] | None = None,
              reference_genes: frozenset[str] | None = None, annotated_genes: frozenset[str] | None = None,
-             hpo: HPO | None = None) -> tuple[dict, list[CaseResult]]:
+             hpo: HPO | None = None, withhold_own_paper: bool = False) -> tuple[dict, list[CaseResult]]:
     """Ranks the tasks and returns ``(metrics, per-case results)``; given the knowledge base ``hpo``,
-    ranks the clinic-like subset too (:func:`rank_clinic_like`)."""
-    results, _ = rank_cases(ranker, tasks, batch_size=batch_size)
+    ranks the clinic-like subset too (:func:`rank_clinic_like`). With ``withhold_own_paper`` every
+    case is ranked without its own paper's knowledge (the clinic-like subset always is), and the
+    metrics say so (``own_paper_withheld``)."""
+    results, _ = rank_cases(ranker, tasks, batch_size=batch_size, withhold_own_paper=withhold_own_paper)
     if hpo is not None:
         results = rank_clinic_like(ranker, tasks, results, hpo, batch_size)
     genes = ranker.training_genes if training_genes is None else training_genes
-    return metrics(name or ranker.name, tasks, results, genes, cited_pmids, reference_genes=reference_genes,
-                   annotated_genes=annotated_genes), results
+    out = metrics(name or ranker.name, tasks, results, genes, cited_pmids, reference_genes=reference_genes,
+                  annotated_genes=annotated_genes)
+    if withhold_own_paper:
+        out["own_paper_withheld"] = True
+    return out, results
 
 
 def accuracy_by_gene(results: Sequence[CaseResult], ks: Sequence[int] = (1, 10)) -> list[dict]:

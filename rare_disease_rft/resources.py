@@ -34,6 +34,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_FOLDER = "data/phenopacket-store"
 DEFAULT_DATA_DIR = REPO_ROOT / DATA_FOLDER
 DEFAULT_MODEL_DIR = REPO_ROOT / "artifacts" / "default-model"
+# what `rdrft rank` and the app serve for `default`: that model with the test split's cases added to
+# its case index, once the benchmark has measured it without them (a clinician gets all the evidence)
+SERVED_MODEL_DIR = REPO_ROOT / "artifacts" / "default-model-all-cases"
 
 
 def cache_dir(*parts: str) -> Path:

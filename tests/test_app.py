@@ -57,7 +57,7 @@ def rank(at):
 
 def accuracy(at) -> dict[str, str]:
     """The About panel's measured accuracy, measure -> value."""
-    frame = at.sidebar.dataframe[0].value
+    frame = at.sidebar.table[0].value
     return dict(zip(frame["measure"], frame["value"]))
 
 
@@ -363,12 +363,27 @@ def test_an_llm_model_shows_its_reasoning_probabilities_card_and_similar_cases(o
     sidebar = unescaped(at.sidebar.markdown)
     assert "**stub-llm** (llm)" in sidebar and "base language model: SmolLM2-135M" in sidebar
     assert "phenopacket-store commit: b694d17" in sidebar and accuracy(at)["causal gene ranked first"] == "50.0%"
-    assert [c.value for c in at.sidebar.code] == ["# Model card: stub-llm"]  # shown as text, never rendered
+    assert [c.value for c in at.sidebar.text] == ["# Model card: stub-llm"]  # shown as text, never rendered
     assert values(at.main.text) == ["1. FBN1: arachnodactyly with ectopia lentis is Marfan syndrome."]
     row = ranking_row(at, "FBN1")
     assert 0 < row["probability"] <= 1
     panel = unescaped(at.expander[0].markdown)
     assert "[PMID:123](https://pubmed.ncbi.nlm.nih.gov/123/), case PMID_123_1: similarity 0.90" in panel
+
+
+def test_the_servers_warm_up_loads_what_every_session_then_shares(monkeypatch, fresh_model_cache):
+    import gc
+
+    import app.server
+    from app.loading import knowledge_base, model_loading
+    from rare_disease_rft.hpo import load_hpo
+
+    frozen = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(True))  # the test process keeps collecting
+    app.server.warm_up("likelihood")
+    loading = model_loading("likelihood")  # the page's call: the warm-up's loading, done
+    assert loading.done() and isinstance(loading.result(), LikelihoodRanker)
+    assert knowledge_base() is load_hpo() and frozen == [True]
 
 
 # ------------------------------------------------------------------------------ `rdrft app`

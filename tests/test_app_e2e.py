@@ -2,6 +2,7 @@
 driven headless by Playwright. Enters terms by search, ranks, checks the genes and saves a
 screenshot. Skipped, with the reason, where Chromium or Playwright is missing."""
 
+import csv
 import time
 from pathlib import Path
 
@@ -12,8 +13,9 @@ from rare_disease_rft.explain import rank_and_explain
 from rare_disease_rft.rankers import Case
 from rare_disease_rft.rankers.knowledge import LikelihoodRanker
 
-# The targets are 5 s from server start to a usable page and 1 s from click to ranking; the bounds
-# here are looser because other work shares the 2 cores, and the measured times are printed.
+# The targets are 3 s from server start to a usable page and 0.3 s from click to ranking (issue 19,
+# measured by benchmarks/app_speed.py); the bounds here are looser because other work shares the
+# 2 cores, and the measured times are printed.
 PAGE_READY_LIMIT_S = 20
 RANKING_LIMIT_S = 5
 # Search text -> the suggestion it must offer first (label, synonym and id searches).
@@ -54,7 +56,8 @@ def page():
         browser.close()
 
 
-def test_a_clinician_enters_terms_and_gets_ranked_genes(server, page, hpo, tmp_path):
+# the browser starts first (fixtures start in this order): its start is no part of the page's
+def test_a_clinician_enters_terms_and_gets_ranked_genes(page, server, hpo, tmp_path):
     url, started = server
     page.goto(url)
     search_box = page.get_by_label("Search HPO terms by label, synonym or id")
@@ -81,6 +84,10 @@ def test_a_clinician_enters_terms_and_gets_ranked_genes(server, page, hpo, tmp_p
     # the table draws on a canvas; its accessible copy is in the DOM
     assert all(entry.gene in page.content() for entry in expected)
     sync_api.expect(page.get_by_text("Research use only: not a diagnostic device.")).to_be_visible()
+    with page.expect_download() as download:  # written when asked for
+        page.get_by_role("button", name="Download CSV").click()
+    rows = list(csv.DictReader(Path(download.value.path()).read_text().splitlines()))
+    assert [row["gene"] for row in rows[:5]] == [entry.gene for entry in expected]
     screenshot = tmp_path / "app_screenshot.png"
     page.screenshot(path=str(screenshot))
     print(f"\npage ready {page_ready:.1f} s after server start; ranking shown {ranking_shown:.2f} s after the click;"

@@ -541,7 +541,7 @@ def test_genes_pmids_and_a_model_card_from_a_model_directory_are_shown_as_text(o
     at = open_app(str(model), present=MARFAN)
     assert [e.label for e in at.expander][0] == "1. \\[FBN1\\]\\(https:\u2060//evil.example\\)"
     assert live_markdown(at) == []
-    assert [c.value for c in at.sidebar.code] == [card.rstrip("\n")]  # the card, as text
+    assert [c.value for c in at.sidebar.text] == [card.rstrip("\n")]  # the card, as text
 
 
 # ------------------------------------------------------------------------------ the app and the command line agree

@@ -425,6 +425,38 @@ def test_index_adds_a_labs_solved_cases_without_retraining(trained, small_task_d
     assert f"{twice}:2: task id '{new[0].id}' is also on line 1" in capsys.readouterr().err
 
 
+
+def test_rank_serves_default_with_the_test_split_indexed_and_evaluate_the_held_out_model(
+        trained, small_task_dir, tmp_path, monkeypatch, capsys):
+    import os
+    import shutil
+
+    import rare_disease_rft.resources as resources
+    from rare_disease_rft.cli import main
+    from rare_disease_rft.tasks import write_tasks
+
+    held_out, data, served = tmp_path / "default-model", tmp_path / "data", tmp_path / "default-model-all-cases"
+    shutil.copytree(trained, held_out)
+    data.mkdir()
+    test_split = [t for t in read_tasks(small_task_dir / "test.jsonl")][:5]
+    write_tasks(data / "test.jsonl", test_split)
+    for name, value in (("DEFAULT_MODEL_DIR", held_out), ("DEFAULT_DATA_DIR", data), ("SERVED_MODEL_DIR", served)):
+        monkeypatch.setattr(resources, name, value)
+    present = ",".join(test_split[0].present)
+
+    def rank() -> str:
+        assert main(["rank", "--model", "default", "--present", present, "--json"]) == 0
+        return capsys.readouterr().err
+
+    assert "adding the test split's cases" in rank()
+    assert load_ranker(str(served)).indexed_cases == load_ranker(str(held_out)).indexed_cases | {t.id for t in test_split}
+    assert "adding" not in rank()  # built once
+    os.utime(held_out / "config.json", (served.stat().st_mtime + 10,) * 2)  # retrained: built again
+    assert "adding" in rank()
+    out = tmp_path / "metrics.json"
+    assert main(["evaluate", "--model", "default", "--tasks", str(data / "test.jsonl"), "--json", str(out)]) == 0
+    assert "tasks_in_case_index" not in json.loads(out.read_text())  # the benchmark's model never saw them
+
 def test_calibration_recovers_the_temperature_and_keeps_misses_honest():
     # answers drawn from softmax(scores / 3); then 15% of them moved outside the shortlist
     rng = np.random.default_rng(0)

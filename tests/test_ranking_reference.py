@@ -30,20 +30,35 @@ from rare_disease_rft.tasks import read_tasks
 
 REFERENCE = Path(__file__).parent / "fixtures" / "rankings_before_speedup.json.xz"
 HIDDEN, LAYERS = 16, 2
+#: features added since the reference was made: the reference network does not use them
+ADDED_SINCE = ("cooccurrence", "cooccurrence_rank", "case_cooccurrence")
 
 
 def reference_weights() -> dict[str, np.ndarray]:
-    """The policy network the reference was made with (seeded; hidden 16, two layers per head)."""
+    """The policy network the reference was made with (seeded; hidden 16, two layers per head), over
+    the features of that time; the features added since get zero weights and are not used."""
     rng = np.random.default_rng(19)
-    n = len(FEATURES)
-    weights = {"mean": rng.normal(0, 0.5, n), "std": rng.uniform(0.5, 3.0, n), "used": np.ones(n),
+    before = [i for i, f in enumerate(FEATURES) if f not in ADDED_SINCE]
+    knowledge_before = [i for i, f in enumerate(KNOWLEDGE_FEATURES) if f not in ADDED_SINCE]
+    n = len(before)
+
+    def widened(values: np.ndarray, columns: list[int], width: int, fill: float = 0.0) -> np.ndarray:
+        out = np.full(values.shape[:-1] + (width,), fill)
+        out[..., columns] = values
+        return out
+
+    weights = {"mean": widened(rng.normal(0, 0.5, n), before, len(FEATURES)),
+               "std": widened(rng.uniform(0.5, 3.0, n), before, len(FEATURES), 1.0),
+               "used": widened(np.ones(n), before, len(FEATURES)),
                "start.weight": np.ones((1, 1)), "start.bias": np.zeros(1)}
-    for head, width in (("knowledge", len(KNOWLEDGE_FEATURES)), ("cases", n)):
+    for head, columns, width in (("knowledge", knowledge_before, len(KNOWLEDGE_FEATURES)), ("cases", before, len(FEATURES))):
+        drawn = len(columns)
         for layer in range(LAYERS + 1):
             out = 1 if layer == LAYERS else HIDDEN
-            weights[f"{head}.{2 * layer}.weight"] = rng.normal(0, width ** -0.5, (out, width))
+            weight = rng.normal(0, drawn ** -0.5, (out, drawn))
+            weights[f"{head}.{2 * layer}.weight"] = widened(weight, columns, width) if layer == 0 else weight
             weights[f"{head}.{2 * layer}.bias"] = rng.normal(0, 0.1, out)
-            width = out
+            drawn = width = out
     weights = {k: v.astype(np.float32) for k, v in weights.items()}
     weights["knowledge_columns"] = np.array([FEATURES.index(f) for f in KNOWLEDGE_FEATURES], dtype=np.int64)
     return weights

@@ -138,3 +138,24 @@ def test_the_policys_knowledge_features_leave_the_paper_out(hpo):
     assert [s["exact_share"].tolist() for s in shortlisted] == [[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]]
     # the paper's gene makes the shortlist for its term only thanks to the paper
     assert g in extractor.extract(case).candidates and g not in extractor.extract(withheld).candidates
+
+
+def test_evaluate_ranks_each_case_without_its_own_papers_knowledge_when_asked(tmp_path, capsys):
+    import json
+
+    from rare_disease_rft.cli import main
+    from rare_disease_rft.tasks import Answer, Task, write_tasks
+
+    tasks = tmp_path / "tasks.jsonl"
+    write_tasks(tasks, [Task("case-1", [HYPOGLYCEMIC_SEIZURES], answer=Answer(gene="SLC16A1"),
+                             source={"pmid": PAPER})])
+    ranks = {}
+    for flag in ([], ["--withhold-own-paper"]):
+        out = tmp_path / f"metrics{len(flag)}.json"
+        assert main(["evaluate", "--model", "phenomizer", "--tasks", str(tasks), "--json", str(out), *flag]) == 0
+        metrics = json.loads(out.read_text())
+        ranks[bool(flag)] = (metrics["mrr"], metrics.get("own_paper_withheld", False))
+    assert "without the knowledge its own paper alone gave HPO" in capsys.readouterr().out
+    # as released the paper's own annotation names the gene; withheld, only its broader parent does
+    assert ranks[False][1] is False and ranks[True][1] is True
+    assert ranks[True][0] < ranks[False][0]

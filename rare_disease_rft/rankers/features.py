@@ -5,7 +5,10 @@ Two kinds of evidence, for every candidate gene at once:
 - knowledge (HPO annotations): semantic similarity, likelihood ratios of present and excluded
   terms, exact-match share, hypergeometric enrichment, annotation size;
 - case reports (the training index): similarity to the gene's published cases, how many there
-  are, and likelihood ratios from the terms those cases report present and absent.
+  are, and likelihood ratios from the terms those cases report present and absent;
+- which findings go together in the case reports (``cooccurrence.py``): credit for a patient's
+  finding that a gene's annotations lack but that goes with its annotated findings (and, for genes
+  with cases, with what those cases report).
 
 Genes with cases but no HPO annotation get their knowledge evidence from their cases instead:
 the terms those cases report, with how often, stand in for the annotations (the case reports are
@@ -33,11 +36,12 @@ from ..hpo import HPO
 from ..resources import atomic_write, cache_dir
 from .base import Case, order_by_score
 from .case_index import CaseIndex
+from .cooccurrence import COOCCURRENCE_PRIOR, CreditColumns, TermCooccurrence, best_lift
 from .knowledge import (LikelihoodRanker, LikelihoodSettings, PhenomizerRanker, TermMatcher, dense_columns, gene_matcher,
                         run_blocks)
 
 #: bump when this module changes what it computes (training caches features by it)
-FEATURE_VERSION = 5
+FEATURE_VERSION = 7
 FEATURES = (
     "phenomizer", "phenomizer_gap", "lr_present", "lr_present_gap", "lr_excluded", "exact_share",
     "enrichment", "annotated", "annotation_size",
@@ -47,9 +51,11 @@ FEATURES = (
     # log rank within the shortlist: comparable across patients whatever the score scales
     "lr_present_rank", "phenomizer_rank", "enrichment_rank", "case_max_sim_rank", "profile_lr_rank",
     "profile_excluded_lr_rank",
+    # findings that go with the gene's annotated findings (with its cases' findings too: case_)
+    "cooccurrence", "cooccurrence_rank", "case_cooccurrence",
 )
 COLUMN = {name: i for i, name in enumerate(FEATURES)}
-RANKED = ("lr_present", "phenomizer", "enrichment", "case_max_sim", "profile_lr", "profile_excluded_lr")
+RANKED = ("lr_present", "phenomizer", "enrichment", "case_max_sim", "profile_lr", "profile_excluded_lr", "cooccurrence")
 #: the shortlist: each of these scores' best genes; the policy reorders it
 SOURCES = ("lr_present", "phenomizer", "case_max_sim", "profile_lr", "enrichment")
 #: scores also given as the gap to the patient's best gene
@@ -70,7 +76,8 @@ class CaseFeatures:
 
 
 class FeatureExtractor:
-    def __init__(self, hpo: HPO, index: CaseIndex, shortlist_per_source: int = 100):
+    def __init__(self, hpo: HPO, index: CaseIndex, shortlist_per_source: int = 100,
+                 cooccurrence_prior: float = COOCCURRENCE_PRIOR):
         self.hpo = hpo
         self.index = index
         self.matcher = gene_matcher(hpo)
@@ -85,8 +92,6 @@ class FeatureExtractor:
         self.n_annotated = len(hpo.gene_symbols)
         self.alphabetical = np.argsort(np.argsort(self.universe.astype(str)))
         self.index_to_universe = np.array([self.universe_index[g] for g in index.genes], dtype=np.int64)
-        self.universe_to_index = np.full(len(self.universe), -1, dtype=np.int64)  # -1: a gene without cases
-        self.universe_to_index[self.index_to_universe] = np.arange(len(index.genes))
         self.by_publication = index.cases_of_publication()
         self.papers_per_gene = np.zeros(len(index.genes))
         for gene in {(int(g), p) for g, p in zip(index.case_gene, index.case_pmids)}:
@@ -113,6 +118,15 @@ class FeatureExtractor:
         self._cases_of_genes = run_blocks(np.cumsum(runs) - runs, runs, np.argsort(index.case_gene, kind="stable"))
         self._case_only_all = self._case_only_matcher(np.ones(n_cases, np.float32))
         self._case_only_row = {index.genes[i]: k for k, i in enumerate(self.case_only)}
+        self.cooccurrence = TermCooccurrence(hpo, index, prior=cooccurrence_prior)
+        #: each annotated gene's annotations (closure) over the co-occurrence model's terms
+        self._annotation_terms = self.cooccurrence.restrict(hpo.gene_closure)
+        # the credit of every gene for a finding, by its annotations and by its cases' findings
+        self._credit_by_annotations = CreditColumns(self.cooccurrence, self._annotation_terms)
+        self._credit_by_cases = CreditColumns(self.cooccurrence, self.cooccurrence.gene_terms)
+        #: universe index -> row of the case index (-1: the gene has no case)
+        self._index_row = np.full(len(self.universe), -1, dtype=np.int64)
+        self._index_row[self.index_to_universe] = np.arange(len(index.genes))
         # by row, for the explanations (a row of the matchers' column-major matrices costs a scan)
         self._case_only_rows = (self._case_only_all[0].closure.tocsr(), self._case_only_all[0].direct.tocsr())
         #: the patient's similarity to every indexed case, by present and by excluded terms: the
@@ -258,6 +272,36 @@ class FeatureExtractor:
                 "profile_lr": profile_lr, "profile_excluded_lr": profile_excluded_lr,
                 "profile_contradiction": contradiction}
 
+    def _cooccurrence(self, case: Case, candidates: np.ndarray, left_out: np.ndarray | None) -> dict[str, np.ndarray]:
+        """The co-occurrence credit of the shortlisted genes (see :mod:`.cooccurrence`): by their
+        annotations, the genes known only from cases by those cases' findings (``cooccurrence``);
+        genes with cases by annotations and case findings together (``case_cooccurrence``). With
+        nothing left out, from the kept credit columns; else from the shortlist's terms."""
+        model = self.cooccurrence
+        findings = model.findings(self.hpo, list(case.present))
+        annotated = candidates < self.n_annotated
+        by_annotation_row = np.where(annotated, candidates, -1)
+        index_rows = self._index_row[candidates]
+        if left_out is None:
+            by_annotations = self._credit_by_annotations.best(findings, by_annotation_row)
+            by_cases = self._credit_by_cases.best(findings, index_rows)
+        else:
+            lift = model.log_lift(findings, left_out)
+            by_annotations = best_lift(lift, self._annotation_terms, by_annotation_row)
+            by_cases = best_lift(lift, model.gene_terms, index_rows)
+            # the left-out publication's genes lose its cases' findings
+            here = np.flatnonzero(np.isin(index_rows, self.index.case_gene[left_out]))
+            by_cases[:, here] = best_lift(lift, model.case_terms_of_genes(self.index, index_rows[here], left_out),
+                                          np.arange(len(here)))
+        changed = self.hpo.genes_without(case.withheld_publication) if case.withheld_publication else None
+        if changed is not None:  # the annotations the withheld publication was the only source of leave
+            here = np.flatnonzero(np.isin(candidates, changed.rows))
+            rows = np.searchsorted(changed.rows, candidates[here])  # AnnotationRows keep their genes sorted
+            by_annotations[:, here] = best_lift(model.log_lift(findings, left_out), model.restrict(changed.closure), rows)
+        has_cases = index_rows >= 0
+        return {"cooccurrence": np.where(annotated, by_annotations, by_cases).sum(axis=0),
+                "case_cooccurrence": np.where(has_cases, np.maximum(by_annotations, by_cases), 0.0).sum(axis=0)}
+
     def _best_case_of_gene(self, values: np.ndarray, keep: np.ndarray) -> np.ndarray:
         """Per gene of the index: the highest of ``values`` over its kept cases, and at least 0."""
         out = np.zeros(len(self.index.genes))
@@ -318,11 +362,13 @@ class FeatureExtractor:
             at, rows = (np.array(v) for v in zip(*known))
             for name, column in more_pseudo().items():
                 values[at, COLUMN[name]] = column[rows]
-        rows = self.universe_to_index[candidates]
+        rows = self._index_row[candidates]
         with_cases = np.flatnonzero(rows >= 0)
         for name, column in cases.items():
             if name not in SOURCES:
                 values[with_cases, COLUMN[name]] = column[rows[with_cases]]
+        for name, credit in self._cooccurrence(case, candidates, left_out).items():
+            values[:, COLUMN[name]] = credit
         ranked = [COLUMN[name] for name in RANKED]
         orders = order_by_score(np.ascontiguousarray(values[:, ranked].T), self.alphabetical[candidates])
         ranks = np.empty(orders.shape, dtype=np.float32)

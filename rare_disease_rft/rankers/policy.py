@@ -21,6 +21,7 @@ from safetensors.numpy import load_file
 from ..hpo import HPO, load_hpo
 from .base import Case, Ranker, Ranking, order_by_score
 from .case_index import CaseIndex
+from .cooccurrence import COOCCURRENCE_PRIOR
 from .features import FEATURES, CaseFeatures, FeatureExtractor
 
 # The feature the untrained policy ranks by: training starts from the likelihood ranker.
@@ -193,7 +194,8 @@ class PolicyRanker(Ranker):
         weights = PolicyWeights.load(folder / "model.safetensors")
         weights.check(model["hidden"], model["layers"])
         index = CaseIndex.load(folder, hpo)
-        extractor = FeatureExtractor(hpo, index, model["shortlist_per_source"])
+        extractor = FeatureExtractor(hpo, index, model["shortlist_per_source"],
+                                     model.get("cooccurrence_prior", COOCCURRENCE_PRIOR))
         return cls(weights, extractor, config, config.get("calibration", {}), name=config.get("name") or folder.name)
 
     def scores(self, features: np.ndarray) -> np.ndarray:

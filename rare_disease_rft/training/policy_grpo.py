@@ -38,6 +38,7 @@ from ..hpo import load_hpo
 from ..model_dir import write_model_dir
 from ..rankers.base import Case
 from ..rankers.case_index import CaseIndex
+from ..rankers.cooccurrence import COOCCURRENCE_PRIOR
 from ..rankers.features import FEATURE_VERSION, FEATURES, FeatureExtractor
 from ..rankers.policy import PolicyRanker, calibrated_probabilities
 from ..resources import atomic_write, cache_dir
@@ -51,6 +52,9 @@ class PolicyModelConfig:
     layers: int = 2
     #: genes kept by each first-stage score (likelihood, similarity, case evidence...)
     shortlist_per_source: int = 100
+    #: pseudo-papers that shrink what the training cases teach about which findings go together
+    #: towards each finding's share (rankers/cooccurrence.py)
+    cooccurrence_prior: float = COOCCURRENCE_PRIOR
     #: features the network must not use (ablations, e.g. every case_*/profile_* feature)
     ignored_features: list[str] = field(default_factory=list)
     #: once the kept model is chosen and calibrated on validation, its case index also takes in the
@@ -379,8 +383,10 @@ def train_policy(config: PolicyTrainingConfig, out: str | Path, max_steps: int |
         raise ValueError(f"training.select_subset: clinic_like, but no validation case of {config.data.validation} "
                          "comes from a paper HPO's annotations do not cite")
     index = CaseIndex.build(hpo, train_tasks)
-    extractor = FeatureExtractor(hpo, index, config.model.shortlist_per_source)
+    extractor = FeatureExtractor(hpo, index, config.model.shortlist_per_source, config.model.cooccurrence_prior)
     key = [hpo.version, _file_digest(config.data.train), str(config.model.shortlist_per_source)]
+    if config.model.cooccurrence_prior != COOCCURRENCE_PRIOR:  # the default's keys stay as they were
+        key.append(f"co-occurrence prior {config.model.cooccurrence_prior}")
     t0 = time.time()
     train_fs = cached_features(extractor, train_tasks, True, key, opt_cfg.workers, opt_cfg.withhold_own_paper)
     val_fs = cached_features(extractor, val_tasks, False, key + [_file_digest(config.data.validation)],
