@@ -36,8 +36,10 @@ MIN_PAPERS = 2
 #: bump when what :func:`_built` stores changes (it is cached by it)
 BUILD_VERSION = 1
 #: what each :class:`CreditColumns` may keep of the credit columns it computed (one per finding:
-#: 21 KiB against the ~5,000 annotated genes), least recently used dropped first
-CREDIT_CACHE_BYTES = 32 * 2**20
+#: 21 KiB against the ~5,000 annotated genes), least recently used dropped first. Room for every
+#: term of the bundled model (3,867: 81 MiB): at 32 MiB the test split's 1,861 findings thrashed it
+#: (ranking p95 33 ms)
+CREDIT_CACHE_BYTES = 96 * 2**20
 #: patients a finding is asked for before its column for every gene is computed and kept
 ADMIT_AFTER = 3
 
@@ -161,6 +163,7 @@ class CreditColumns:
         self.columns = ColumnCache(cache_bytes)
         #: finding -> patients it was asked for and not kept (bounded by the model's terms)
         self._asked: Counter = Counter()
+        self._by_term = rows.tocsc()  # the rows holding each term, for whole columns
 
     def best(self, findings: np.ndarray, which: np.ndarray) -> np.ndarray:
         """``best_lift(model.log_lift(findings), rows, which)``, bit for bit (a maximum does not
@@ -173,8 +176,7 @@ class CreditColumns:
             self._asked[key] += 1
         admitted = np.array([k for (k,) in missing if self._asked[(k,)] >= ADMIT_AFTER], dtype=np.int64)
         if len(admitted):
-            computed = best_lift(self.model.log_lift(admitted), self.rows, np.arange(self.rows.shape[0]))
-            for f, column in zip(admitted.tolist(), computed):
+            for f, column in zip(admitted.tolist(), self._whole_columns(admitted)):
                 found[(f,)] = column
                 self.columns.put((f,), column)
                 del self._asked[(f,)]
@@ -187,6 +189,20 @@ class CreditColumns:
             if found[key] is not None:
                 table[k, rows] = found[key][which[rows]]
         return table
+
+    def _whole_columns(self, findings: np.ndarray) -> np.ndarray:
+        """``best_lift`` of every row for each finding, from the terms it has a positive log lift
+        with (a median 220 of 3,867): their rows' maxima taken term by term, five times fewer
+        values read than gathering every row's terms, and the same maxima."""
+        lift = self.model.log_lift(findings)
+        out = np.zeros((len(findings), self.rows.shape[0]), np.float32)
+        indptr, indices = self._by_term.indptr, self._by_term.indices
+        for k in range(len(findings)):
+            terms = np.flatnonzero(lift[k] > 0)
+            sizes = indptr[terms + 1] - indptr[terms]
+            positions = np.arange(int(sizes.sum())) + np.repeat(indptr[terms] - (np.cumsum(sizes) - sizes), sizes)
+            np.maximum.at(out[k], indices[positions], np.repeat(lift[k, terms], sizes))
+        return out
 
 
 def best_lift(log_lift: np.ndarray, rows: sp.csr_matrix, which: np.ndarray) -> np.ndarray:
