@@ -134,10 +134,11 @@ def evil_model(tmp_path):
     model = tmp_path / "llm"
     model.mkdir()
 
-    def write(trust_remote_code: bool) -> Path:
+    def write(asks_to_run_code: bool) -> Path:
+        """The directory, its config asking (or not) for its base model's code (model.trust_remote_code)."""
         (model / "config.json").write_text(json.dumps({
             "kind": "llm", "name": "evil", "shortlist": {"ranker": "likelihood", "size": 4},
-            "model": {"id": str(base), "dtype": "float32", "trust_remote_code": trust_remote_code}}))
+            "model": {"id": str(base), "dtype": "float32", "trust_remote_code": asks_to_run_code}}))
         return model
 
     write.marker = marker
@@ -154,7 +155,7 @@ REMOTE_CODE = ("asks to run Python code shipped with its base model (model.trust
 def test_a_model_directory_that_asks_to_run_its_code_is_refused(capsys, evil_model, tmp_path, command,
                                                                  monkeypatch):
     monkeypatch.setattr(os, "execve", lambda *args: pytest.fail("rdrft app started a server"))
-    model = evil_model(trust_remote_code=True)
+    model = evil_model(asks_to_run_code=True)
     tasks = tmp_path / "tasks.jsonl"
     tasks.write_text(json.dumps({"id": "t1", "present": ["HP:0001250"], "answer": {"gene": "STXBP1"}}) + "\n")
     option = "--models" if command[0] == "benchmark" else "--model"
@@ -170,7 +171,7 @@ def test_a_model_directory_that_says_no_to_remote_code_still_cannot_run_it(capsy
     verbosity = logging.get_verbosity()
     logging.set_verbosity_error()  # its warning on the unknown model type is not ours to test
     try:
-        model = evil_model(trust_remote_code=False)
+        model = evil_model(asks_to_run_code=False)
         line = error_line(capsys, "rank", "--model", model, "--present", MARFAN)
     finally:
         logging.set_verbosity(verbosity)
@@ -188,9 +189,9 @@ def test_only_the_command_line_flag_lets_a_base_model_run_its_code(capsys, evil_
         raise OSError("stopped here")
 
     monkeypatch.setattr(models, "load_tokenizer", load_tokenizer)
-    model = evil_model(trust_remote_code=True)
+    model = evil_model(asks_to_run_code=True)
     assert "stopped here" in error_line(capsys, "rank", "--model", model, "--present", MARFAN, "--trust-remote-code")
-    evil_model(trust_remote_code=False)
+    evil_model(asks_to_run_code=False)
     assert "stopped here" in error_line(capsys, "rank", "--model", model, "--present", MARFAN)
     assert asked == [True, False]  # the flag decides, never the directory
 
@@ -694,7 +695,7 @@ def test_an_uploaded_phenopacket_with_an_impossible_age_fills_in_no_age_and_says
 
 
 def test_the_page_refuses_a_model_directory_that_asks_to_run_its_code(open_app, evil_model, fresh_model_cache):
-    model = evil_model(trust_remote_code=True)
+    model = evil_model(asks_to_run_code=True)
     at = open_app(str(model), present=MARFAN)
     assert values(at.main.error)[0].endswith(f"{model}/config.json {REMOTE_CODE}")
     assert not evil_model.marker.exists() and not [d for d in at.main.dataframe if "gene" in d.value.columns]
