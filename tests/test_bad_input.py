@@ -8,7 +8,6 @@ each case to a second or two.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from pathlib import Path
@@ -154,7 +153,10 @@ REMOTE_CODE = ("asks to run Python code shipped with its base model (model.trust
     ["rank", "--present", MARFAN], ["evaluate", "--tasks", "TASKS"], ["benchmark", "--tasks", "TASKS"], ["app"]])
 def test_a_model_directory_that_asks_to_run_its_code_is_refused(capsys, evil_model, tmp_path, command,
                                                                  monkeypatch):
-    monkeypatch.setattr(os, "execve", lambda *args: pytest.fail("rdrft app started a server"))
+    import app.server
+
+    # rdrft app serves in its own process: reaching the server would block the test, so it fails it
+    monkeypatch.setattr(app.server, "serve", lambda *args: pytest.fail("rdrft app started a server"))
     model = evil_model(asks_to_run_code=True)
     tasks = tmp_path / "tasks.jsonl"
     tasks.write_text(json.dumps({"id": "t1", "present": ["HP:0001250"], "answer": {"gene": "STXBP1"}}) + "\n")
