@@ -282,22 +282,23 @@ class FeatureExtractor:
         annotated = candidates < self.n_annotated
         by_annotation_row = np.where(annotated, candidates, -1)
         index_rows = self._index_row[candidates]
+        changed = self.hpo.genes_without(case.withheld_publication) if case.withheld_publication else None
+        # the patient's own lifts, when the kept columns (nothing left out) do not serve
+        lift = model.log_lift(findings, left_out) if left_out is not None or changed is not None else None
         if left_out is None:
             by_annotations = self._credit_by_annotations.best(findings, by_annotation_row)
             by_cases = self._credit_by_cases.best(findings, index_rows)
         else:
-            lift = model.log_lift(findings, left_out)
             by_annotations = best_lift(lift, self._annotation_terms, by_annotation_row)
             by_cases = best_lift(lift, model.gene_terms, index_rows)
             # the left-out publication's genes lose its cases' findings
             here = np.flatnonzero(np.isin(index_rows, self.index.case_gene[left_out]))
             by_cases[:, here] = best_lift(lift, model.case_terms_of_genes(self.index, index_rows[here], left_out),
                                           np.arange(len(here)))
-        changed = self.hpo.genes_without(case.withheld_publication) if case.withheld_publication else None
         if changed is not None:  # the annotations the withheld publication was the only source of leave
             here = np.flatnonzero(np.isin(candidates, changed.rows))
             rows = np.searchsorted(changed.rows, candidates[here])  # AnnotationRows keep their genes sorted
-            by_annotations[:, here] = best_lift(model.log_lift(findings, left_out), model.restrict(changed.closure), rows)
+            by_annotations[:, here] = best_lift(lift, model.restrict(changed.closure), rows)
         has_cases = index_rows >= 0
         return {"cooccurrence": np.where(annotated, by_annotations, by_cases).sum(axis=0),
                 "case_cooccurrence": np.where(has_cases, np.maximum(by_annotations, by_cases), 0.0).sum(axis=0)}
