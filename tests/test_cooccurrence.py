@@ -7,7 +7,7 @@ import scipy.sparse as sp
 
 from rare_disease_rft.rankers import Case
 from rare_disease_rft.rankers.case_index import CaseIndex
-from rare_disease_rft.rankers.cooccurrence import ADMIT_AFTER, COOCCURRENCE_PRIOR, CreditColumns, TermCooccurrence, best_lift
+from rare_disease_rft.rankers.cooccurrence import COOCCURRENCE_PRIOR, CreditTable, TermCooccurrence, best_lift
 from rare_disease_rft.rankers.features import FEATURES, FeatureExtractor
 from rare_disease_rft.tasks import Answer, Task
 
@@ -94,23 +94,28 @@ def test_genes_get_credit_for_findings_that_go_with_theirs(hpo, index):
     assert feats.values[where, FEATURES.index("cooccurrence")] == pytest.approx(with_seizures, rel=1e-5)
 
 
-def test_the_kept_credit_columns_are_the_shortlists_credit_bit_for_bit(hpo, index):
+def test_the_credit_table_is_the_shortlists_credit_bit_for_bit_and_built_once(hpo, index, monkeypatch, tmp_path):
+    monkeypatch.setenv("RDRFT_CACHE", str(tmp_path))
     model = TermCooccurrence(hpo, index)
     rows = model.restrict(hpo.gene_closure)
-    credit = CreditColumns(model, rows)
     findings = model.findings(hpo, [INTELLECTUAL_DISABILITY, ARACHNODACTYLY])
     which = np.array([hpo.gene_index["MECP2"], -1, hpo.gene_index["FBN1"], hpo.gene_index["MECP2"]])
-    # asked for fewer than ADMIT_AFTER patients a finding is computed for the asked rows only, then
-    # for every gene and kept; the credit is the same bit for bit either way
-    answers, kept = [], []
-    for _ in range(ADMIT_AFTER + 1):
-        answers.append(credit.best(findings, which))
-        kept.append(sum(credit.columns.get((int(f),)) is not None for f in findings))
-    assert kept == [0] * (ADMIT_AFTER - 1) + [len(findings)] * 2
     exact = best_lift(model.log_lift(findings), rows, which)
-    assert all(answer.tobytes() == exact.tobytes() for answer in answers)
-    assert answers[0].flags.c_contiguous and exact.flags.c_contiguous  # sums over findings add alike
+    answer = CreditTable(model, rows).best(findings, which)
+    assert answer.tobytes() == exact.tobytes()
+    assert answer.flags.c_contiguous and exact.flags.c_contiguous  # sums over findings add alike
     assert exact[:, 1].tolist() == [0.0, 0.0] and exact.max() > 0
+    # every term against every row, as the shortlist's computation gives it
+    table = CreditTable(model, rows).table
+    every = np.arange(rows.shape[0])
+    assert table.tobytes() == best_lift(model.log_lift(np.arange(len(model.terms))), rows, every).tobytes()
+    # written once, then read (another set of rows is another table)
+    tables = sorted(p.name for p in (tmp_path / "cooccurrence").glob("credit-*.npy"))
+    assert len(tables) == 1
+    CreditTable(TermCooccurrence(hpo, index), rows).table
+    CreditTable(model, model.gene_terms).table
+    assert len(list((tmp_path / "cooccurrence").glob("credit-*.npy"))) == 2
+    assert not table.flags.writeable
 
 
 def test_the_model_is_built_once_per_index_and_then_read_from_the_cache(hpo, index, monkeypatch, tmp_path):

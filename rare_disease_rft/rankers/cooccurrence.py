@@ -19,7 +19,7 @@ case's own publication can be left out when the case is featurised, as the index
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
+import threading
 
 import numpy as np
 import scipy.sparse as sp
@@ -27,7 +27,6 @@ import scipy.sparse as sp
 from ..hpo import HPO
 from ..resources import atomic_write, cache_dir
 from .case_index import CaseIndex
-from .knowledge import ColumnCache
 
 #: pseudo-papers that shrink the share of ``q`` among the cases reporting ``a`` towards its share overall
 COOCCURRENCE_PRIOR = 20.0
@@ -35,13 +34,11 @@ COOCCURRENCE_PRIOR = 20.0
 MIN_PAPERS = 2
 #: bump when what :func:`_built` stores changes (it is cached by it)
 BUILD_VERSION = 1
-#: what each :class:`CreditColumns` may keep of the credit columns it computed (one per finding:
-#: 21 KiB against the ~5,000 annotated genes), least recently used dropped first. Room for every
-#: term of the bundled model (3,867: 81 MiB): at 32 MiB the test split's 1,861 findings thrashed it
-#: (ranking p95 33 ms)
-CREDIT_CACHE_BYTES = 96 * 2**20
-#: patients a finding is asked for before its column for every gene is computed and kept
-ADMIT_AFTER = 3
+#: bump when what :func:`_credit_table` stores changes (it is cached by it)
+CREDIT_VERSION = 1
+#: findings whose lifts are worked at a time when a credit table is built (terms x findings
+#: float32: 16 MB for the bundled model)
+CREDIT_CHUNK = 1024
 
 
 class TermCooccurrence:
@@ -56,6 +53,8 @@ class TermCooccurrence:
         self.case_weight = 1.0 / per_paper[paper_of_case] if len(paper_of_case) else np.zeros(0)
         self.total = float(self.case_weight.sum())
         built = _built(hpo, cases, paper_of_case, self.case_weight, min_papers)
+        #: what the model was built from (the key of its cache file, and of its credit tables')
+        self.digest = str(built.pop("digest"))
         #: the model's terms (indices into the ontology), and each ontology term's column (-1: none)
         self.terms = built["terms"]
         self.column = np.full(len(hpo.ids), -1, dtype=np.int64)
@@ -119,10 +118,11 @@ def _built(hpo: HPO, cases: sp.csr_matrix, paper_of_case: np.ndarray, case_weigh
     digest = hashlib.sha256(f"{BUILD_VERSION} {hpo.version} {min_papers} {cases.shape}".encode())
     for part in (cases.indptr.astype(np.int64), cases.indices.astype(np.int64), paper_of_case.astype(np.int64)):
         digest.update(part.tobytes())
-    path = cache_dir("cooccurrence") / f"{digest.hexdigest()[:20]}.npz"
+    key = digest.hexdigest()[:20]
+    path = cache_dir("cooccurrence") / f"{key}.npz"
     if path.is_file():
         with np.load(path, allow_pickle=False) as stored:
-            return {name: stored[name] for name in stored.files}
+            return {"digest": key, **{name: stored[name] for name in stored.files}}
     n_terms = cases.shape[1]
     paper_term = np.unique(paper_of_case[np.repeat(np.arange(cases.shape[0]), np.diff(cases.indptr))].astype(np.int64)
                            * n_terms + cases.indices)
@@ -139,7 +139,7 @@ def _built(hpo: HPO, cases: sp.csr_matrix, paper_of_case: np.ndarray, case_weigh
     built = {"terms": terms, "pairs.data": pairs.data, "pairs.indices": pairs.indices, "pairs.indptr": pairs.indptr,
              "stands_for": stands_for}
     atomic_write(path, lambda tmp: np.savez(tmp, **built))  # a reader sees the whole file or none
-    return built
+    return {"digest": key, **built}
 
 
 def _binary(m: sp.spmatrix) -> sp.csr_matrix:
@@ -149,60 +149,61 @@ def _binary(m: sp.spmatrix) -> sp.csr_matrix:
     return out
 
 
-class CreditColumns:
-    """:func:`best_lift` of every row of ``rows`` for one finding at a time, computed once and kept:
-    with nothing left out, a finding's credit does not depend on the patient, and patients share
-    most of their findings (ranking then reads a few columns instead of gathering every
-    shortlisted gene's terms). A finding's column for every gene costs about 2.4 ms, against
-    0.2 ms for a shortlist's rows alone: it is computed and kept only once the finding comes
-    back (``ADMIT_AFTER`` patients), so rare findings never push the common ones out."""
+class CreditTable:
+    """:func:`best_lift` of every row of ``rows`` for every term of the model, computed once per
+    model and rows and then read: with nothing left out a finding's credit does not depend on the
+    patient, so ranking reads a few values per finding instead of gathering every shortlisted
+    gene's terms (about 6 ms a patient). Built on first use (about 3 s for the bundled model's
+    3,867 terms against the 5,255 annotated genes), kept in the cache and read through a memory
+    map: its 81 MB are the operating system's pages, shared by every process ranking with the model."""
 
-    def __init__(self, model: TermCooccurrence, rows: sp.csr_matrix, cache_bytes: int = CREDIT_CACHE_BYTES):
+    def __init__(self, model: TermCooccurrence, rows: sp.csr_matrix):
         self.model = model
         self.rows = rows
-        self.columns = ColumnCache(cache_bytes)
-        #: finding -> patients it was asked for and not kept (bounded by the model's terms)
-        self._asked: Counter = Counter()
-        self._by_term = rows.tocsc()  # the rows holding each term, for whole columns
+        self._table: np.ndarray | None = None
+        self._lock = threading.Lock()  # the app's sessions share one ranker: one of them builds it
+
+    @property
+    def table(self) -> np.ndarray:
+        """model terms x rows, float32, read-only."""
+        if self._table is None:
+            with self._lock:
+                if self._table is None:
+                    self._table = _credit_table(self.model, self.rows)
+        return self._table
 
     def best(self, findings: np.ndarray, which: np.ndarray) -> np.ndarray:
         """``best_lift(model.log_lift(findings), rows, which)``, bit for bit (a maximum does not
-        depend on the order its values are read in)."""
-        which = np.asarray(which)
-        keys = [(int(f),) for f in findings]
-        found = dict(zip(keys, self.columns.get_many(keys)))
-        missing = [key for key, column in found.items() if column is None]
-        for key in missing:
-            self._asked[key] += 1
-        admitted = np.array([k for (k,) in missing if self._asked[(k,)] >= ADMIT_AFTER], dtype=np.int64)
-        if len(admitted):
-            for f, column in zip(admitted.tolist(), self._whole_columns(admitted)):
-                found[(f,)] = column
-                self.columns.put((f,), column)
-                self._asked.pop((f,), None)  # app sessions share the ranker: two may admit it at once
-        table = np.zeros((len(findings), len(which)), np.float32)
-        rows = np.flatnonzero(which >= 0)
-        rare = [k for k, key in enumerate(keys) if found[key] is None]
-        if rare:
-            table[rare] = best_lift(self.model.log_lift(np.asarray(findings)[rare]), self.rows, which)
-        for k, key in enumerate(keys):
-            if found[key] is not None:
-                table[k, rows] = found[key][which[rows]]
-        return table
-
-    def _whole_columns(self, findings: np.ndarray) -> np.ndarray:
-        """``best_lift`` of every row for each finding, from the terms it has a positive log lift
-        with (a median 220 of 3,867): their rows' maxima taken term by term, five times fewer
-        values read than gathering every row's terms, and the same maxima."""
-        lift = self.model.log_lift(findings)
-        out = np.zeros((len(findings), self.rows.shape[0]), np.float32)
-        indptr, indices = self._by_term.indptr, self._by_term.indices
-        for k in range(len(findings)):
-            terms = np.flatnonzero(lift[k] > 0)
-            sizes = indptr[terms + 1] - indptr[terms]
-            positions = np.arange(int(sizes.sum())) + np.repeat(indptr[terms] - (np.cumsum(sizes) - sizes), sizes)
-            np.maximum.at(out[k], indices[positions], np.repeat(lift[k, terms], sizes))
+        depend on the order its values are read in), C-contiguous as it is (sums over findings add alike)."""
+        which = np.asarray(which, dtype=np.int64)
+        out = np.zeros((len(findings), len(which)), np.float32)
+        kept = np.flatnonzero(which >= 0)
+        if len(findings) and len(kept):
+            out[:, kept] = self.table[np.ix_(np.asarray(findings, dtype=np.int64), which[kept])]
         return out
+
+
+def _credit_table(model: TermCooccurrence, rows: sp.csr_matrix) -> np.ndarray:
+    """The table of a :class:`CreditTable`, from the cache or computed and written there: per chunk
+    of findings, their lifts by term, and each row's maximum over its terms' (gathered rows of a
+    terms x findings block)."""
+    digest = hashlib.sha256(f"{CREDIT_VERSION} {model.digest} {model.prior!r} {rows.shape}".encode())
+    for part in (rows.indptr.astype(np.int64), rows.indices.astype(np.int64)):
+        digest.update(part.tobytes())
+    path = cache_dir("cooccurrence") / f"credit-{digest.hexdigest()[:20]}.npy"
+    if not path.is_file():
+        n_terms = len(model.terms)
+        table = np.zeros((n_terms, rows.shape[0]), np.float32)
+        filled = np.flatnonzero(np.diff(rows.indptr))
+        for start in range(0, n_terms, CREDIT_CHUNK):
+            end = min(start + CREDIT_CHUNK, n_terms)
+            by_term = np.ascontiguousarray(model.log_lift(np.arange(start, end)).T)
+            block = np.empty((len(filled), end - start), np.float32)
+            for i, row in enumerate(filled.tolist()):
+                np.max(by_term[rows.indices[rows.indptr[row] : rows.indptr[row + 1]]], axis=0, out=block[i])
+            table[start:end, filled] = block.T
+        atomic_write(path, lambda tmp: np.save(tmp, table))  # a reader sees the whole table or none
+    return np.load(path, mmap_mode="r")
 
 
 def best_lift(log_lift: np.ndarray, rows: sp.csr_matrix, which: np.ndarray) -> np.ndarray:

@@ -36,7 +36,7 @@ from ..hpo import HPO
 from ..resources import atomic_write, cache_dir
 from .base import Case, order_by_score
 from .case_index import CaseIndex
-from .cooccurrence import COOCCURRENCE_PRIOR, CreditColumns, TermCooccurrence, best_lift
+from .cooccurrence import COOCCURRENCE_PRIOR, CreditTable, TermCooccurrence, best_lift
 from .knowledge import (LikelihoodRanker, LikelihoodSettings, PhenomizerRanker, TermMatcher, dense_columns, gene_matcher,
                         run_blocks)
 
@@ -122,8 +122,8 @@ class FeatureExtractor:
         #: each annotated gene's annotations (closure) over the co-occurrence model's terms
         self._annotation_terms = self.cooccurrence.restrict(hpo.gene_closure)
         # the credit of every gene for a finding, by its annotations and by its cases' findings
-        self._credit_by_annotations = CreditColumns(self.cooccurrence, self._annotation_terms)
-        self._credit_by_cases = CreditColumns(self.cooccurrence, self.cooccurrence.gene_terms)
+        self._credit_by_annotations = CreditTable(self.cooccurrence, self._annotation_terms)
+        self._credit_by_cases = CreditTable(self.cooccurrence, self.cooccurrence.gene_terms)
         #: universe index -> row of the case index (-1: the gene has no case)
         self._index_row = np.full(len(self.universe), -1, dtype=np.int64)
         self._index_row[self.index_to_universe] = np.arange(len(index.genes))
@@ -276,7 +276,7 @@ class FeatureExtractor:
         """The co-occurrence credit of the shortlisted genes (see :mod:`.cooccurrence`): by their
         annotations, the genes known only from cases by those cases' findings (``cooccurrence``);
         genes with cases by annotations and case findings together (``case_cooccurrence``). With
-        nothing left out, from the kept credit columns; else from the shortlist's terms."""
+        nothing left out, read from the credit tables; else from the shortlist's terms."""
         model = self.cooccurrence
         findings = model.findings(self.hpo, list(case.present))
         annotated = candidates < self.n_annotated
