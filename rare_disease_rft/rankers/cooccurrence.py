@@ -203,7 +203,8 @@ def _credit_table(model: TermCooccurrence, rows: sp.csr_matrix) -> np.ndarray:
                 np.max(by_term[rows.indices[rows.indptr[row] : rows.indptr[row + 1]]], axis=0, out=block[i])
             table[start:end, filled] = block.T
         atomic_write(path, lambda tmp: np.save(tmp, table))  # a reader sees the whole table or none
-    return np.load(path, mmap_mode="r")
+    # as a plain array: np.memmap's indexing costs more than the few values a patient reads
+    return np.load(path, mmap_mode="r").view(np.ndarray)
 
 
 def best_lift(log_lift: np.ndarray, rows: sp.csr_matrix, which: np.ndarray) -> np.ndarray:

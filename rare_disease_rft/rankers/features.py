@@ -117,6 +117,7 @@ class FeatureExtractor:
         runs = np.bincount(index.case_gene, minlength=len(index.genes))
         self._cases_of_genes = run_blocks(np.cumsum(runs) - runs, runs, np.argsort(index.case_gene, kind="stable"))
         self._case_only_all = self._case_only_matcher(np.ones(n_cases, np.float32))
+        self._case_counts = index.membership @ np.ones(n_cases, np.float32)
         self._case_only_row = {index.genes[i]: k for k, i in enumerate(self.case_only)}
         self.cooccurrence = TermCooccurrence(hpo, index, prior=cooccurrence_prior)
         #: each annotated gene's annotations (closure) over the co-occurrence model's terms
@@ -152,7 +153,7 @@ class FeatureExtractor:
         # the share of the terms annotated (exact counts, so computed on any rows alike)
         exact = self.matcher.rescored_without(
             case.withheld_publication,
-            lambda m, rows: np.mean([column[rows] > 0 for column in m.frequency(present).T], axis=0), genes)
+            lambda m, rows: np.mean([column[rows] > 0 for column in m.frequency_columns(present)], axis=0), genes)
         return {"lr_excluded": excluded, "exact_share": exact}
 
     # ------------------------------------------------------------------ case-report evidence
@@ -176,13 +177,13 @@ class FeatureExtractor:
         closure, direct = self._case_only_rows
         return closure[row : row + 1], direct[row : row + 1]
 
-    def _case_only_knowledge(self, case: Case, weight: np.ndarray
+    def _case_only_knowledge(self, case: Case, weight: np.ndarray, left_out: np.ndarray | None
                              ) -> tuple[np.ndarray, dict[str, np.ndarray], Callable[[], dict[str, np.ndarray]]]:
         """The knowledge evidence of the genes known only from cases (see :meth:`_case_only_matcher`).
         Returns the genes that have such cases (universe indices), their values of the scores the
         shortlist is chosen by, and a function giving their other values (asked only when one of
         them is shortlisted)."""
-        left_out_here = not weight[self.case_only_cases].all()
+        left_out_here = left_out is not None and not weight[self.case_only_cases].all()
         matcher, enrichment, counts = self._case_only_matcher(weight) if left_out_here else self._case_only_all
         present = list(case.present)
         known = counts > 0  # a gene whose every case is left out stays a gene nothing is known of
@@ -235,11 +236,13 @@ class FeatureExtractor:
         index = self.index
         sims, excl_sims = self.similarities(case)
         n_genes = len(index.genes)
-        counts = index.membership @ weight
-        keep = weight > 0
+        # with nothing left out, every case counts (the counts of all of them are kept)
+        counts = self._case_counts if left_out is None else index.membership @ weight
+        keep = None if left_out is None else weight > 0
         max_sim = self._best_case_of_gene(sims, keep)
         max_excl = self._best_case_of_gene(excl_sims, keep)
-        vote = index.membership @ (weight * np.exp(VOTE_SHARPNESS * (sims - 1.0)))
+        closeness = np.exp(VOTE_SHARPNESS * (sims - 1.0))
+        vote = index.membership @ (closeness if left_out is None else weight * closeness)
         papers = self.papers_per_gene.copy()
         if left_out is not None:
             papers[np.unique(index.case_gene[left_out])] -= 1
@@ -303,10 +306,10 @@ class FeatureExtractor:
         return {"cooccurrence": np.where(annotated, by_annotations, by_cases).sum(axis=0),
                 "case_cooccurrence": np.where(has_cases, np.maximum(by_annotations, by_cases), 0.0).sum(axis=0)}
 
-    def _best_case_of_gene(self, values: np.ndarray, keep: np.ndarray) -> np.ndarray:
-        """Per gene of the index: the highest of ``values`` over its kept cases, and at least 0."""
+    def _best_case_of_gene(self, values: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
+        """Per gene of the index: the highest of ``values`` over its kept cases (None: all), and at least 0."""
         out = np.zeros(len(self.index.genes))
-        kept = np.where(keep, values, 0.0)
+        kept = values if keep is None else np.where(keep, values, 0.0)
         for genes, cases, axis in self._cases_of_genes:
             out[genes] = kept[cases].max(axis=axis)
         return np.maximum(out, 0.0)
@@ -316,7 +319,7 @@ class FeatureExtractor:
         n = len(self.universe)
         knowledge = self._knowledge(case)
         weight, left_out = self._case_weights(exclude_pmid)
-        pseudo_genes, pseudo, more_pseudo = self._case_only_knowledge(case, weight)
+        pseudo_genes, pseudo, more_pseudo = self._case_only_knowledge(case, weight, left_out)
         cases = self._cases(case, weight, left_out)
         # the features the shortlist is chosen by, for every gene (float32, as all features are);
         # the others are gathered for the shortlisted genes only
@@ -357,10 +360,11 @@ class FeatureExtractor:
             self.enrichment.annotation_sizes(case.withheld_publication)[genes])
         for name, column in self._shortlisted_knowledge(case, genes).items():
             values[annotated, COLUMN[name]] = column
-        position = {g: i for i, g in enumerate(pseudo_genes.tolist())}
-        known = [(i, position[g]) for i, g in enumerate(candidates.tolist()) if g in position]
-        if known:
-            at, rows = (np.array(v) for v in zip(*known))
+        position = np.full(n, -1, dtype=np.int64)
+        position[pseudo_genes] = np.arange(len(pseudo_genes))
+        at = np.flatnonzero(position[candidates] >= 0)
+        if len(at):
+            rows = position[candidates[at]]
             for name, column in more_pseudo().items():
                 values[at, COLUMN[name]] = column[rows]
         rows = self._index_row[candidates]
@@ -383,11 +387,13 @@ def product_by_columns(matrix: sp.csc_matrix, vector: np.ndarray) -> np.ndarray:
     columns alone, bit for bit as scipy's CSR product: each row's products added one after another
     in column order (np.add.at adds in the order given; the zeros the product adds change nothing).
     A patient's terms are a few dozen of the index's 20,000: a quarter of the product's time."""
-    nonzero = np.flatnonzero(vector)
-    starts, lengths = matrix.indptr[nonzero], np.diff(matrix.indptr)[nonzero]
-    offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
+    nonzero = np.flatnonzero(vector).tolist()
+    indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
+    spans = [(indptr[j], indptr[j + 1]) for j in nonzero]
     out = np.zeros(matrix.shape[0], dtype=np.float32)
-    np.add.at(out, matrix.indices[offsets], matrix.data[offsets] * np.repeat(vector[nonzero], lengths))
+    if spans:  # slices joined: a fifth faster than gathering the same entries through an index
+        rows = np.concatenate([indices[a:b] for a, b in spans])
+        np.add.at(out, rows, np.concatenate([data[a:b] * vector[j] for (a, b), j in zip(spans, nonzero)]))
     return out
 
 

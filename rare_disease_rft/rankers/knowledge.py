@@ -67,10 +67,15 @@ class ColumnCache:
         out = [None if entry is None or entry[2] is not None else entry[3] for entry in entries]
         compact = [i for i, entry in enumerate(entries) if entry is not None and entry[2] is not None]
         if compact:
-            block = np.empty((len(compact), entries[compact[0]][0]), dtype=np.float32)
+            n = entries[compact[0]][0]
+            block = np.empty((len(compact), n), dtype=np.float32)
             block[:] = np.array([entries[i][1] for i in compact], dtype=np.float32)[:, None]
+            # the rows that differ, of all the columns in one assignment (one each cost more than the rest)
+            differ = [entries[i][2] for i in compact]
+            at = np.concatenate(differ).astype(np.intp)
+            at += np.repeat(np.arange(0, len(compact) * n, n), [len(d) for d in differ])
+            block.ravel()[at] = np.concatenate([entries[i][3] for i in compact])
             for row, i in zip(block, compact):
-                row[entries[i][2]] = entries[i][3]
                 out[i] = row
         return out
 
@@ -295,7 +300,11 @@ class TermMatcher:
 
     def frequency(self, term_ids: list[str]) -> np.ndarray:
         """rows x terms: the propagated annotation frequency of each term (0 if unannotated)."""
-        return self._matrix(self._columns(term_ids, ("frequency",), self._frequency_columns))
+        return self._matrix(self.frequency_columns(term_ids))
+
+    def frequency_columns(self, term_ids: list[str]) -> list[np.ndarray]:
+        """The columns of :meth:`frequency` as they are kept (read-only), for reading a few rows of each."""
+        return self._columns(term_ids, ("frequency",), self._frequency_columns)
 
     def _frequency_columns(self, terms: list[int]) -> list[np.ndarray]:
         return list(dense_columns(self.closure, terms).T)
