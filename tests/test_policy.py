@@ -80,10 +80,10 @@ def test_a_gene_whose_cases_are_all_left_out_is_again_a_gene_nothing_is_known_of
     # with its only paper left out (a training case of that paper), the gene has no evidence at all
     index = CaseIndex.build(hpo, [Task("case1", [ARACHNODACTYLY], answer=Answer("MDGA2"), source={"pmid": "PMID:1"})])
     alone = FeatureExtractor(hpo, index, shortlist_per_source=30)
-    genes = alone._case_only_knowledge(case, alone._case_weights("PMID:1")[0])[0]
+    genes = alone._case_only_knowledge(case, *alone._case_weights("PMID:1"))[0]
     assert len(genes) == 0  # its rows keep the defaults of a gene without annotation or case
     assert alone.universe_index["MDGA2"] not in alone.extract(case, exclude_pmid="PMID:1").candidates
-    assert len(alone._case_only_knowledge(case, alone._case_weights(None)[0])[0]) == 1
+    assert len(alone._case_only_knowledge(case, *alone._case_weights(None))[0]) == 1
 
 
 def test_the_policy_withholds_the_publication_a_case_names(hpo):
@@ -130,6 +130,13 @@ def test_hypergeometric_enrichment_is_scipys_upper_tail():
     got = hypergeometric_enrichment(overlap, sizes, universe=9000, drawn=6)
     expected = [0.0] + [-np.log10(hypergeom.sf(k - 1, 9000, n, 6)) for k, n in zip(overlap[1:], sizes[1:])]
     assert got == pytest.approx(expected, rel=1e-9)
+    # the scores kept across calls (tables by overlap and size, grown as larger sizes come) are the same bits
+    known: dict = {}
+    for overlap, sizes in ((overlap, sizes), (np.array([1, 4, 2]), np.array([3000, 4, 900]))):
+        fresh = hypergeometric_enrichment(overlap, sizes, universe=9000, drawn=6)
+        for _ in range(2):
+            assert hypergeometric_enrichment(overlap, sizes, 9000, 6, known).tobytes() == fresh.tobytes()
+    assert known[6].shape[1] > 3000 and np.isfinite(known[6]).sum() == 6
 
 
 def test_plackett_luce_log_prob_matches_the_sequential_definition():

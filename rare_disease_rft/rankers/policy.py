@@ -71,11 +71,11 @@ def _gelu(x: np.ndarray) -> np.ndarray:
     magnitude = np.abs(x)
     position = np.fmin(magnitude, np.float32(_GELU_END))  # fmin: NaN reads as the end
     position *= np.float32(1 / _GELU_STEP)
-    cell = position.astype(np.int32)
-    offset = np.subtract(position, cell, out=position, dtype=np.float32)  # the int32 cell converts exactly
-    tail = changes.take(cell)
+    cell = position.astype(np.intp)  # intp and mode="clip": take then neither converts nor checks each index
+    offset = np.subtract(position, cell, out=position, dtype=np.float32)  # the cell (<= 2**14) converts exactly
+    tail = changes.take(cell, mode="clip")
     tail *= offset
-    tail += starts.take(cell)
+    tail += starts.take(cell, mode="clip")
     magnitude *= tail
     out = np.maximum(x, np.float32(0.0))
     out -= magnitude
