@@ -151,17 +151,20 @@ def test_a_column_mostly_at_one_value_is_kept_compact_and_returned_bit_for_bit()
     from rare_disease_rft.rankers.knowledge import ColumnCache
 
     cache = ColumnCache()
-    floor = np.full(1000, 0.25, dtype=np.float32)  # mostly its smallest value
-    floor[[3, 500, 999]] = [1.5, 0.5, np.inf]
+    floor = np.full(2000, 0.25, dtype=np.float32)  # mostly its smallest value
+    floor[[3, 500, 1999]] = [1.5, 0.5, np.inf]
     ceiling = -floor  # mostly its largest
     cache.put(("lr", 7), floor)
     cache.put(("excluded", 7), ceiling)
     assert cache.bytes == 2 * 3 * (2 + 4)  # three rows each: a 16-bit row number and a float32
-    signed = np.zeros(1000, dtype=np.float32)
+    signed = np.zeros(2000, dtype=np.float32)
     signed[[10, 20]] = [-0.0, np.nan]  # -0.0 equals 0.0, but is kept as it was
     cache.put(("frequency", 7), signed)
     for key, expected in ((("lr", 7), floor), (("excluded", 7), ceiling), (("frequency", 7), signed)):
         assert np.array_equal(cache.get(key).view(np.uint32), expected.view(np.uint32))
+    before = cache.bytes
+    cache.put(("lr", 8), floor[:12])  # a short column is kept whole
+    assert cache.bytes - before == 12 * 4 and np.array_equal(cache.get(("lr", 8)), floor[:12])
 
 
 def test_a_matcher_that_keeps_no_columns_scores_exactly_as_one_that_does(hpo):
@@ -171,10 +174,22 @@ def test_a_matcher_that_keeps_no_columns_scores_exactly_as_one_that_does(hpo):
     forgetful = TermMatcher(hpo, hpo.disease_closure, hpo.disease_terms, cache_bytes=0)
     terms = list(MARFAN + NF1)
     cached.log_likelihood_ratio(terms[:3], 0.1, 0.001)  # some columns computed before, some not
-    for method, args in (("mean_best_match", ()), ("log_likelihood_ratio", (0.1, 0.001)), ("log_excluded_ratio", (0.95,)),
-                         ("frequency", ())):
+    for method, args in (("mean_best_match", ()), ("log_likelihood_ratio", (0.1, 0.001)), ("log_excluded_ratio", (0.95,))):
         assert np.array_equal(getattr(cached, method)(terms, *args), getattr(forgetful, method)(terms, *args))
-    assert len(forgetful.columns) == 0 and len(cached.columns) == 4 * len(terms)
+    assert len(forgetful.columns) == 0 and len(cached.columns) == 3 * len(terms)
+
+
+def test_the_annotated_share_is_the_mean_of_the_dense_columns_above_zero(hpo):
+    from rare_disease_rft.rankers.knowledge import TermMatcher, dense_columns
+
+    matcher = TermMatcher(hpo, hpo.gene_closure, hpo.gene_terms)
+    terms = list(MARFAN + NF1)
+    dense = dense_columns(matcher.closure, hpo.term_indices(terms))
+    share = matcher.annotated_share(terms)
+    assert share.tobytes() == (dense > 0).mean(axis=1).tobytes()
+    rows = np.array([hpo.gene_index["FBN1"], hpo.gene_index["NF1"], hpo.gene_index["FBN1"]])
+    assert share[rows].tolist() == matcher.annotated_share(terms, rows).tolist()
+    assert share[rows[0]] >= 0.5 and share[rows[1]] >= 0.5 and share.min() == 0.0
 
 
 def test_order_by_score_is_lexsorts_order_for_float32_scores_ties_zeros_infinities_and_nan():

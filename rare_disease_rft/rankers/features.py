@@ -154,7 +154,7 @@ class FeatureExtractor:
         # the share of the terms annotated (exact counts, so computed on any rows alike)
         exact = self.matcher.rescored_without(
             case.withheld_publication,
-            lambda m, rows: np.mean([column[rows] > 0 for column in m.frequency_columns(present)], axis=0), genes)
+            lambda m, rows: m.annotated_share(present, rows), genes)
         return {"lr_excluded": excluded, "exact_share": exact}
 
     # ------------------------------------------------------------------ case-report evidence
@@ -195,7 +195,7 @@ class FeatureExtractor:
         def others() -> dict[str, np.ndarray]:
             values = {
                 "lr_excluded": self.likelihood.excluded_log_lr(case, matcher) if case.excluded else np.zeros(len(counts)),
-                "exact_share": (matcher.frequency(present) > 0).mean(axis=1),
+                "exact_share": matcher.annotated_share(present),
                 # the count as an integer, as before: log1p of a float32 count differs in the last bit
                 "annotation_size": np.log1p(matcher.direct.getnnz(axis=1)),
             }

@@ -34,15 +34,17 @@ from .base import Case, Ranker, Ranking, order_by_score
 
 #: what each matcher may keep of the per-term columns it computed, least recently used dropped
 #: first. Against the 8,861 diseases the columns of all 2,305 terms of the test split's 1,373
-#: patients take about 80 MiB (kept compact: see ColumnCache); against the genes, 1 MiB.
+#: patients take about 80 MiB (kept compact: see ColumnCache).
 COLUMN_CACHE_BYTES = 96 * 2**20
+#: rows from which a column is kept compact (see ColumnCache)
+COMPACT_FROM = 1024
 
 
 class ColumnCache:
     """float32 columns (one value per row) by key, least recently used dropped first once they
-    take more than ``max_bytes``. A column most of whose rows hold its smallest or its largest
-    value (likelihood ratios at the noise floor, frequencies at 0) is kept as that value and the
-    rows that differ, bit for bit. Thread-safe: the app's sessions share one ranker."""
+    take more than ``max_bytes``. A column of at least COMPACT_FROM rows most of which hold its
+    smallest or its largest value (likelihood ratios at the noise floor, frequencies at 0) is kept
+    as that value and the rows that differ, bit for bit. Thread-safe: the app's sessions share one ranker."""
 
     def __init__(self, max_bytes: int = COLUMN_CACHE_BYTES):
         self.max_bytes = max_bytes
@@ -67,15 +69,10 @@ class ColumnCache:
         out = [None if entry is None or entry[2] is not None else entry[3] for entry in entries]
         compact = [i for i, entry in enumerate(entries) if entry is not None and entry[2] is not None]
         if compact:
-            n = entries[compact[0]][0]
-            block = np.empty((len(compact), n), dtype=np.float32)
+            block = np.empty((len(compact), entries[compact[0]][0]), dtype=np.float32)
             block[:] = np.array([entries[i][1] for i in compact], dtype=np.float32)[:, None]
-            # the rows that differ, of all the columns in one assignment (one each cost more than the rest)
-            differ = [entries[i][2] for i in compact]
-            at = np.concatenate(differ).astype(np.intp)
-            at += np.repeat(np.arange(0, len(compact) * n, n), [len(d) for d in differ])
-            block.ravel()[at] = np.concatenate([entries[i][3] for i in compact])
             for row, i in zip(block, compact):
+                row[entries[i][2]] = entries[i][3]
                 out[i] = row
         return out
 
@@ -86,7 +83,8 @@ class ColumnCache:
         differ = min((bits != np.asarray(v, np.float32).view(np.uint32) for v in (column.min(), column.max())),
                      key=np.count_nonzero) if len(column) else bits != 0
         rows = np.flatnonzero(differ).astype(np.uint16 if len(column) <= 2**16 else np.int32)
-        if rows.nbytes + 4 * len(rows) < column.nbytes:
+        # short columns (a few genes known only from cases) are kept whole: filling one in costs more than it saves
+        if len(column) >= COMPACT_FROM and rows.nbytes + 4 * len(rows) < column.nbytes:
             entry = (len(column), column[np.argmin(differ)], rows, column[rows], rows.nbytes + 4 * len(rows))
         else:
             entry = (len(column), None, None, column, column.nbytes)
@@ -146,8 +144,8 @@ def row_sums(columns: list[np.ndarray], n_rows: int) -> np.ndarray:
 class TermMatcher:
     """Patient terms against every row's annotations (rows x terms, sparse, column-sliced).
 
-    Each patient term's columns (its best match, likelihood ratio and frequency against every
-    row) do not depend on the patient: they are computed once and kept in a bounded
+    Each patient term's columns (its best match and likelihood ratios against every row) do not
+    depend on the patient: they are computed once and kept in a bounded
     :class:`ColumnCache`, and a patient's scores are sums over their terms' columns. The terms
     not kept yet are computed together, as their ancestors overlap.
 
@@ -202,7 +200,7 @@ class TermMatcher:
     @functools.cached_property
     def direct(self) -> sp.csc_matrix:
         """The direct annotations by column, unstated frequencies filled: built when first asked
-        (likelihood ratios need them; the gene matcher, for frequencies only, never does)."""
+        (likelihood ratios need them; the gene matcher, for annotated shares only, never does)."""
         direct = self._direct_rows.copy()
         direct.data = np.maximum(np.nan_to_num(direct.data, nan=UNKNOWN_FREQUENCY), 1e-6)
         direct = direct.tocsc()
@@ -298,16 +296,15 @@ class TermMatcher:
         frequency = np.minimum(dense_columns(self.closure, terms), cap)
         return list((np.log1p(-frequency) - np.log1p(-np.minimum(self.background[terms], cap))).T)
 
-    def frequency(self, term_ids: list[str]) -> np.ndarray:
-        """rows x terms: the propagated annotation frequency of each term (0 if unannotated)."""
-        return self._matrix(self.frequency_columns(term_ids))
-
-    def frequency_columns(self, term_ids: list[str]) -> list[np.ndarray]:
-        """The columns of :meth:`frequency` as they are kept (read-only), for reading a few rows of each."""
-        return self._columns(term_ids, ("frequency",), self._frequency_columns)
-
-    def _frequency_columns(self, terms: list[int]) -> list[np.ndarray]:
-        return list(dense_columns(self.closure, terms).T)
+    def annotated_share(self, term_ids: list[str], rows: np.ndarray | None = None) -> np.ndarray:
+        """Per row (or per row of ``rows``), the share of the terms the row is annotated with (the
+        term or a descendant, at a frequency above 0): counted from the closure's columns, no column
+        made dense (the same float64 shares as the mean of a rows x terms matrix of booleans)."""
+        indptr, indices, data = self.closure.indptr, self.closure.indices, self.closure.data
+        spans = [(indptr[t], indptr[t + 1]) for t in self.hpo.term_indices(term_ids).tolist()]
+        annotated = [indices[a:b][data[a:b] > 0] for a, b in spans]
+        counts = np.bincount(np.concatenate(annotated) if annotated else np.zeros(0, np.intp), minlength=self.n_rows)
+        return (counts if rows is None else counts[rows]) / len(term_ids)
 
 
 def run_blocks(starts: np.ndarray, counts: np.ndarray, members: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, int]]:
