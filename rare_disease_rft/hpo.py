@@ -45,7 +45,7 @@ FREQUENCY_TERMS = {
 }
 # Used where an annotation states no frequency (a third of them); "Frequent" is the middle class.
 UNKNOWN_FREQUENCY = 0.5
-_CACHE_FORMAT = 7
+_CACHE_FORMAT = 8
 # publications whose withheld rows are kept per process: a split has a few hundred, cases come
 # paper by paper, and each entry is a handful of sparse rows
 WITHHELD_CACHE_SIZE = 1024
@@ -184,7 +184,7 @@ class HPO:
 
         def csr(name: str, shape: tuple[int, int], dtype=np.float32) -> sp.csr_matrix:
             return sp.csr_matrix(
-                (arrays[f"{name}_data"].astype(dtype), arrays[f"{name}_indices"], arrays[f"{name}_indptr"]),
+                (arrays[f"{name}_data"].astype(dtype, copy=False), arrays[f"{name}_indices"], arrays[f"{name}_indptr"]),
                 shape=shape,
             )
 
@@ -216,8 +216,12 @@ class HPO:
              arrays["annotation_refs_indptr"]), shape=(len(self._row_disease), len(meta["references"])))
         self._references: list[str] = meta["references"]
         self._withheld: OrderedDict[str, WithheldKnowledge | None] = OrderedDict()
-        # (lower-cased text, text, term index, is the label): labels first, then synonyms
-        self._search_keys = [(name.lower(), name, i, True) for i, name in enumerate(self.names)] + [
+
+    @functools.cached_property
+    def _search_keys(self) -> list[tuple[str, str, int, bool]]:
+        """(lower-cased text, text, term index, is the label): labels first, then synonyms. Built
+        on the first search (a tenth of loading), not by commands that never search."""
+        return [(name.lower(), name, i, True) for i, name in enumerate(self.names)] + [
             (syn.lower(), syn, i, False) for i, syns in enumerate(self.synonyms) for syn in syns
         ]
 
@@ -231,14 +235,18 @@ class HPO:
         key = f"v{_CACHE_FORMAT}-{fingerprint(files.used + [Path(__file__), Path(_release.__file__)])}"
         cached = cache_dir("hpo") / key
         if (cached / "meta.json").is_file():
-            with np.load(cached / "arrays.npz") as npz:
-                arrays = {k: npz[k] for k in npz.files}
+            meta = json.loads((cached / "meta.json").read_text())
+            # one .npy per array: read straight into memory, without a zip archive's CRC pass
+            # (a third of the cost of loading the cache); never a pickle
+            arrays = {name: np.load(cached / f"{name}.npy") for name in meta["arrays"]}
             # the same files in another folder share the cache: the source is where they are now
-            return cls(arrays, {**json.loads((cached / "meta.json").read_text()), "source": str(files.folder)})
+            return cls(arrays, {**meta, "source": str(files.folder)})
         arrays, meta = _build(files)
         cached.mkdir(parents=True, exist_ok=True)
-        atomic_write(cached / "arrays.npz", lambda tmp: np.savez(tmp, **arrays))  # two first runs may race
-        atomic_write_bytes(cached / "meta.json", json.dumps(meta).encode())
+        for name, array in arrays.items():  # two first runs may race: each file is written whole
+            atomic_write(cached / f"{name}.npy", functools.partial(np.save, arr=array, allow_pickle=False))
+        # written last: a cache entry is complete once its meta.json exists
+        atomic_write_bytes(cached / "meta.json", json.dumps({**meta, "arrays": list(arrays)}).encode())
         return cls(arrays, meta)
 
     # ---------------------------------------------------------------- terms
