@@ -31,7 +31,7 @@ import scipy.sparse as sp
 from .genes import GeneNames, gene_names
 from . import hpo_release as _release
 from .hpo_release import ReleaseFiles, gene_phenotypes, read_annotations, read_obo, release_files
-from .resources import BUNDLED_HPO, atomic_write, atomic_write_bytes, cache_dir, fingerprint
+from .resources import BUNDLED_HPO, atomic_write_bytes, cache_dir, fingerprint, read_arrays, write_arrays
 
 PHENOTYPIC_ABNORMALITY = "HP:0000118"
 # Midpoints of the HPO frequency classes (HP:0040279 subtree).
@@ -234,19 +234,14 @@ class HPO:
         # code share one cache folder)
         key = f"v{_CACHE_FORMAT}-{fingerprint(files.used + [Path(__file__), Path(_release.__file__)])}"
         cached = cache_dir("hpo") / key
-        if (cached / "meta.json").is_file():
-            meta = json.loads((cached / "meta.json").read_text())
-            # one .npy per array: read straight into memory, without a zip archive's CRC pass
-            # (a third of the cost of loading the cache); never a pickle
-            arrays = {name: np.load(cached / f"{name}.npy") for name in meta["arrays"]}
+        arrays = read_arrays(cached) if (cached / "meta.json").is_file() else None
+        if arrays is not None:
             # the same files in another folder share the cache: the source is where they are now
-            return cls(arrays, {**meta, "source": str(files.folder)})
+            return cls(arrays, {**json.loads((cached / "meta.json").read_text()), "source": str(files.folder)})
         arrays, meta = _build(files)
         cached.mkdir(parents=True, exist_ok=True)
-        for name, array in arrays.items():  # two first runs may race: each file is written whole
-            atomic_write(cached / f"{name}.npy", functools.partial(np.save, arr=array, allow_pickle=False))
-        # written last: a cache entry is complete once its meta.json exists
-        atomic_write_bytes(cached / "meta.json", json.dumps({**meta, "arrays": list(arrays)}).encode())
+        write_arrays(cached, arrays)  # two first runs may race: each file is written whole
+        atomic_write_bytes(cached / "meta.json", json.dumps(meta).encode())  # last: the entry is complete
         return cls(arrays, meta)
 
     # ---------------------------------------------------------------- terms
