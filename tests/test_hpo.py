@@ -122,11 +122,13 @@ def test_a_release_read_from_its_cache_is_the_release_built(tmp_path, monkeypatc
     assert (entry / "meta.json").is_file() and (entry / "gene_closure_data.npy").is_file()
     read = HPO.load(release)
     for name in ("parents", "ancestor_matrix", "gene_terms", "gene_closure", "gene_diseases", "disease_terms",
-                 "disease_closure"):
+                 "disease_closure", "gene_closure_by_term", "disease_closure_by_term"):
         a, b = getattr(built, name), getattr(read, name)
         assert a.dtype == b.dtype and a.shape == b.shape
         assert (a.indptr.tolist(), a.indices.tolist()) == (b.indptr.tolist(), b.indices.tolist())
         assert np.array_equal(a.data, b.data, equal_nan=a.dtype.kind == "f"), name
+    assert read.gene_closure_by_term.format == "csc" and (read.gene_closure_by_term != read.gene_closure).nnz == 0
+    assert (read.disease_closure_by_term != read.disease_closure).nnz == 0
     assert np.array_equal(built.information_content, read.information_content)
     assert (built.ids, built.names, built.synonyms, built.gene_symbols) == (read.ids, read.names, read.synonyms,
                                                                              read.gene_symbols)
