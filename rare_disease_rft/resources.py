@@ -151,14 +151,19 @@ def write_arrays(folder: str | Path, arrays: dict) -> None:
 
 
 def read_arrays(folder: str | Path) -> dict | None:
-    """The arrays :func:`write_arrays` wrote to ``folder``, read straight into memory (unlike an
-    .npz archive's, without a pass for its checksums: a third of the time); None if it is incomplete."""
+    """The arrays :func:`write_arrays` wrote to ``folder``, None if it is incomplete.
+
+    Memory-mapped copy-on-write: a page is read when first used (an array nothing uses costs
+    nothing) and writing to an array changes this process's copy only. Cache files are replaced
+    whole (:func:`atomic_write`), never changed in place, so the mapped pages stay as written."""
     import numpy as np
 
     folder = Path(folder)
     if not (folder / ARRAYS_INDEX).is_file():
         return None
-    return {name: np.load(folder / f"{name}.npy") for name in json.loads((folder / ARRAYS_INDEX).read_text())}
+    # plain arrays on the mapped pages (np.memmap's subclass would follow them into every result)
+    return {name: np.asarray(np.load(folder / f"{name}.npy", mmap_mode="c"))
+            for name in json.loads((folder / ARRAYS_INDEX).read_text())}
 
 
 def check_output(path: str | Path, inputs: Iterable[str | Path] = (), read_suffixes: tuple[str, ...] | None = None,
