@@ -162,7 +162,7 @@ def read_arrays(folder: str | Path) -> dict | None:
     if not (folder / ARRAYS_INDEX).is_file():
         return None
     # plain arrays on the mapped pages (np.memmap's subclass would follow them into every result)
-    return {name: np.asarray(np.load(folder / f"{name}.npy", mmap_mode="c"))
+    return {name: np.load(folder / f"{name}.npy", mmap_mode="c").view(np.ndarray)
             for name in json.loads((folder / ARRAYS_INDEX).read_text())}
 
 
