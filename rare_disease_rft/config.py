@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .resources import DATA_FOLDER
 from .tasks import Task, read_tasks
 
@@ -125,6 +123,8 @@ def _set_dotted(data: dict, dotted: str, value: Any) -> None:
 
 def read_recipe(path: str | Path, overrides: list[str] | None = None) -> dict:
     """The settings of a YAML recipe, with ``key=value`` overrides applied (not yet checked)."""
+    import yaml  # here, not at the top: commands that read no recipe (rank, the app) start without it
+
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config {path} does not exist")

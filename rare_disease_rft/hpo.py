@@ -31,7 +31,7 @@ import scipy.sparse as sp
 from .genes import GeneNames, gene_names
 from . import hpo_release as _release
 from .hpo_release import ReleaseFiles, gene_phenotypes, read_annotations, read_obo, release_files
-from .resources import BUNDLED_HPO, atomic_write, atomic_write_bytes, cache_dir, fingerprint
+from .resources import BUNDLED_HPO, atomic_write_bytes, cache_dir, fingerprint, read_arrays, write_arrays
 
 PHENOTYPIC_ABNORMALITY = "HP:0000118"
 # Midpoints of the HPO frequency classes (HP:0040279 subtree).
@@ -45,7 +45,7 @@ FREQUENCY_TERMS = {
 }
 # Used where an annotation states no frequency (a third of them); "Frequent" is the middle class.
 UNKNOWN_FREQUENCY = 0.5
-_CACHE_FORMAT = 7
+_CACHE_FORMAT = 8
 # publications whose withheld rows are kept per process: a split has a few hundred, cases come
 # paper by paper, and each entry is a handful of sparse rows
 WITHHELD_CACHE_SIZE = 1024
@@ -182,25 +182,31 @@ class HPO:
         self.disease_index: dict[str, int] = {d: i for i, d in enumerate(self.disease_ids)}
         n_terms, n_genes = len(self.ids), len(self.gene_symbols)
 
-        def csr(name: str, shape: tuple[int, int], dtype=np.float32) -> sp.csr_matrix:
-            return sp.csr_matrix(
-                (arrays[f"{name}_data"].astype(dtype), arrays[f"{name}_indices"], arrays[f"{name}_indptr"]),
+        def sparse(name: str, shape: tuple[int, int], dtype=np.float32,
+                   kind=sp.csr_matrix) -> sp.csr_matrix | sp.csc_matrix:
+            return kind(
+                (arrays[f"{name}_data"].astype(dtype, copy=False), arrays[f"{name}_indices"], arrays[f"{name}_indptr"]),
                 shape=shape,
             )
 
-        self.parents = csr("parents", (n_terms, n_terms), np.bool_)
+        self.parents = sparse("parents", (n_terms, n_terms), np.bool_)
         #: terms x terms, row t marks t and every ancestor of t
-        self.ancestor_matrix = csr("ancestors", (n_terms, n_terms), np.bool_)
+        self.ancestor_matrix = sparse("ancestors", (n_terms, n_terms), np.bool_)
         #: genes x terms, direct annotations with frequency (NaN where unstated)
-        self.gene_terms = csr("gene_terms", (n_genes, n_terms))
+        self.gene_terms = sparse("gene_terms", (n_genes, n_terms))
         #: genes x terms, annotations propagated to ancestors: the highest frequency of any
         #: annotated descendant (unstated frequencies count as UNKNOWN_FREQUENCY)
-        self.gene_closure = csr("gene_closure", (n_genes, n_terms))
+        self.gene_closure = sparse("gene_closure", (n_genes, n_terms))
         #: genes x diseases the annotations came from
-        self.gene_diseases = csr("gene_diseases", (n_genes, len(self.disease_ids)), np.bool_)
+        self.gene_diseases = sparse("gene_diseases", (n_genes, len(self.disease_ids)), np.bool_)
         #: diseases x terms, the same two views per disease (the gene's annotations are their union)
-        self.disease_terms = csr("disease_terms", (len(self.disease_ids), n_terms))
-        self.disease_closure = csr("disease_closure", (len(self.disease_ids), n_terms))
+        self.disease_terms = sparse("disease_terms", (len(self.disease_ids), n_terms))
+        self.disease_closure = sparse("disease_closure", (len(self.disease_ids), n_terms))
+        #: the two closures by column (CSC), as matching a patient's terms slices them: kept in the
+        #: cache, as converting them took every process 15 ms each
+        self.gene_closure_by_term = sparse("gene_closure_by_term", (n_genes, n_terms), kind=sp.csc_matrix)
+        self.disease_closure_by_term = sparse("disease_closure_by_term", (len(self.disease_ids), n_terms),
+                                           kind=sp.csc_matrix)
         self.information_content: np.ndarray = arrays["ic"]
         #: share of genes annotated with each term or a descendant (the background rate)
         self.gene_frequency: np.ndarray = arrays["gene_frequency"]
@@ -216,8 +222,12 @@ class HPO:
              arrays["annotation_refs_indptr"]), shape=(len(self._row_disease), len(meta["references"])))
         self._references: list[str] = meta["references"]
         self._withheld: OrderedDict[str, WithheldKnowledge | None] = OrderedDict()
-        # (lower-cased text, text, term index, is the label): labels first, then synonyms
-        self._search_keys = [(name.lower(), name, i, True) for i, name in enumerate(self.names)] + [
+
+    @functools.cached_property
+    def _search_keys(self) -> list[tuple[str, str, int, bool]]:
+        """(lower-cased text, text, term index, is the label): labels first, then synonyms. Built
+        on the first search (a tenth of loading), not by commands that never search."""
+        return [(name.lower(), name, i, True) for i, name in enumerate(self.names)] + [
             (syn.lower(), syn, i, False) for i, syns in enumerate(self.synonyms) for syn in syns
         ]
 
@@ -230,15 +240,14 @@ class HPO:
         # code share one cache folder)
         key = f"v{_CACHE_FORMAT}-{fingerprint(files.used + [Path(__file__), Path(_release.__file__)])}"
         cached = cache_dir("hpo") / key
-        if (cached / "meta.json").is_file():
-            with np.load(cached / "arrays.npz") as npz:
-                arrays = {k: npz[k] for k in npz.files}
+        arrays = read_arrays(cached) if (cached / "meta.json").is_file() else None
+        if arrays is not None:
             # the same files in another folder share the cache: the source is where they are now
             return cls(arrays, {**json.loads((cached / "meta.json").read_text()), "source": str(files.folder)})
         arrays, meta = _build(files)
         cached.mkdir(parents=True, exist_ok=True)
-        atomic_write(cached / "arrays.npz", lambda tmp: np.savez(tmp, **arrays))  # two first runs may race
-        atomic_write_bytes(cached / "meta.json", json.dumps(meta).encode())
+        write_arrays(cached, arrays)  # two first runs may race: each file is written whole
+        atomic_write_bytes(cached / "meta.json", json.dumps(meta).encode())  # last: the entry is complete
         return cls(arrays, meta)
 
     # ---------------------------------------------------------------- terms
@@ -512,8 +521,9 @@ def _load_release(folder: str) -> HPO:
 
 
 # ------------------------------------------------------------------------ building the cache
-def _csr_arrays(name: str, m: sp.csr_matrix) -> dict[str, np.ndarray]:
-    m = m.tocsr()
+def _sparse_arrays(name: str, m: sp.csr_matrix, by_column: bool = False) -> dict[str, np.ndarray]:
+    """A sparse matrix's arrays, by row (CSR) or ``by_column`` (CSC), indices sorted."""
+    m = m.tocsc() if by_column else m.tocsr()
     m.sort_indices()
     return {f"{name}_data": m.data, f"{name}_indices": m.indices.astype(np.int32),
             f"{name}_indptr": m.indptr.astype(np.int64)}
@@ -679,13 +689,15 @@ def _build(files: ReleaseFiles) -> tuple[dict, dict]:
     gene_diseases = sp.csr_matrix((np.ones(len(dg), bool), (dg[:, 0], dg[:, 1])), shape=(n_genes, len(disease_ids)))
 
     arrays = {
-        **_csr_arrays("parents", parents),
-        **_csr_arrays("ancestors", ancestor_matrix),
-        **_csr_arrays("gene_terms", gene_terms),
-        **_csr_arrays("gene_closure", closure),
-        **_csr_arrays("gene_diseases", gene_diseases),
-        **_csr_arrays("disease_terms", disease_terms),
-        **_csr_arrays("disease_closure", disease_closure),
+        **_sparse_arrays("parents", parents),
+        **_sparse_arrays("ancestors", ancestor_matrix),
+        **_sparse_arrays("gene_terms", gene_terms),
+        **_sparse_arrays("gene_closure", closure),
+        **_sparse_arrays("gene_diseases", gene_diseases),
+        **_sparse_arrays("disease_terms", disease_terms),
+        **_sparse_arrays("disease_closure", disease_closure),
+        **_sparse_arrays("gene_closure_by_term", closure, by_column=True),
+        **_sparse_arrays("disease_closure_by_term", disease_closure, by_column=True),
         "ic": ic.astype(np.float32),
         "gene_frequency": gene_frequency.astype(np.float32),
         "phenotypic": phenotypic,

@@ -8,8 +8,10 @@ temporary file. A command checks its outputs with :func:`check_output` before an
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
+import json
 import lzma
 import os
 import secrets
@@ -37,6 +39,8 @@ DEFAULT_MODEL_DIR = REPO_ROOT / "artifacts" / "default-model"
 # what `rdrft rank` and the app serve for `default`: that model with the test split's cases added to
 # its case index, once the benchmark has measured it without them (a clinician gets all the evidence)
 SERVED_MODEL_DIR = REPO_ROOT / "artifacts" / "default-model-all-cases"
+#: the names of the arrays in a folder :func:`write_arrays` wrote
+ARRAYS_INDEX = "arrays.json"
 
 
 def cache_dir(*parts: str) -> Path:
@@ -132,6 +136,34 @@ def atomic_write_files(files: dict[Path, bytes]) -> None:
         for tmp in written.values():
             tmp.unlink(missing_ok=True)
         raise
+
+
+def write_arrays(folder: str | Path, arrays: dict) -> None:
+    """Writes numpy ``arrays`` to ``folder``, one ``NAME.npy`` each (no pickle), each through
+    :func:`atomic_write` (two first runs filling one cache entry may race), then ``arrays.json``,
+    their names: written last, it says the folder is complete."""
+    import numpy as np  # here: the command line's start (its help) needs no numpy
+
+    folder = Path(folder)
+    for name, array in arrays.items():
+        atomic_write(folder / f"{name}.npy", functools.partial(np.save, arr=array, allow_pickle=False))
+    atomic_write_bytes(folder / ARRAYS_INDEX, json.dumps(list(arrays)).encode())
+
+
+def read_arrays(folder: str | Path) -> dict | None:
+    """The arrays :func:`write_arrays` wrote to ``folder``, None if it is incomplete.
+
+    Memory-mapped copy-on-write: a page is read when first used (an array nothing uses costs
+    nothing) and writing to an array changes this process's copy only. Cache files are replaced
+    whole (:func:`atomic_write`), never changed in place, so the mapped pages stay as written."""
+    import numpy as np
+
+    folder = Path(folder)
+    if not (folder / ARRAYS_INDEX).is_file():
+        return None
+    # plain arrays on the mapped pages (np.memmap's subclass would follow them into every result)
+    return {name: np.load(folder / f"{name}.npy", mmap_mode="c").view(np.ndarray)
+            for name in json.loads((folder / ARRAYS_INDEX).read_text())}
 
 
 def check_output(path: str | Path, inputs: Iterable[str | Path] = (), read_suffixes: tuple[str, ...] | None = None,

@@ -701,3 +701,22 @@ def test_the_page_refuses_a_model_directory_that_asks_to_run_its_code(open_app, 
     at = open_app(str(model), present=MARFAN)
     assert values(at.main.error)[0].endswith(f"{model}/config.json {REMOTE_CODE}")
     assert not evil_model.marker.exists() and not [d for d in at.main.dataframe if "gene" in d.value.columns]
+
+
+def test_a_folder_of_arrays_is_read_only_once_its_index_is_written(tmp_path):
+    """write_arrays' index (arrays.json) comes last: a folder a writer has not finished reads as
+    None, a finished one as the arrays written, dtypes and NaNs kept; objects (pickles) are refused."""
+    import numpy as np
+
+    from rare_disease_rft.resources import ARRAYS_INDEX, read_arrays, write_arrays
+
+    arrays = {"pairs.data": np.array([0.5, np.nan], np.float32), "flags": np.array([True, False])}
+    write_arrays(tmp_path, arrays)
+    read = read_arrays(tmp_path)
+    assert list(read) == ["pairs.data", "flags"] and read["flags"].dtype == bool
+    assert read["pairs.data"].dtype == np.float32 and np.array_equal(read["pairs.data"], arrays["pairs.data"],
+                                                                      equal_nan=True)
+    (tmp_path / ARRAYS_INDEX).unlink()
+    assert read_arrays(tmp_path) is None
+    with pytest.raises(ValueError):
+        write_arrays(tmp_path / "objects", {"mixed": np.array([1, "a"], dtype=object)})

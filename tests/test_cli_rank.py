@@ -101,6 +101,19 @@ def test_the_installed_command_exits_2_on_an_unknown_id():
     assert proc.stderr.count("\n") == 1 and "HP:9999999" in proc.stderr
 
 
+def test_rank_runs_no_code_of_numpy_tools_until_they_are_used():
+    """scipy's clone of numpy's namespace imports numpy.f2py and numpy.testing: `rdrft rank` defers
+    them (a tenth of its start), and they still work when something uses them."""
+    script = ("import sys; from rare_disease_rft.cli import main; "
+              f"code = main(['rank', '--model', 'likelihood', '--json', '--present', '{MARFAN}']); "
+              "ran = [m for m in ('numpy.f2py.crackfortran', 'numpy.testing._private.utils') if m in sys.modules]; "
+              "import numpy; numpy.testing.assert_equal(numpy.f2py.__name__, 'numpy.f2py'); "
+              "print(code, ran, 'numpy.testing._private.utils' in sys.modules, file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.stderr.splitlines()[-1] == "0 [] True"
+    assert json.loads(proc.stdout)["genes"][0]["gene"] == "FBN1"
+
+
 def test_evaluate_limit_writes_the_metrics_json(capsys, task_file, tmp_path):
     out_json = tmp_path / "out" / "metrics.json"
     code, out, _ = run(capsys, "evaluate", "--model", "likelihood", "--tasks", str(task_file), "--limit", "3",

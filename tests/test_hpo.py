@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 
 from rare_disease_rft.hpo import HPO, HPOError, normalise_id, parse_frequency
@@ -78,8 +79,9 @@ def test_parse_frequency(text, value):
     assert (math.isnan(got) and math.isnan(value)) or got == pytest.approx(value)
 
 
-def test_loads_a_release_folder_a_user_names(tmp_path):
-    (tmp_path / "hp.obo").write_text(
+def _write_small_release(folder):
+    """Five terms (one alternative id, one obsolete), two genes, one disease with a name."""
+    (folder / "hp.obo").write_text(
         "format-version: 1.2\ndata-version: hp/releases/2099-01-01\n\n"
         "[Term]\nid: HP:0000001\nname: All\n\n"
         "[Term]\nid: HP:0000118\nname: Phenotypic abnormality\nis_a: HP:0000001 ! All\n\n"
@@ -87,12 +89,16 @@ def test_loads_a_release_folder_a_user_names(tmp_path):
         "[Term]\nid: HP:0000003\nname: Very tall\nis_a: HP:0000002\n\n"
         "[Term]\nid: HP:0000004\nname: Old tall\nis_obsolete: true\nreplaced_by: HP:0000003\n"
     )
-    (tmp_path / "genes_to_phenotype.txt").write_text(
+    (folder / "genes_to_phenotype.txt").write_text(
         "ncbi_gene_id\tgene_symbol\thpo_id\thpo_name\tfrequency\tdisease_id\n"
         "2200\tFBN1\tHP:0000003\tVery tall\t3/4\tOMIM:154700\n"
         "4000\tLMNA\tHP:0000002\tTall\t-\tOMIM:1\n"
     )
-    (tmp_path / "phenotype.hpoa").write_text("#description\nOMIM:154700\tMarfan syndrome\t\tHP:0000003\n")
+    (folder / "phenotype.hpoa").write_text("#description\nOMIM:154700\tMarfan syndrome\t\tHP:0000003\n")
+
+
+def test_loads_a_release_folder_a_user_names(tmp_path):
+    _write_small_release(tmp_path)
     kb = HPO.load(tmp_path)
     assert kb.version == "2099-01-01"
     assert kb.term("HP:0000099").id == "HP:0000002"
@@ -102,3 +108,30 @@ def test_loads_a_release_folder_a_user_names(tmp_path):
     assert kb.gene_closure[kb.gene_index["FBN1"], kb.index["HP:0000002"]] == pytest.approx(0.75)
     assert kb.ic("HP:0000003") > kb.ic("HP:0000002")
     assert kb.disease_names == ["Marfan syndrome", "OMIM:1"]
+
+
+def test_a_release_read_from_its_cache_is_the_release_built(tmp_path, monkeypatch):
+    """The second load reads the cache the first wrote (one .npy per array, no pickle): the same
+    matrices, tables and search results."""
+    monkeypatch.setenv("RDRFT_CACHE", str(tmp_path / "cache"))
+    release = tmp_path / "release"
+    release.mkdir()
+    _write_small_release(release)
+    built = HPO.load(release)
+    (entry,) = (tmp_path / "cache" / "hpo").iterdir()
+    assert (entry / "meta.json").is_file() and (entry / "gene_closure_data.npy").is_file()
+    read = HPO.load(release)
+    for name in ("parents", "ancestor_matrix", "gene_terms", "gene_closure", "gene_diseases", "disease_terms",
+                 "disease_closure", "gene_closure_by_term", "disease_closure_by_term"):
+        a, b = getattr(built, name), getattr(read, name)
+        assert a.dtype == b.dtype and a.shape == b.shape
+        assert (a.indptr.tolist(), a.indices.tolist()) == (b.indptr.tolist(), b.indices.tolist())
+        assert np.array_equal(a.data, b.data, equal_nan=a.dtype.kind == "f"), name
+    assert read.gene_closure_by_term.format == "csc" and (read.gene_closure_by_term != read.gene_closure).nnz == 0
+    assert (read.disease_closure_by_term != read.disease_closure).nnz == 0
+    assert np.array_equal(built.information_content, read.information_content)
+    assert (built.ids, built.names, built.synonyms, built.gene_symbols) == (read.ids, read.names, read.synonyms,
+                                                                             read.gene_symbols)
+    assert math.isnan(read.gene("LMNA").terms["HP:0000002"])  # an unstated frequency stays NaN
+    assert read.search("long") == built.search("long") and read.search("long")[0][0].id == "HP:0000002"
+    assert read.references("OMIM:154700", "HP:0000003") == built.references("OMIM:154700", "HP:0000003")
