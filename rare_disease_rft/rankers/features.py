@@ -122,7 +122,7 @@ class FeatureExtractor:
         self._case_only_row = {index.genes[i]: k for k, i in enumerate(self.case_only)}
         self.cooccurrence = TermCooccurrence(hpo, index, prior=cooccurrence_prior)
         #: each annotated gene's annotations (closure) over the co-occurrence model's terms
-        self._annotation_terms = self.cooccurrence.restrict(hpo.gene_closure)
+        self._annotation_terms = self.cooccurrence.restrict(hpo.gene_closure_by_term)
         # the credit of every gene for a finding, by its annotations and by its cases' findings
         self._credit_by_annotations = CreditTable(self.cooccurrence, self._annotation_terms)
         self._credit_by_cases = CreditTable(self.cooccurrence, self.cooccurrence.gene_terms)

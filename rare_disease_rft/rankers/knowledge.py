@@ -366,13 +366,13 @@ class GeneOrder:
 @functools.lru_cache(maxsize=4)
 def gene_matcher(hpo: HPO) -> TermMatcher:
     """Terms against gene annotations, one per knowledge base and process."""
-    return TermMatcher(hpo, hpo.gene_closure, hpo.gene_terms, withheld_rows=hpo.genes_without)
+    return TermMatcher(hpo, hpo.gene_closure_by_term, hpo.gene_terms, withheld_rows=hpo.genes_without)
 
 
 @functools.lru_cache(maxsize=4)
 def disease_matcher(hpo: HPO) -> TermMatcher:
     """Terms against disease annotations, one per knowledge base and process."""
-    return TermMatcher(hpo, hpo.disease_closure, hpo.disease_terms, withheld_rows=hpo.diseases_without)
+    return TermMatcher(hpo, hpo.disease_closure_by_term, hpo.disease_terms, withheld_rows=hpo.diseases_without)
 
 
 @functools.lru_cache(maxsize=4)
