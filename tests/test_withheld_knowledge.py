@@ -48,15 +48,15 @@ def test_the_gene_level_knowledge_is_withheld_too(hpo):
     g = hpo.gene_index["SLC16A1"]
     matcher = gene_matcher(hpo)
 
-    def frequency(publication):
-        return matcher.rescored_without(publication, lambda m, rows: m.frequency([HYPOGLYCEMIC_SEIZURES])[:, 0])
+    def annotated(publication):
+        return matcher.rescored_without(publication, lambda m, rows: m.annotated_share([HYPOGLYCEMIC_SEIZURES], rows))
 
-    assert frequency(None)[g] == pytest.approx(0.5) and frequency(PAPER)[g] == 0.0
-    assert np.flatnonzero(frequency(None) != frequency(PAPER)).tolist() == [g]
+    assert annotated(None)[g] == 1.0 and annotated(PAPER)[g] == 0.0
+    assert np.flatnonzero(annotated(None) != annotated(PAPER)).tolist() == [g]
     # some rows only: the withheld gene among them is rescored, the others are as released
     some = np.array([3, g, 0, g + 1])
-    of_some = matcher.rescored_without(PAPER, lambda m, rows: m.frequency([HYPOGLYCEMIC_SEIZURES])[rows, 0], some)
-    assert np.array_equal(of_some, frequency(PAPER)[some]) and of_some[1] == 0.0
+    of_some = matcher.rescored_without(PAPER, lambda m, rows: m.annotated_share([HYPOGLYCEMIC_SEIZURES], rows), some)
+    assert np.array_equal(of_some, annotated(PAPER)[some]) and of_some[1] == 0.0
     enrichment = GeneEnrichment(hpo)
     assert enrichment.annotation_sizes(PAPER)[g] == enrichment.annotation_size[g] - 1
     assert enrichment.scores([HYPOGLYCEMIC_SEIZURES])[g] > 0 == enrichment.scores([HYPOGLYCEMIC_SEIZURES], PAPER)[g]
