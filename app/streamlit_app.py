@@ -270,12 +270,17 @@ def term_list() -> None:
 
 
 # ------------------------------------------------------------------------------ results
+def evidence_key(gene: str) -> str:
+    """The key of a gene's evidence panel: whether it is open, for as long as the gene is ranked."""
+    return f"evidence_{gene}"
+
+
 def results(hpo: HPO) -> None:
     result = st.session_state.result
     patient: PatientEntry = st.session_state.patient
-    # everything computed before the first element is drawn: the page then gets the elements in one
-    # burst and redraws once, not once for each few that trickle in
-    frame, evidence_texts = table(result), [explanation_markdown(entry, hpo) for entry in result.genes]
+    # computed before the first element is drawn: the page then gets the elements in one burst and
+    # redraws once, not once for each few that trickle in
+    frame = table(result)
     st.subheader("Ranked genes")
     st.caption(f"Model **{markdown_escape(result.model)}** · {len(result.present)} present and "
                f"{len(result.excluded)} excluded terms · ranked in {1000 * st.session_state.ranked_in:.0f} ms")
@@ -310,9 +315,13 @@ def results(hpo: HPO) -> None:
     st.markdown(f"[Link to this ranking]({page}/?{patient.link_query()}) "
                 "(it holds the terms: share it only where patient data may go)")
     st.markdown("**Evidence per gene**")
-    for entry, evidence in zip(result.genes, evidence_texts):
-        with st.expander(f"{entry.rank}. {markdown_escape(entry.gene)}", expanded=entry.rank == 1):
-            st.markdown(evidence)
+    # a panel's evidence is drawn once it is opened (which reruns the ranking's fragment): twenty
+    # panels of it, most of them closed, were half of a ranking's redraw in the browser
+    for entry in result.genes:
+        panel = st.expander(f"{entry.rank}. {markdown_escape(entry.gene)}", expanded=entry.rank == 1,
+                            key=evidence_key(entry.gene), on_change="rerun")
+        if panel.open:
+            panel.markdown(explanation_markdown(entry, hpo))
 
 
 # ------------------------------------------------------------------------------ about

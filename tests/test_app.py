@@ -43,6 +43,14 @@ def ranking_row(at, gene):
     return frame[frame["gene"] == gene].iloc[0]
 
 
+def evidence(at, gene) -> str:
+    """The evidence panel of a ranked gene, opened (its evidence is drawn once it is)."""
+    at.session_state[f"evidence_{gene}"] = True
+    at.run()
+    assert not at.exception, at.exception
+    return unescaped(next(e for e in at.main.expander if e.label.endswith(f". {gene}")).markdown)
+
+
 def search_and_add(at, query, status="present"):
     at.text_input(key="search").set_value(query).run()
     at.button(key=f"add_{status}").click().run()
@@ -111,7 +119,9 @@ def test_search_by_label_synonym_and_id_then_rank(open_app, hpo):
     assert genes == expected_genes(hpo, MARFAN) and "FBN1" in genes
     assert any("ranked in" in c for c in values(at.main.caption))
     assert [e.label for e in at.main.expander] == [f"{rank}. {gene}" for rank, gene in enumerate(genes, 1)]
-    panel = unescaped(at.main.expander[genes.index("FBN1")].markdown)
+    # the first gene's panel is open, with its evidence; the others' are drawn once opened
+    assert [bool(e.markdown) for e in at.main.expander] == [True] + [False] * (len(genes) - 1)
+    panel = evidence(at, "FBN1")
     assert "Arachnodactyly (HP:0001166): annotated with this term" in panel
     assert "(https://www.genenames.org/data/gene-symbol-report/#!/hgnc_id/HGNC:3603)" in panel
     assert "(https://www.omim.org/entry/134797)" in panel
@@ -376,7 +386,7 @@ def test_an_llm_model_shows_its_reasoning_probabilities_card_and_similar_cases(o
     assert values(at.main.text) == ["1. FBN1: arachnodactyly with ectopia lentis is Marfan syndrome."]
     row = ranking_row(at, "FBN1")
     assert 0 < row["probability"] <= 1
-    panel = unescaped(at.main.expander[0].markdown)
+    panel = unescaped(at.main.expander[0].markdown)  # the first gene's, open
     assert "[PMID:123](https://pubmed.ncbi.nlm.nih.gov/123/), case PMID_123_1: similarity 0.90" in panel
 
 
@@ -436,6 +446,6 @@ def test_a_vcf_upload_gives_its_genes_as_candidates_and_leaves_no_file_behind(tm
 
 def test_the_evidence_names_the_diseases_that_match_with_their_inheritance(open_app):
     at = open_app(present=",".join(MARFAN))
-    panel = unescaped(next(e for e in at.main.expander if e.label.endswith(". FBN1")).markdown)
+    panel = evidence(at, "FBN1")
     assert "**Diseases of the gene whose annotations match**" in panel
     assert "Marfan syndrome ([OMIM:154700](https://www.omim.org/entry/154700)), autosomal dominant inheritance" in panel
