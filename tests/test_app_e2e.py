@@ -1,7 +1,7 @@
 """The app as a clinician meets it: `rdrft app` serving on a free local port, Debian's Chromium
 driven headless by Playwright. Enters terms by search, ranks, checks the genes, opens an evidence
-panel and the top-k curve (both drawn once opened) and saves a
-screenshot. Skipped, with the reason, where Chromium or Playwright is missing."""
+panel and the top-k curve (both drawn once opened) and saves a screenshot. Skipped, with the
+reason, where Chromium or Playwright is missing."""
 
 import csv
 import time
