@@ -8,6 +8,7 @@ objects are read-only: sessions never change them.
 
 from __future__ import annotations
 
+import importlib
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -48,8 +49,8 @@ def knowledge_base() -> HPO:
 @st.cache_resource(show_spinner=False)
 def model_loading(model: str) -> Future:
     """Loads the ranker in the background, once per server, so the page is usable at once (an LLM
-    takes many seconds); with it the HGNC names of the gene links and the concept recogniser, so the
-    first ranking or text reading does not wait for them either."""
+    takes many seconds); with it the HGNC names of the gene links, the concept recogniser and pandas
+    (the results' table), so the first ranking or text reading does not wait for them either."""
     pool = ThreadPoolExecutor(max_workers=1)
     loading = pool.submit(_load_for_ranking, model)
     pool.shutdown(wait=False)  # the pool ends once its one task has
@@ -61,4 +62,5 @@ def _load_for_ranking(model: str) -> Ranker:
     ranker = registry.load_ranker(model, trust_remote_code=os.environ.get(TRUST_REMOTE_CODE_ENV) == "1")
     gene_names()
     ConceptRecognizer.default()
+    importlib.import_module("pandas")  # app.report imports it only for a ranking's table, after the first page
     return ranker

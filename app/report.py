@@ -10,8 +10,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from rare_disease_rft.genes import gene_names
 from rare_disease_rft.hpo import HPO
@@ -19,6 +18,9 @@ from rare_disease_rft.messages import one_line
 from rare_disease_rft.registry import model_config
 from rare_disease_rft.resources import REPO_ROOT
 from rare_disease_rft.results import TABLE_COLUMNS, PatientRanking, RankedGene, json_text, table_rows, table_text
+
+if TYPE_CHECKING:  # pandas loads with the first ranking's table, not with the page (0.3-0.7 s)
+    import pandas as pd
 
 PUBMED_URL = "https://pubmed.ncbi.nlm.nih.gov/{}/"
 HGNC_URL = "https://www.genenames.org/data/gene-symbol-report/#!/hgnc_id/{}"
@@ -63,6 +65,8 @@ def literal(text: str) -> str:
 
 def table(result: PatientRanking) -> pd.DataFrame:
     """One row per ranked gene: the page's table and chart (the CSV download's rows)."""
+    import pandas as pd
+
     frame = pd.DataFrame(table_rows(result), columns=list(TABLE_COLUMNS)).drop(columns="id")
     # columns that say nothing for this ranking: no probabilities, no candidate genes, no tie
     empty = [c for c in ("probability", "variants", "note") if frame[c].isna().all() or (frame[c] == "").all()]

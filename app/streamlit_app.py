@@ -270,12 +270,17 @@ def term_list() -> None:
 
 
 # ------------------------------------------------------------------------------ results
+def evidence_key(gene: str) -> str:
+    """The key of a gene's evidence panel: whether it is open, for as long as the gene is ranked."""
+    return f"evidence_{gene}"
+
+
 def results(hpo: HPO) -> None:
     result = st.session_state.result
     patient: PatientEntry = st.session_state.patient
-    # everything computed before the first element is drawn: the page then gets the elements in one
-    # burst and redraws once, not once for each few that trickle in
-    frame, evidence_texts = table(result), [explanation_markdown(entry, hpo) for entry in result.genes]
+    # computed before the first element is drawn: the page then gets the elements in one burst and
+    # redraws once, not once for each few that trickle in
+    frame = table(result)
     st.subheader("Ranked genes")
     st.caption(f"Model **{markdown_escape(result.model)}** · {len(result.present)} present and "
                f"{len(result.excluded)} excluded terms · ranked in {1000 * st.session_state.ranked_in:.0f} ms")
@@ -310,9 +315,13 @@ def results(hpo: HPO) -> None:
     st.markdown(f"[Link to this ranking]({page}/?{patient.link_query()}) "
                 "(it holds the terms: share it only where patient data may go)")
     st.markdown("**Evidence per gene**")
-    for entry, evidence in zip(result.genes, evidence_texts):
-        with st.expander(f"{entry.rank}. {markdown_escape(entry.gene)}", expanded=entry.rank == 1):
-            st.markdown(evidence)
+    # a panel's evidence is drawn once it is opened (which reruns the ranking's fragment): twenty
+    # panels of it, most of them closed, were half of a ranking's redraw in the browser
+    for entry in result.genes:
+        panel = st.expander(f"{entry.rank}. {markdown_escape(entry.gene)}", expanded=entry.rank == 1,
+                            key=evidence_key(entry.gene), on_change="rerun")
+        if panel.open:
+            panel.markdown(explanation_markdown(entry, hpo))
 
 
 # ------------------------------------------------------------------------------ about
@@ -331,24 +340,34 @@ def about_model(hpo: HPO, model: str, model_dir: Path | None, note: str | None) 
         if facts.benchmark:
             st.markdown(f"**Measured accuracy** on the {markdown_escape(facts.benchmark_source)}:")
             b = facts.benchmark
-            # st.table, not st.dataframe, and the card as st.text, not st.code: the first page then loads
-            # neither the interactive grid's nor the code highlighter's scripts (2 MB)
-            st.table({"measure": ["cases", "causal gene ranked first", "… in the top 5", "… in the top 10",
-                                  "mean reciprocal rank", "ranked at all"],
-                      "value": [f"{b['n']:,}", f"{b['top1']:.1%}", f"{b['top5']:.1%}", f"{b['top10']:.1%}",
-                                f"{b['mrr']:.3f}", f"{b['found']:.1%}"]})
+            # a Markdown table, not st.table (nor st.dataframe), and the card as st.text, not st.code:
+            # the first page then loads none of the table's, Arrow's or the code highlighter's scripts
+            rows = {"cases": f"{b['n']:,}", "causal gene ranked first": f"{b['top1']:.1%}",
+                    "… in the top 5": f"{b['top5']:.1%}", "… in the top 10": f"{b['top10']:.1%}",
+                    "mean reciprocal rank": f"{b['mrr']:.3f}", "ranked at all": f"{b['found']:.1%}"}
+            st.markdown("| measure | value |\n|:--|--:|\n" + "\n".join(f"| {m} | {v} |" for m, v in rows.items()))
         else:
             st.caption("No benchmark result of this model is on disk.")
         if facts.topk_curve:
-            st.vega_lite_chart({"k": range(1, len(facts.topk_curve) + 1), "top k": facts.topk_curve}, {
-                "mark": {"type": "line", "tooltip": True}, "height": 200,
-                "encoding": {"x": {"field": "k", "type": "quantitative", "title": "k: causal gene in the top k"},
-                             "y": {"field": "top k", "type": "quantitative", "title": "share of cases"}}})
+            topk_curve(facts.topk_curve)
         if facts.card:
             with st.expander("Model card"):
                 # Markdown from a model directory: shown as the text it is, never rendered (links, images)
                 st.text(facts.card)
         st.info("**Research use only: not a diagnostic device.**")
+
+
+@st.fragment
+def topk_curve(curve: list[float]) -> None:
+    """The top-k curve, drawn once its expander is opened (which reruns this part only): Vega's
+    scripts, and Arrow's that carry a chart's data, are the most the first page would otherwise load."""
+    shown = st.expander("Top-k curve: cases with the causal gene in the top k", key="topk_curve",
+                        on_change="rerun")
+    if shown.open:
+        shown.vega_lite_chart({"k": range(1, len(curve) + 1), "top k": curve}, {
+            "mark": {"type": "line", "tooltip": True}, "height": 200,
+            "encoding": {"x": {"field": "k", "type": "quantitative", "title": "k: causal gene in the top k"},
+                         "y": {"field": "top k", "type": "quantitative", "title": "share of cases"}}})
 
 
 @st.fragment
@@ -387,7 +406,7 @@ def main() -> None:
         candidates_input()
     term_list()
     rank_and_results(hpo, model)
-    # last, so the inputs are usable sooner: the sidebar's chart and the model load take a while
+    # last: the inputs reach the browser first
     about_model(hpo, model, model_dir, note)
     model_loading(model)
 

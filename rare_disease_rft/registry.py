@@ -25,11 +25,13 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from . import resources
 from .config import ConfigError, build_config, read_recipe
-from .rankers.base import Ranker
+
+if TYPE_CHECKING:  # the rankers' modules (numpy, scipy, the HPO) load with the first ranker, not with a model check
+    from .rankers.base import Ranker
 
 DEFAULT = "default"
 

@@ -1,6 +1,7 @@
 """The app as a clinician meets it: `rdrft app` serving on a free local port, Debian's Chromium
-driven headless by Playwright. Enters terms by search, ranks, checks the genes and saves a
-screenshot. Skipped, with the reason, where Chromium or Playwright is missing."""
+driven headless by Playwright. Enters terms by search, ranks, checks the genes, opens an evidence
+panel and the top-k curve (both drawn once opened) and saves a screenshot. Skipped, with the
+reason, where Chromium or Playwright is missing."""
 
 import csv
 import time
@@ -81,6 +82,17 @@ def test_a_clinician_enters_terms_and_gets_ranked_genes(page, server, hpo, tmp_p
 
     for entry in expected:  # the evidence panels' titles, in rank order
         sync_api.expect(page.get_by_text(f"{entry.rank}. {entry.gene}", exact=True)).to_be_visible()
+    # the first panel is open; a closed one draws its evidence once opened (a rerun of the ranking)
+    panel = page.locator('[data-testid="stExpander"]').filter(has_text=f"2. {expected[1].gene}")
+    sync_api.expect(panel.get_by_text("Patient's terms the gene explains")).to_have_count(0)
+    panel.get_by_text(f"2. {expected[1].gene}", exact=True).click()
+    panel.get_by_text("Patient's terms the gene explains").wait_for(timeout=10_000)
+    wait_until_idle(page)
+    sidebar = page.get_by_test_id("stSidebar")  # the model's top-k curve, drawn once its panel is opened
+    sync_api.expect(sidebar.get_by_test_id("stVegaLiteChart")).to_have_count(0)
+    sidebar.get_by_text("Top-k curve: cases with the causal gene in the top k", exact=True).click()
+    sidebar.get_by_test_id("stVegaLiteChart").wait_for(timeout=10_000)
+    wait_until_idle(page)
     # the table draws on a canvas; its accessible copy is in the DOM
     assert all(entry.gene in page.content() for entry in expected)
     sync_api.expect(page.get_by_text("Research use only: not a diagnostic device.")).to_be_visible()
