@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -36,76 +36,153 @@ Annotations = Callable[[str], "tuple[sp.csr_matrix, sp.csr_matrix] | None"]
 def explain_gene(hpo: HPO, case: Case, gene: str, case_annotations: Annotations | None = None) -> dict:
     """Matched, contradicting and unexplained terms of ``case`` for one gene: against its HPO
     annotations, or else against its published cases (``case_annotations``, from the ranker)."""
-    g = hpo.gene_index.get(gene)
-    if g is not None:
-        closure, direct = _AnnotatedTerms(*_row(hpo.gene_closure, g)), _row(hpo.gene_terms, g)[0]
-        direct = direct if hpo.gene_terms.has_sorted_indices else np.sort(direct)
-    else:
+    return explain_genes(hpo, case, [gene], case_annotations)[0]
+
+
+def explain_genes(hpo: HPO, case: Case, genes: Sequence[str], case_annotations: Annotations | None = None) -> list[dict]:
+    """:func:`explain_gene` of each of ``genes``, computed for all of them at once: each lookup is
+    one array operation over every gene and term (a ranking's top 10 asked for a thousand small ones)."""
+    explanations: list[dict | None] = [None] * len(genes)
+    known = []  # (position in genes, annotated by HPO, closure terms, their frequencies, direct terms)
+    for i, gene in enumerate(genes):
+        g = hpo.gene_index.get(gene)
+        if g is not None:
+            direct = _row(hpo.gene_terms, g)[0]
+            known.append((i, True, *_row(hpo.gene_closure, g),
+                          direct if hpo.gene_terms.has_sorted_indices else np.sort(direct)))
+            continue
         rows = case_annotations(gene) if case_annotations else None
         if rows is None:
-            return {
+            explanations[i] = {
                 "gene_annotated": False,
                 "annotations_from": None,
                 "matched": [],
                 "contradicting": [],
                 "unexplained": [{"id": t, "label": hpo.name(t)} for t in case.present],
             }
-        closure, direct = _AnnotatedTerms(rows[0].indices, rows[0].data), np.sort(rows[1].indices)
+        else:
+            known.append((i, False, rows[0].indices, rows[0].data, np.sort(rows[1].indices)))
+    if not known:
+        return explanations
+    # each gene's terms keyed by its slot: slot * width + term, sorted, so one search finds them all
+    width = len(hpo.ids)
+    slots = np.arange(len(known), dtype=np.int64)
+    closure = _Keyed(_slot_keys([k[2] for k in known], width), np.concatenate([k[3] for k in known]))
+    direct = _Keyed(_slot_keys([k[4] for k in known], width))
     terms = _patient_terms(hpo, case)
     ic = hpo.information_content
-    mica = terms.shared_ancestors(closure)
-    mica_frequency = closure.frequency(mica)
+    mica, mica_frequency = terms.shared_ancestors(closure, slots, width)  # slots x present terms
+    q = np.broadcast_to(terms.present, mica.shape)
+    safe = np.maximum(mica, 0)
+    is_direct = direct.find(slots[:, None] * width + safe)[1]
+    unexplained = (mica < 0) | ((mica != q) & (ic[safe] < RELATED_MIN_IC) & ~is_direct)
+    slot_m, term_m = np.nonzero(~unexplained)  # the matches, gene by gene, in the patient's order
+    c_m, q_m = mica[slot_m, term_m], terms.present[term_m]
+    via = _closest_annotated(hpo, direct, width, slot_m, c_m, q_m)
+    ancestors = _pairs(hpo, "ancestor_matrix")
+    kinds = np.where(via == q_m, 0, np.where(ancestors.find(via * width + q_m)[1], 1,
+                                             np.where(ancestors.find(q_m * width + via)[1], 2, 3)))
+    excluded_frequency = (closure.values_at(slots[:, None] * width + terms.excluded[None, :])
+                          if len(terms.excluded) else np.zeros((len(known), 0)))
+    matches = zip(term_m.tolist(), kinds.tolist(), via.tolist(), c_m.tolist(), ic[c_m].tolist(),
+                  mica_frequency[slot_m, term_m].tolist())
+    n_matched = np.bincount(slot_m, minlength=len(known)).tolist()
+    for k, (i, annotated, *_) in enumerate(known):
+        matched = []
+        for _ in range(n_matched[k]):
+            j, kind, v, c, c_ic, frequency = next(matches)
+            matched.append({
+                "id": case.present[j], "label": terms.present_labels[j], "match": MATCH_KINDS[kind],
+                "via": {"id": hpo.ids[v], "label": hpo.names[v]},
+                "shared_ancestor": {"id": hpo.ids[c], "label": hpo.names[c], "ic": round(c_ic, 2)},
+                "frequency": round(frequency, 3),
+            })
+        # 1e-6 stands for frequency 0, "Excluded" (HP:0040285): the gene lacks it
+        contradicting = [{"id": term, "label": label, "frequency": round(freq, 3)}
+                         for term, label, freq in zip(case.excluded, terms.excluded_labels,
+                                                      excluded_frequency[k].tolist()) if freq > 1e-6]
+        explanations[i] = {
+            "gene_annotated": annotated, "annotations_from": "hpo" if annotated else "published cases",
+            "matched": matched, "contradicting": contradicting,
+            "unexplained": [{"id": case.present[j], "label": terms.present_labels[j]}
+                            for j in np.flatnonzero(unexplained[k]).tolist()]}
+    return explanations
+
+
+#: how a matched term relates to the annotated term that carries the match (``via``)
+MATCH_KINDS = ("exact", "more specific annotation", "broader annotation", "related")
+
+
+class _Keyed:
+    """Sorted integer keys (row * width + column of a matrix's entries), with a value each where
+    given: many (row, column) lookups are one search."""
+
+    def __init__(self, keys: np.ndarray, values: np.ndarray | None = None):
+        if len(keys) > 1 and not (keys[1:] > keys[:-1]).all():  # CSR rows usually are sorted already
+            order = np.argsort(keys, kind="stable")
+            keys, values = keys[order], None if values is None else values[order]
+        self.keys, self.values = keys, values
+
+    def find(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where each of ``keys`` is (clipped), and whether it is there."""
+        if not len(self.keys):
+            return np.zeros(np.shape(keys), np.int64), np.zeros(np.shape(keys), bool)
+        where = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        return where, self.keys[where] == keys
+
+    def values_at(self, keys: np.ndarray) -> np.ndarray:
+        """Each key's value (float64), 0 where it is absent."""
+        where, found = self.find(keys)
+        return np.where(found, self.values[where] if len(self.keys) else 0.0, 0.0).astype(np.float64)
+
+
+def _slot_keys(rows: list[np.ndarray], width: int) -> np.ndarray:
+    """The columns of each row as keys ``slot * width + column``, slot being the row's position."""
+    lengths = [len(r) for r in rows]
+    return np.concatenate(rows).astype(np.int64) + np.repeat(np.arange(len(rows), dtype=np.int64) * width, lengths)
+
+
+@functools.lru_cache(maxsize=8)
+def _pairs(hpo: HPO, matrix: str) -> _Keyed:
+    """The entries of one of the release's matrices (``ancestor_matrix``, ``disease_closure``) as keys."""
+    m = getattr(hpo, matrix)
+    rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
+    return _Keyed(rows * m.shape[1] + m.indices)
+
+
+def warm(hpo: HPO) -> None:
+    """Builds the lookups explanations use, once (before a batch forks its workers, which then share them)."""
+    for matrix in ("ancestor_matrix", "disease_closure"):
+        _pairs(hpo, matrix)
+    _descendants(hpo)
+
+
+def _closest_annotated(hpo: HPO, direct: _Keyed, width: int, slots: np.ndarray, shared: np.ndarray,
+                       present: np.ndarray) -> np.ndarray:
+    """Per match (a gene's slot, the shared ancestor, the patient's term), the annotated term that
+    carries it: among the gene's direct annotations under the shared ancestor, the one closest in
+    IC to the patient's term (then the lowest index); the shared ancestor itself where none is."""
+    via = shared.copy()
     descendants = _descendants(hpo)
-    matched, unexplained = [], []
-    for j, (term, q, label) in enumerate(zip(case.present, terms.present, terms.present_labels)):
-        c = int(mica[j])
-        if c < 0 or (c != q and ic[c] < RELATED_MIN_IC and not (direct == c).any()):
-            unexplained.append({"id": term, "label": label})
-            continue
-        # the annotated term that carries the match: under the shared ancestor, closest in IC
-        below = descendants.indices[descendants.indptr[c] : descendants.indptr[c + 1]]
-        under = below[direct[np.minimum(np.searchsorted(direct, below), len(direct) - 1)] == below] if len(direct) else below[:0]
-        via = int(under[np.lexsort((under, np.abs(ic[under] - ic[q])))[0]]) if len(under) else c
-        kind = ("exact" if via == q else "more specific annotation" if (hpo.ancestor_indices(via) == q).any()
-                else "broader annotation" if (terms.ancestors_of(j) == via).any() else "related")
-        matched.append({
-            "id": term, "label": label, "match": kind,
-            "via": {"id": hpo.ids[via], "label": hpo.names[via]},
-            "shared_ancestor": {"id": hpo.ids[c], "label": hpo.names[c], "ic": round(float(ic[c]), 2)},
-            "frequency": round(float(mica_frequency[j]), 3),
-        })
-    contradicting = []
-    # 1e-6 stands for frequency 0, "Excluded" (HP:0040285): the gene lacks it
-    for term, label, freq in zip(case.excluded, terms.excluded_labels, closure.frequency(terms.excluded).tolist()):
-        if freq > 1e-6:
-            contradicting.append({"id": term, "label": label, "frequency": round(freq, 3)})
-    return {"gene_annotated": g is not None, "annotations_from": "hpo" if g is not None else "published cases",
-            "matched": matched, "contradicting": contradicting, "unexplained": unexplained}
+    starts = descendants.indptr[shared]
+    offsets, match = _spans(starts, descendants.indptr[shared + 1] - starts)
+    below = descendants.indices[offsets]
+    annotated = direct.find(slots[match] * width + below)[1]
+    if annotated.any():
+        below, match = below[annotated], match[annotated]
+        ic = hpo.information_content
+        best = np.lexsort((below, np.abs(ic[below] - ic[present[match]]), match))
+        first = best[np.concatenate(([True], match[best][1:] != match[best][:-1]))]
+        via[match[first]] = below[first]
+    return via
 
 
-class _AnnotatedTerms:
-    """A gene's annotated terms (closure) with their frequencies, looked up with arrays: a request
-    asks thousands of times, which scalar lookups into a sparse matrix made slow."""
-
-    def __init__(self, terms: np.ndarray, frequencies: np.ndarray):
-        terms, frequencies = np.asarray(terms), np.asarray(frequencies)
-        if len(terms) > 1 and not (terms[1:] > terms[:-1]).all():  # CSR rows usually are sorted already
-            order = np.argsort(terms, kind="stable")
-            terms, frequencies = terms[order], frequencies[order]
-        self.terms, self.frequencies = terms, frequencies
-
-    def _find(self, terms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        where = np.minimum(np.searchsorted(self.terms, terms), max(len(self.terms) - 1, 0))
-        found = self.terms[where] == terms if len(self.terms) else np.zeros(len(terms), bool)
-        return where, found
-
-    def has(self, terms: np.ndarray) -> np.ndarray:
-        return self._find(terms)[1]
-
-    def frequency(self, terms: np.ndarray) -> np.ndarray:
-        """Each term's annotated frequency (float64), 0 where it is not annotated."""
-        where, found = self._find(terms)
-        return np.where(found, self.frequencies[where] if len(self.terms) else 0.0, 0.0).astype(np.float64)
+@functools.lru_cache(maxsize=4)
+def _descendants(hpo: HPO) -> sp.csc_matrix:
+    """Column t: t and every term under it (the ancestor matrix by column)."""
+    descendants = hpo.ancestor_matrix.tocsc()
+    descendants.sort_indices()
+    return descendants
 
 
 class _PatientTerms:
@@ -116,29 +193,29 @@ class _PatientTerms:
         self.excluded = hpo.term_indices(list(case.excluded))
         self.present_labels = [hpo.name(t) for t in case.present]
         self.excluded_labels = [hpo.name(t) for t in case.excluded]
-        self.ancestors, self.term_of = _ancestors_of(hpo, self.present)
-        self._bounds = np.searchsorted(self.term_of, np.arange(len(self.present) + 1))
+        ancestors, term_of = _ancestors_of(hpo, self.present)
+        self._starts = np.searchsorted(term_of, np.arange(len(self.present)))
         # per term, its ancestors by preference: the most informative first, among equally
         # informative ones the most specific (most ancestors of its own, so an annotated term is its
         # own shared ancestor even when its parent has the same genes), then the lowest index
-        keys = (self.ancestors, -np.diff(hpo.ancestor_matrix.indptr)[self.ancestors],
-                -hpo.information_content[self.ancestors], self.term_of)
-        preference = np.lexsort(keys)
-        self._preferred, self._preferred_term = self.ancestors[preference], self.term_of[preference]
+        keys = (ancestors, -np.diff(hpo.ancestor_matrix.indptr)[ancestors],
+                -hpo.information_content[ancestors], term_of)
+        self._preferred = ancestors[np.lexsort(keys)]  # still grouped by term, in the patient's order
 
-    def ancestors_of(self, j: int) -> np.ndarray:
-        return self.ancestors[self._bounds[j] : self._bounds[j + 1]]
-
-    def shared_ancestors(self, closure: _AnnotatedTerms) -> np.ndarray:
-        """Per present term, its most informative ancestor the gene is annotated with (then the
-        deepest, then the lowest index); -1 where there is none."""
-        out = np.full(len(self.present), -1, dtype=np.int64)
-        shared = np.flatnonzero(closure.has(self._preferred))  # in order of preference within each term
-        if len(shared):
-            term = self._preferred_term[shared]
-            first = shared[np.flatnonzero(np.concatenate(([True], term[1:] != term[:-1])))]
-            out[self._preferred_term[first]] = self._preferred[first]
-        return out
+    def shared_ancestors(self, closure: _Keyed, slots: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per gene (slot) and present term, its most informative ancestor the gene is annotated
+        with (then the deepest, then the lowest index), -1 where there is none; and the gene's
+        frequency of it (0 where none)."""
+        n = len(self._preferred)
+        if not n:
+            return np.full((len(slots), 0), -1, dtype=np.int64), np.zeros((len(slots), 0))
+        where, found = closure.find(slots[:, None] * width + self._preferred[None, :])
+        # the first annotated ancestor in each term's run (every run holds at least the term itself)
+        first = np.minimum.reduceat(np.where(found, np.arange(n), n), self._starts, axis=1)
+        has, first = first < n, np.minimum(first, n - 1)
+        frequency = closure.values[np.take_along_axis(where, first, axis=1)] if len(closure.keys) else 0.0
+        return (np.where(has, self._preferred[first], -1).astype(np.int64),  # int64: keys are term * width + term
+                np.where(has, frequency, 0.0).astype(np.float64))
 
 
 @functools.lru_cache(maxsize=16)
@@ -152,22 +229,19 @@ def _row(matrix: sp.csr_matrix, i: int) -> tuple[np.ndarray, np.ndarray]:
     return matrix.indices[start:end], matrix.data[start:end]
 
 
+def _spans(starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The positions ``starts[i] .. starts[i] + lengths[i]`` of every span, flat, and for each the span it is in."""
+    offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
+    return offsets, np.repeat(np.arange(len(starts)), lengths)
+
+
 def _ancestors_of(hpo: HPO, terms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The ancestors of each of ``terms`` (itself included), flat, and for each the position of
     the term it belongs to, read from the ancestor matrix's arrays in one go."""
     m = hpo.ancestor_matrix
     terms = np.asarray(terms, dtype=np.int64)
-    starts, lengths = m.indptr[terms], m.indptr[terms + 1] - m.indptr[terms]
-    offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
-    return m.indices[offsets], np.repeat(np.arange(len(terms)), lengths)
-
-
-@functools.lru_cache(maxsize=4)
-def _descendants(hpo: HPO) -> sp.csc_matrix:
-    """Column t: t and every term under it (the ancestor matrix by column)."""
-    descendants = hpo.ancestor_matrix.tocsc()
-    descendants.sort_indices()
-    return descendants
+    offsets, term_of = _spans(m.indptr[terms], m.indptr[terms + 1] - m.indptr[terms])
+    return m.indices[offsets], term_of
 
 
 def matched_diseases(hpo: HPO, gene: str, matched: list[dict], limit: int = 3) -> list[dict]:
@@ -176,14 +250,11 @@ def matched_diseases(hpo: HPO, gene: str, matched: list[dict], limit: int = 3) -
     g = hpo.gene_index.get(gene)
     if g is None or not matched:
         return []
+    diseases = _row(hpo.gene_diseases, g)[0].astype(np.int64)
     shared = np.array([hpo.index[m["shared_ancestor"]["id"]] for m in matched])
-    closure = hpo.disease_closure if hpo.disease_closure.has_sorted_indices else hpo.disease_closure.sorted_indices()
-    found = []
-    for d in _row(hpo.gene_diseases, g)[0].tolist():
-        terms = _row(closure, d)[0]  # sorted: each shared ancestor looked up by bisection
-        n = int((terms[np.minimum(np.searchsorted(terms, shared), len(terms) - 1)] == shared).sum()) if len(terms) else 0
-        if n:
-            found.append((n, hpo.disease_ids[d], d))
+    # per disease, how many of the shared ancestors its annotations' closure holds
+    counts = _pairs(hpo, "disease_closure").find(diseases[:, None] * len(hpo.ids) + shared[None, :])[1].sum(axis=1)
+    found = [(n, hpo.disease_ids[d], d) for n, d in zip(counts.tolist(), diseases.tolist()) if n]
     found.sort(key=lambda item: (-item[0], item[1]))
     return [{"id": disease_id, "name": hpo.disease_names[d], "matched_terms": n,
              "inheritance": [hpo.name(t) for t in hpo.disease_inheritance[d]]}
@@ -209,9 +280,9 @@ def explain_ranking(ranker: Ranker, case: Case, ranking: Ranking, top: int, hpo:
     genes = []
     scores = [float(s) for s in ranking.scores[:top]]
     ties = tie_sizes(ranking.scores, scores)
-    for position, gene in enumerate(ranking.genes[:top], 1):
-        # a candidate the knowledge base lacks is explained like any unknown gene: nothing matches
-        explanation = explain_gene(hpo, case, gene, ranker.case_annotations)
+    # a candidate the knowledge base lacks is explained like any unknown gene: nothing matches
+    explanations = explain_genes(hpo, case, ranking.genes[:top], ranker.case_annotations)
+    for position, (gene, explanation) in enumerate(zip(ranking.genes[:top], explanations), 1):
         explanation["diseases"] = matched_diseases(hpo, gene, explanation["matched"])
         explanation["similar_cases"] = ranker.similar_cases(case, gene)
         if gene in unranked:
