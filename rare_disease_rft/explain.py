@@ -84,28 +84,29 @@ def explain_genes(hpo: HPO, case: Case, genes: Sequence[str], case_annotations: 
                                              np.where(ancestors.find(q_m * width + via)[1], 2, 3)))
     excluded_frequency = (closure.values_at(slots[:, None] * width + terms.excluded[None, :])
                           if len(terms.excluded) else np.zeros((len(known), 0)))
-    matches = zip(term_m.tolist(), kinds.tolist(), via.tolist(), c_m.tolist(), ic[c_m].tolist(),
-                  mica_frequency[slot_m, term_m].tolist())
-    n_matched = np.bincount(slot_m, minlength=len(known)).tolist()
-    for k, (i, annotated, *_) in enumerate(known):
-        matched = []
-        for _ in range(n_matched[k]):
-            j, kind, v, c, c_ic, frequency = next(matches)
-            matched.append({
-                "id": case.present[j], "label": terms.present_labels[j], "match": MATCH_KINDS[kind],
-                "via": {"id": hpo.ids[v], "label": hpo.names[v]},
-                "shared_ancestor": {"id": hpo.ids[c], "label": hpo.names[c], "ic": round(c_ic, 2)},
-                "frequency": round(frequency, 3),
-            })
-        # 1e-6 stands for frequency 0, "Excluded" (HP:0040285): the gene lacks it
-        contradicting = [{"id": term, "label": label, "frequency": round(freq, 3)}
-                         for term, label, freq in zip(case.excluded, terms.excluded_labels,
-                                                      excluded_frequency[k].tolist()) if freq > 1e-6]
+    # the dicts, gene by gene: Python's part, kept to one pass over flat lists
+    ids, names, rounded_ic, present, labels = hpo.ids, hpo.names, _rounded_ic(hpo), case.present, terms.present_labels
+    matched: list[list[dict]] = [[] for _ in known]
+    for k, j, kind, v, c, frequency in zip(slot_m.tolist(), term_m.tolist(), kinds.tolist(), via.tolist(),
+                                           c_m.tolist(), mica_frequency[slot_m, term_m].tolist()):
+        matched[k].append({
+            "id": present[j], "label": labels[j], "match": MATCH_KINDS[kind],
+            "via": {"id": ids[v], "label": names[v]},
+            "shared_ancestor": {"id": ids[c], "label": names[c], "ic": rounded_ic[c]},
+            "frequency": round(frequency, 3),
+        })
+    unexplained_terms: list[list[dict]] = [[] for _ in known]
+    for k, j in zip(*(a.tolist() for a in np.nonzero(unexplained))):
+        unexplained_terms[k].append({"id": present[j], "label": labels[j]})
+    excluded = list(zip(case.excluded, terms.excluded_labels))
+    for k, ((i, annotated, *_), frequencies) in enumerate(zip(known, excluded_frequency.tolist())):
         explanations[i] = {
             "gene_annotated": annotated, "annotations_from": "hpo" if annotated else "published cases",
-            "matched": matched, "contradicting": contradicting,
-            "unexplained": [{"id": case.present[j], "label": terms.present_labels[j]}
-                            for j in np.flatnonzero(unexplained[k]).tolist()]}
+            "matched": matched[k],
+            # 1e-6 stands for frequency 0, "Excluded" (HP:0040285): the gene lacks it
+            "contradicting": [{"id": term, "label": label, "frequency": round(freq, 3)}
+                              for (term, label), freq in zip(excluded, frequencies) if freq > 1e-6],
+            "unexplained": unexplained_terms[k]}
     return explanations
 
 
@@ -150,11 +151,30 @@ def _pairs(hpo: HPO, matrix: str) -> _Keyed:
     return _Keyed(rows * m.shape[1] + m.indices)
 
 
+@functools.lru_cache(maxsize=4)
+def _rounded_ic(hpo: HPO) -> list[float]:
+    """Each term's IC as an explanation shows it (two decimals)."""
+    return [round(v, 2) for v in hpo.information_content.tolist()]
+
+
+@functools.lru_cache(maxsize=4)
+def _preference(hpo: HPO) -> tuple[np.ndarray, np.ndarray]:
+    """Terms in the order a patient term's shared ancestor is chosen by: the most informative first,
+    among equally informative ones the most specific (most ancestors of its own, so an annotated
+    term is its own shared ancestor even when its parent has the same genes), then the lowest
+    index. Returns the terms in that order and each term's place in it."""
+    ic, indptr = hpo.information_content, hpo.ancestor_matrix.indptr
+    order = np.lexsort((np.arange(len(ic)), -np.diff(indptr), -ic))
+    place = np.empty_like(order)
+    place[order] = np.arange(len(order))
+    return order, place
+
+
 def warm(hpo: HPO) -> None:
     """Builds the lookups explanations use, once (before a batch forks its workers, which then share them)."""
     for matrix in ("ancestor_matrix", "disease_closure"):
         _pairs(hpo, matrix)
-    _descendants(hpo)
+    _descendants(hpo), _rounded_ic(hpo), _preference(hpo)
 
 
 def _closest_annotated(hpo: HPO, direct: _Keyed, width: int, slots: np.ndarray, shared: np.ndarray,
@@ -195,12 +215,9 @@ class _PatientTerms:
         self.excluded_labels = [hpo.name(t) for t in case.excluded]
         ancestors, term_of = _ancestors_of(hpo, self.present)
         self._starts = np.searchsorted(term_of, np.arange(len(self.present)))
-        # per term, its ancestors by preference: the most informative first, among equally
-        # informative ones the most specific (most ancestors of its own, so an annotated term is its
-        # own shared ancestor even when its parent has the same genes), then the lowest index
-        keys = (ancestors, -np.diff(hpo.ancestor_matrix.indptr)[ancestors],
-                -hpo.information_content[ancestors], term_of)
-        self._preferred = ancestors[np.lexsort(keys)]  # still grouped by term, in the patient's order
+        # per term, its ancestors by preference (see _preference), still grouped by term in the patient's order
+        order, place = _preference(hpo)
+        self._preferred = order[np.sort(term_of * len(order) + place[ancestors]) % len(order)]
 
     def shared_ancestors(self, closure: _Keyed, slots: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
         """Per gene (slot) and present term, its most informative ancestor the gene is annotated
@@ -244,21 +261,37 @@ def _ancestors_of(hpo: HPO, terms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return m.indices[offsets], term_of
 
 
-def matched_diseases(hpo: HPO, gene: str, matched: list[dict], limit: int = 3) -> list[dict]:
-    """The gene's diseases whose annotations match the patient, best first: id (OMIM/ORPHA), name,
-    modes of inheritance, and how many of the matched terms each disease's annotations explain."""
-    g = hpo.gene_index.get(gene)
-    if g is None or not matched:
-        return []
-    diseases = _row(hpo.gene_diseases, g)[0].astype(np.int64)
-    shared = np.array([hpo.index[m["shared_ancestor"]["id"]] for m in matched])
-    # per disease, how many of the shared ancestors its annotations' closure holds
-    counts = _pairs(hpo, "disease_closure").find(diseases[:, None] * len(hpo.ids) + shared[None, :])[1].sum(axis=1)
-    found = [(n, hpo.disease_ids[d], d) for n, d in zip(counts.tolist(), diseases.tolist()) if n]
-    found.sort(key=lambda item: (-item[0], item[1]))
-    return [{"id": disease_id, "name": hpo.disease_names[d], "matched_terms": n,
-             "inheritance": [hpo.name(t) for t in hpo.disease_inheritance[d]]}
-            for n, disease_id, d in found[:limit]]
+def matched_diseases(hpo: HPO, genes: Sequence[str], explanations: Sequence[dict], limit: int = 3) -> list[list[dict]]:
+    """Per gene, its diseases whose annotations match the patient (the explanation's matched terms),
+    best first: id (OMIM/ORPHA), name, modes of inheritance, and how many of the matched terms each
+    disease's annotations explain. All genes' diseases are looked up at once."""
+    rows = [hpo.gene_index.get(gene) if e["matched"] else None for gene, e in zip(genes, explanations)]
+    asked = [i for i, g in enumerate(rows) if g is not None]
+    found: list[list[dict]] = [[] for _ in genes]
+    if not asked:
+        return found
+    shared = [[hpo.index[m["shared_ancestor"]["id"]] for m in explanations[i]["matched"]] for i in asked]
+    # every (gene, disease) pair, then every (pair, shared ancestor): is it in the disease's closure?
+    indptr = hpo.gene_diseases.indptr
+    starts = indptr[[rows[i] for i in asked]]
+    at, gene_of = _spans(starts, indptr[[rows[i] + 1 for i in asked]] - starts)
+    diseases = hpo.gene_diseases.indices[at].astype(np.int64)
+    n_shared = np.array([len(terms) for terms in shared])
+    first_shared = np.cumsum(n_shared) - n_shared
+    which, pair = _spans(first_shared[gene_of], n_shared[gene_of])
+    width = len(hpo.ids)
+    held = _pairs(hpo, "disease_closure").find(diseases[pair] * width + np.concatenate(shared)[which])[1]
+    counts = np.bincount(pair[held], minlength=len(diseases)).tolist()
+    by_gene: list[list[tuple[int, str, int]]] = [[] for _ in asked]
+    for k, d, n in zip(gene_of.tolist(), diseases.tolist(), counts):
+        if n:
+            by_gene[k].append((n, hpo.disease_ids[d], d))
+    for i, candidates in zip(asked, by_gene):
+        candidates.sort(key=lambda item: (-item[0], item[1]))
+        found[i] = [{"id": disease_id, "name": hpo.disease_names[d], "matched_terms": n,
+                     "inheritance": [hpo.name(t) for t in hpo.disease_inheritance[d]]}
+                    for n, disease_id, d in candidates[:limit]]
+    return found
 
 
 def rank_and_explain(ranker: Ranker, case: Case, top: int = 10, hpo: HPO | None = None,
@@ -282,8 +315,9 @@ def explain_ranking(ranker: Ranker, case: Case, ranking: Ranking, top: int, hpo:
     ties = tie_sizes(ranking.scores, scores)
     # a candidate the knowledge base lacks is explained like any unknown gene: nothing matches
     explanations = explain_genes(hpo, case, ranking.genes[:top], ranker.case_annotations)
+    diseases = matched_diseases(hpo, ranking.genes[:top], explanations)
     for position, (gene, explanation) in enumerate(zip(ranking.genes[:top], explanations), 1):
-        explanation["diseases"] = matched_diseases(hpo, gene, explanation["matched"])
+        explanation["diseases"] = diseases[position - 1]
         explanation["similar_cases"] = ranker.similar_cases(case, gene)
         if gene in unranked:
             explanation["not_ranked"] = unranked[gene]
