@@ -15,6 +15,7 @@ the order of the patients. (An LLM ranker batches its generation itself: give it
 
 from __future__ import annotations
 
+import gc
 import multiprocessing as mp
 import os
 import re
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from .explain import explain_ranking
+from .explain import explain_ranking, warm
 from .hpo import HPO, HPOError, load_hpo
 from .inputs.candidates import Candidates
 from .inputs.phenopackets import convert_sources
@@ -93,9 +94,17 @@ def _explained(ranker: Ranker, cases: Sequence[tuple[Case, list[str]]], workers:
     if workers == 1 or len(chunks) < 2:
         yield from map(_explain_chunk, chunks)
         return
-    # fork shares the loaded ranker; one thread each, so that the workers never wait for each other's cores
-    with mp.get_context("fork").Pool(min(workers, len(chunks)), initializer=set_threads, initargs=(1,)) as pool:
-        yield from pool.imap(_explain_chunk, chunks)
+    # fork shares the loaded ranker and the explanations' lookups (built here once, not in each
+    # worker); one thread each, so that the workers never wait for each other's cores
+    warm(hpo)
+    # the objects made so far are left out of garbage collection while the workers run: a
+    # collection in a worker would otherwise write to (and so copy) every page holding one of them
+    gc.freeze()
+    try:
+        with mp.get_context("fork").Pool(min(workers, len(chunks)), initializer=set_threads, initargs=(1,)) as pool:
+            yield from pool.imap(_explain_chunk, chunks)
+    finally:
+        gc.unfreeze()
 
 
 def rank_many_parallel(ranker: Ranker, cases: Sequence[Case], workers: int | None = None, top: int = 10,

@@ -351,7 +351,10 @@ def tie_sizes(scores: np.ndarray, of: list[float]) -> list[int]:
     if np.isfinite(of).all():  # only scores within twice the tolerance of one of them can be close
         slack = 2 * (1e-12 + 1e-9 * np.abs(of).max())
         scores = scores[(scores >= of.min() - slack) & (scores <= of.max() + slack)]
-    same = np.isclose(scores[None, :], of[:, None], rtol=1e-9, atol=1e-12).sum(axis=1)
+        # np.isclose(scores, of, rtol=1e-9, atol=1e-12) of finite values, without its checks
+        same = (np.abs(scores[None, :] - of[:, None]) <= 1e-12 + 1e-9 * np.abs(of[:, None])).sum(axis=1)
+    else:
+        same = np.isclose(scores[None, :], of[:, None], rtol=1e-9, atol=1e-12).sum(axis=1)
     return [1 if math.isnan(s) else max(1, int(n)) for s, n in zip(of.tolist(), same.tolist())]
 
 
