@@ -67,15 +67,16 @@ def explain_genes(hpo: HPO, case: Case, genes: Sequence[str], case_annotations: 
     # each gene's terms keyed by its slot: slot * width + term, sorted, so one search finds them all
     width = len(hpo.ids)
     slots = np.arange(len(known), dtype=np.int64)
-    closure = _Keyed(_slot_keys([k[2] for k in known], width), np.concatenate([k[3] for k in known]))
-    direct = _Keyed(_slot_keys([k[4] for k in known], width))
+    # HPO's rows are sorted (so are the keys); only rows from published cases need the check
+    checked = not (hpo.gene_closure.has_sorted_indices and all(k[1] for k in known))
+    closure = _Keyed(_slot_keys([k[2] for k in known], width), np.concatenate([k[3] for k in known]), checked)
+    direct = _Keyed(_slot_keys([k[4] for k in known], width), check=False)  # each row sorted above
     terms = _patient_terms(hpo, case)
     ic = hpo.information_content
     mica, mica_frequency = terms.shared_ancestors(closure, slots, width)  # slots x present terms
-    q = np.broadcast_to(terms.present, mica.shape)
     safe = np.maximum(mica, 0)
     is_direct = direct.find(slots[:, None] * width + safe)[1]
-    unexplained = (mica < 0) | ((mica != q) & (ic[safe] < RELATED_MIN_IC) & ~is_direct)
+    unexplained = (mica < 0) | ((mica != terms.present) & (ic[safe] < RELATED_MIN_IC) & ~is_direct)
     slot_m, term_m = np.nonzero(~unexplained)  # the matches, gene by gene, in the patient's order
     c_m, q_m = mica[slot_m, term_m], terms.present[term_m]
     via = _closest_annotated(hpo, direct, width, slot_m, c_m, q_m)
@@ -118,8 +119,9 @@ class _Keyed:
     """Sorted integer keys (row * width + column of a matrix's entries), with a value each where
     given: many (row, column) lookups are one search."""
 
-    def __init__(self, keys: np.ndarray, values: np.ndarray | None = None):
-        if len(keys) > 1 and not (keys[1:] > keys[:-1]).all():  # CSR rows usually are sorted already
+    def __init__(self, keys: np.ndarray, values: np.ndarray | None = None, check: bool = True):
+        """``check=False``: the caller knows the keys are sorted."""
+        if check and len(keys) > 1 and not (keys[1:] > keys[:-1]).all():  # CSR rows usually are sorted already
             order = np.argsort(keys, kind="stable")
             keys, values = keys[order], None if values is None else values[order]
         self.keys, self.values = keys, values
