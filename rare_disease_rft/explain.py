@@ -44,12 +44,12 @@ def explain_genes(hpo: HPO, case: Case, genes: Sequence[str], case_annotations: 
     one array operation over every gene and term (a ranking's top 10 asked for a thousand small ones)."""
     explanations: list[dict | None] = [None] * len(genes)
     known = []  # (position in genes, annotated by HPO, closure terms, their frequencies, direct terms)
+    direct_sorted = hpo.gene_terms.has_sorted_indices
     for i, gene in enumerate(genes):
         g = hpo.gene_index.get(gene)
         if g is not None:
             direct = _row(hpo.gene_terms, g)[0]
-            known.append((i, True, *_row(hpo.gene_closure, g),
-                          direct if hpo.gene_terms.has_sorted_indices else np.sort(direct)))
+            known.append((i, True, *_row(hpo.gene_closure, g), direct if direct_sorted else np.sort(direct)))
             continue
         rows = case_annotations(gene) if case_annotations else None
         if rows is None:
@@ -80,9 +80,8 @@ def explain_genes(hpo: HPO, case: Case, genes: Sequence[str], case_annotations: 
     slot_m, term_m = np.nonzero(~unexplained)  # the matches, gene by gene, in the patient's order
     c_m, q_m = mica[slot_m, term_m], terms.present[term_m]
     via = _closest_annotated(hpo, direct, width, slot_m, c_m, q_m)
-    ancestors = _pairs(hpo, "ancestor_matrix")
-    kinds = np.where(via == q_m, 0, np.where(ancestors.find(via * width + q_m)[1], 1,
-                                             np.where(ancestors.find(q_m * width + via)[1], 2, 3)))
+    kinds = np.where(via == q_m, 0, np.where(_rows_hold(hpo.ancestor_matrix, via, q_m), 1,
+                                             np.where(_rows_hold(hpo.ancestor_matrix, q_m, via), 2, 3)))
     excluded_frequency = (closure.values_at(slots[:, None] * width + terms.excluded[None, :])
                           if len(terms.excluded) else np.zeros((len(known), 0)))
     # the dicts, gene by gene: Python's part, kept to one pass over flat lists
@@ -145,12 +144,12 @@ def _slot_keys(rows: list[np.ndarray], width: int) -> np.ndarray:
     return np.concatenate(rows).astype(np.int64) + np.repeat(np.arange(len(rows), dtype=np.int64) * width, lengths)
 
 
-@functools.lru_cache(maxsize=8)
-def _pairs(hpo: HPO, matrix: str) -> _Keyed:
-    """The entries of one of the release's matrices (``ancestor_matrix``, ``disease_closure``) as keys."""
-    m = getattr(hpo, matrix)
-    rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
-    return _Keyed(rows * m.shape[1] + m.indices)
+def _rows_hold(matrix: sp.csr_matrix, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """Whether row ``rows[i]`` of a CSR matrix has an entry in column ``columns[i]``, for every i,
+    reading only those rows (a search of all the matrix's entries strays over megabytes)."""
+    starts = matrix.indptr[rows]
+    offsets, owner = _spans(starts, matrix.indptr[rows + 1] - starts)
+    return np.bincount(owner[matrix.indices[offsets] == columns[owner]], minlength=len(rows)) > 0
 
 
 @functools.lru_cache(maxsize=4)
@@ -174,8 +173,6 @@ def _preference(hpo: HPO) -> tuple[np.ndarray, np.ndarray]:
 
 def warm(hpo: HPO) -> None:
     """Builds the lookups explanations use, once (before a batch forks its workers, which then share them)."""
-    for matrix in ("ancestor_matrix", "disease_closure"):
-        _pairs(hpo, matrix)
     _descendants(hpo), _rounded_ic(hpo), _preference(hpo)
 
 
@@ -281,8 +278,12 @@ def matched_diseases(hpo: HPO, genes: Sequence[str], explanations: Sequence[dict
     n_shared = np.array([len(terms) for terms in shared])
     first_shared = np.cumsum(n_shared) - n_shared
     which, pair = _spans(first_shared[gene_of], n_shared[gene_of])
-    width = len(hpo.ids)
-    held = _pairs(hpo, "disease_closure").find(diseases[pair] * width + np.concatenate(shared)[which])[1]
+    # the diseases' closures, keyed by the pair's position: a search among their terms only
+    closure, width = hpo.disease_closure, len(hpo.ids)
+    starts = closure.indptr[diseases]
+    at, row_of = _spans(starts, closure.indptr[diseases + 1] - starts)
+    terms = _Keyed(row_of * width + closure.indices[at], check=not closure.has_sorted_indices)
+    held = terms.find(pair * width + np.concatenate(shared)[which])[1]
     counts = np.bincount(pair[held], minlength=len(diseases)).tolist()
     by_gene: list[list[tuple[int, str, int]]] = [[] for _ in asked]
     for k, d, n in zip(gene_of.tolist(), diseases.tolist(), counts):
