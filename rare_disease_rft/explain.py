@@ -173,7 +173,8 @@ def _preference(hpo: HPO) -> tuple[np.ndarray, np.ndarray]:
 
 def warm(hpo: HPO) -> None:
     """Builds the lookups explanations use, once (before a batch forks its workers, which then share them)."""
-    _descendants(hpo), _rounded_ic(hpo), _preference(hpo)
+    for build in (_descendants, _rounded_ic, _preference):
+        build(hpo)
 
 
 def _closest_annotated(hpo: HPO, direct: _Keyed, width: int, slots: np.ndarray, shared: np.ndarray,
@@ -230,7 +231,7 @@ class _PatientTerms:
         first = np.minimum.reduceat(np.where(found, np.arange(n), n), self._starts, axis=1)
         has, first = first < n, np.minimum(first, n - 1)
         frequency = closure.values[np.take_along_axis(where, first, axis=1)] if len(closure.keys) else 0.0
-        return (np.where(has, self._preferred[first], -1).astype(np.int64),  # int64: keys are term * width + term
+        return (np.where(has, self._preferred[first], -1).astype(np.int64),  # int64: made into keys (* width)
                 np.where(has, frequency, 0.0).astype(np.float64))
 
 
