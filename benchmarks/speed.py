@@ -11,7 +11,7 @@ loaded as for inference (one thread):
   new), the later ones find the terms kept; p50/p95 of the first pass and the medians over the
   later ones are reported, and each ranker's p50 as a ratio to phenomizer's in the same pass;
 - explanation: per case, the work ``rank_and_explain`` adds for the top 10 genes of the ranking
-  just made (each one's ``explain_gene`` and similar cases);
+  just made (their ``explain_genes``, all at once as it makes them, and each one's similar cases);
 - batches: ``rank_many`` against a loop of ``rank`` (patients per CPU second, one process), and
   ``batch.rank_many_parallel`` with top-10 explanations on 1 and ``--workers`` processes (patients
   per second, wall, and per CPU second of all processes);
@@ -52,7 +52,7 @@ sys.path.insert(0, str(REPO))
 
 from rare_disease_rft.batch import rank_many_parallel  # noqa: E402
 from rare_disease_rft.cli import main as rdrft  # noqa: E402
-from rare_disease_rft.explain import explain_gene  # noqa: E402
+from rare_disease_rft.explain import explain_genes  # noqa: E402
 from rare_disease_rft.hpo import load_hpo  # noqa: E402
 from rare_disease_rft.rankers import Case  # noqa: E402
 from rare_disease_rft.registry import load_ranker  # noqa: E402
@@ -75,9 +75,9 @@ def percentiles(seconds: list[float]) -> dict:
 def explain_top(ranker, case: Case, genes: list[str], hpo) -> None:
     """What rank_and_explain does for each of ``genes`` besides ranking."""
     annotations, similar = getattr(ranker, "case_annotations", None), getattr(ranker, "similar_cases", None)
-    for gene in genes:
-        explain_gene(hpo, case, gene, annotations)
-        if similar:
+    explain_genes(hpo, case, genes, annotations)
+    if similar:
+        for gene in genes:
             similar(case, gene)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -36,76 +36,173 @@ Annotations = Callable[[str], "tuple[sp.csr_matrix, sp.csr_matrix] | None"]
 def explain_gene(hpo: HPO, case: Case, gene: str, case_annotations: Annotations | None = None) -> dict:
     """Matched, contradicting and unexplained terms of ``case`` for one gene: against its HPO
     annotations, or else against its published cases (``case_annotations``, from the ranker)."""
-    g = hpo.gene_index.get(gene)
-    if g is not None:
-        closure, direct = _AnnotatedTerms(*_row(hpo.gene_closure, g)), _row(hpo.gene_terms, g)[0]
-        direct = direct if hpo.gene_terms.has_sorted_indices else np.sort(direct)
-    else:
+    return explain_genes(hpo, case, [gene], case_annotations)[0]
+
+
+def explain_genes(hpo: HPO, case: Case, genes: Sequence[str], case_annotations: Annotations | None = None) -> list[dict]:
+    """:func:`explain_gene` of each of ``genes``, computed for all of them at once: each lookup is
+    one array operation over every gene and term (a ranking's top 10 asked for a thousand small ones)."""
+    explanations: list[dict | None] = [None] * len(genes)
+    known = []  # (position in genes, annotated by HPO, closure terms, their frequencies, direct terms)
+    direct_sorted = hpo.gene_terms.has_sorted_indices
+    for i, gene in enumerate(genes):
+        g = hpo.gene_index.get(gene)
+        if g is not None:
+            direct = _row(hpo.gene_terms, g)[0]
+            known.append((i, True, *_row(hpo.gene_closure, g), direct if direct_sorted else np.sort(direct)))
+            continue
         rows = case_annotations(gene) if case_annotations else None
         if rows is None:
-            return {
+            explanations[i] = {
                 "gene_annotated": False,
                 "annotations_from": None,
                 "matched": [],
                 "contradicting": [],
                 "unexplained": [{"id": t, "label": hpo.name(t)} for t in case.present],
             }
-        closure, direct = _AnnotatedTerms(rows[0].indices, rows[0].data), np.sort(rows[1].indices)
+        else:
+            known.append((i, False, rows[0].indices, rows[0].data, np.sort(rows[1].indices)))
+    if not known:
+        return explanations
+    # each gene's terms keyed by its slot: slot * width + term, sorted, so one search finds them all
+    width = len(hpo.ids)
+    slots = np.arange(len(known), dtype=np.int64)
+    # HPO's rows are sorted (so are the keys); only rows from published cases need the check
+    checked = not (hpo.gene_closure.has_sorted_indices and all(k[1] for k in known))
+    closure = _Keyed(_slot_keys([k[2] for k in known], width), np.concatenate([k[3] for k in known]), checked)
+    direct = _Keyed(_slot_keys([k[4] for k in known], width), check=False)  # each row sorted above
     terms = _patient_terms(hpo, case)
     ic = hpo.information_content
-    mica = terms.shared_ancestors(closure)
-    mica_frequency = closure.frequency(mica)
-    descendants = _descendants(hpo)
-    matched, unexplained = [], []
-    for j, (term, q, label) in enumerate(zip(case.present, terms.present, terms.present_labels)):
-        c = int(mica[j])
-        if c < 0 or (c != q and ic[c] < RELATED_MIN_IC and not (direct == c).any()):
-            unexplained.append({"id": term, "label": label})
-            continue
-        # the annotated term that carries the match: under the shared ancestor, closest in IC
-        below = descendants.indices[descendants.indptr[c] : descendants.indptr[c + 1]]
-        under = below[direct[np.minimum(np.searchsorted(direct, below), len(direct) - 1)] == below] if len(direct) else below[:0]
-        via = int(under[np.lexsort((under, np.abs(ic[under] - ic[q])))[0]]) if len(under) else c
-        kind = ("exact" if via == q else "more specific annotation" if (hpo.ancestor_indices(via) == q).any()
-                else "broader annotation" if (terms.ancestors_of(j) == via).any() else "related")
-        matched.append({
-            "id": term, "label": label, "match": kind,
-            "via": {"id": hpo.ids[via], "label": hpo.names[via]},
-            "shared_ancestor": {"id": hpo.ids[c], "label": hpo.names[c], "ic": round(float(ic[c]), 2)},
-            "frequency": round(float(mica_frequency[j]), 3),
+    mica, mica_frequency = terms.shared_ancestors(closure, slots, width)  # slots x present terms
+    safe = np.maximum(mica, 0)
+    is_direct = direct.find(slots[:, None] * width + safe)[1]
+    unexplained = (mica < 0) | ((mica != terms.present) & (ic[safe] < RELATED_MIN_IC) & ~is_direct)
+    slot_m, term_m = np.nonzero(~unexplained)  # the matches, gene by gene, in the patient's order
+    c_m, q_m = mica[slot_m, term_m], terms.present[term_m]
+    via = _closest_annotated(hpo, direct, width, slot_m, c_m, q_m)
+    kinds = np.where(via == q_m, 0, np.where(_rows_hold(hpo.ancestor_matrix, via, q_m), 1,
+                                             np.where(_rows_hold(hpo.ancestor_matrix, q_m, via), 2, 3)))
+    excluded_frequency = (closure.values_at(slots[:, None] * width + terms.excluded[None, :])
+                          if len(terms.excluded) else np.zeros((len(known), 0)))
+    # the dicts, gene by gene: Python's part, kept to one pass over flat lists
+    ids, names, rounded_ic, present, labels = hpo.ids, hpo.names, _rounded_ic(hpo), case.present, terms.present_labels
+    matched: list[list[dict]] = [[] for _ in known]
+    for k, j, kind, v, c, frequency in zip(slot_m.tolist(), term_m.tolist(), kinds.tolist(), via.tolist(),
+                                           c_m.tolist(), mica_frequency[slot_m, term_m].tolist()):
+        matched[k].append({
+            "id": present[j], "label": labels[j], "match": MATCH_KINDS[kind],
+            "via": {"id": ids[v], "label": names[v]},
+            "shared_ancestor": {"id": ids[c], "label": names[c], "ic": rounded_ic[c]},
+            "frequency": round(frequency, 3),
         })
-    contradicting = []
-    # 1e-6 stands for frequency 0, "Excluded" (HP:0040285): the gene lacks it
-    for term, label, freq in zip(case.excluded, terms.excluded_labels, closure.frequency(terms.excluded).tolist()):
-        if freq > 1e-6:
-            contradicting.append({"id": term, "label": label, "frequency": round(freq, 3)})
-    return {"gene_annotated": g is not None, "annotations_from": "hpo" if g is not None else "published cases",
-            "matched": matched, "contradicting": contradicting, "unexplained": unexplained}
+    unexplained_terms: list[list[dict]] = [[] for _ in known]
+    for k, j in zip(*(a.tolist() for a in np.nonzero(unexplained))):
+        unexplained_terms[k].append({"id": present[j], "label": labels[j]})
+    excluded = list(zip(case.excluded, terms.excluded_labels))
+    for k, ((i, annotated, *_), frequencies) in enumerate(zip(known, excluded_frequency.tolist())):
+        explanations[i] = {
+            "gene_annotated": annotated, "annotations_from": "hpo" if annotated else "published cases",
+            "matched": matched[k],
+            # 1e-6 stands for frequency 0, "Excluded" (HP:0040285): the gene lacks it
+            "contradicting": [{"id": term, "label": label, "frequency": round(freq, 3)}
+                              for (term, label), freq in zip(excluded, frequencies) if freq > 1e-6],
+            "unexplained": unexplained_terms[k]}
+    return explanations
 
 
-class _AnnotatedTerms:
-    """A gene's annotated terms (closure) with their frequencies, looked up with arrays: a request
-    asks thousands of times, which scalar lookups into a sparse matrix made slow."""
+#: how a matched term relates to the annotated term that carries the match (``via``)
+MATCH_KINDS = ("exact", "more specific annotation", "broader annotation", "related")
 
-    def __init__(self, terms: np.ndarray, frequencies: np.ndarray):
-        terms, frequencies = np.asarray(terms), np.asarray(frequencies)
-        if len(terms) > 1 and not (terms[1:] > terms[:-1]).all():  # CSR rows usually are sorted already
-            order = np.argsort(terms, kind="stable")
-            terms, frequencies = terms[order], frequencies[order]
-        self.terms, self.frequencies = terms, frequencies
 
-    def _find(self, terms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        where = np.minimum(np.searchsorted(self.terms, terms), max(len(self.terms) - 1, 0))
-        found = self.terms[where] == terms if len(self.terms) else np.zeros(len(terms), bool)
-        return where, found
+class _Keyed:
+    """Sorted integer keys (row * width + column of a matrix's entries), with a value each where
+    given: many (row, column) lookups are one search."""
 
-    def has(self, terms: np.ndarray) -> np.ndarray:
-        return self._find(terms)[1]
+    def __init__(self, keys: np.ndarray, values: np.ndarray | None = None, check: bool = True):
+        """``check=False``: the caller knows the keys are sorted."""
+        if check and len(keys) > 1 and not (keys[1:] > keys[:-1]).all():  # CSR rows usually are sorted already
+            order = np.argsort(keys, kind="stable")
+            keys, values = keys[order], None if values is None else values[order]
+        self.keys, self.values = keys, values
 
-    def frequency(self, terms: np.ndarray) -> np.ndarray:
-        """Each term's annotated frequency (float64), 0 where it is not annotated."""
-        where, found = self._find(terms)
-        return np.where(found, self.frequencies[where] if len(self.terms) else 0.0, 0.0).astype(np.float64)
+    def find(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where each of ``keys`` is (clipped), and whether it is there."""
+        if not len(self.keys):
+            return np.zeros(np.shape(keys), np.int64), np.zeros(np.shape(keys), bool)
+        where = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        return where, self.keys[where] == keys
+
+    def values_at(self, keys: np.ndarray) -> np.ndarray:
+        """Each key's value (float64), 0 where it is absent."""
+        where, found = self.find(keys)
+        return np.where(found, self.values[where] if len(self.keys) else 0.0, 0.0).astype(np.float64)
+
+
+def _slot_keys(rows: list[np.ndarray], width: int) -> np.ndarray:
+    """The columns of each row as keys ``slot * width + column``, slot being the row's position."""
+    lengths = [len(r) for r in rows]
+    return np.concatenate(rows).astype(np.int64) + np.repeat(np.arange(len(rows), dtype=np.int64) * width, lengths)
+
+
+def _rows_hold(matrix: sp.csr_matrix, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """Whether row ``rows[i]`` of a CSR matrix has an entry in column ``columns[i]``, for every i,
+    reading only those rows (a search of all the matrix's entries strays over megabytes)."""
+    starts = matrix.indptr[rows]
+    offsets, owner = _spans(starts, matrix.indptr[rows + 1] - starts)
+    return np.bincount(owner[matrix.indices[offsets] == columns[owner]], minlength=len(rows)) > 0
+
+
+@functools.lru_cache(maxsize=4)
+def _rounded_ic(hpo: HPO) -> list[float]:
+    """Each term's IC as an explanation shows it (two decimals)."""
+    return [round(v, 2) for v in hpo.information_content.tolist()]
+
+
+@functools.lru_cache(maxsize=4)
+def _preference(hpo: HPO) -> tuple[np.ndarray, np.ndarray]:
+    """Terms in the order a patient term's shared ancestor is chosen by: the most informative first,
+    among equally informative ones the most specific (most ancestors of its own, so an annotated
+    term is its own shared ancestor even when its parent has the same genes), then the lowest
+    index. Returns the terms in that order and each term's place in it."""
+    ic, indptr = hpo.information_content, hpo.ancestor_matrix.indptr
+    order = np.lexsort((np.arange(len(ic)), -np.diff(indptr), -ic))
+    place = np.empty_like(order)
+    place[order] = np.arange(len(order))
+    return order, place
+
+
+def warm(hpo: HPO) -> None:
+    """Builds the lookups explanations use, once (before a batch forks its workers, which then share them)."""
+    for build in (_descendants, _rounded_ic, _preference):
+        build(hpo)
+
+
+def _closest_annotated(hpo: HPO, direct: _Keyed, width: int, slots: np.ndarray, shared: np.ndarray,
+                       present: np.ndarray) -> np.ndarray:
+    """Per match (a gene's slot, the shared ancestor, the patient's term), the annotated term that
+    carries it: among the gene's direct annotations under the shared ancestor, the one closest in
+    IC to the patient's term (then the lowest index); the shared ancestor itself where none is."""
+    via = shared.copy()
+    descendants = _descendants(hpo)
+    starts = descendants.indptr[shared]
+    offsets, match = _spans(starts, descendants.indptr[shared + 1] - starts)
+    below = descendants.indices[offsets]
+    annotated = direct.find(slots[match] * width + below)[1]
+    if annotated.any():
+        below, match = below[annotated], match[annotated]
+        ic = hpo.information_content
+        best = np.lexsort((below, np.abs(ic[below] - ic[present[match]]), match))
+        first = best[np.concatenate(([True], match[best][1:] != match[best][:-1]))]
+        via[match[first]] = below[first]
+    return via
+
+
+@functools.lru_cache(maxsize=4)
+def _descendants(hpo: HPO) -> sp.csc_matrix:
+    """Column t: t and every term under it (the ancestor matrix by column)."""
+    descendants = hpo.ancestor_matrix.tocsc()
+    descendants.sort_indices()
+    return descendants
 
 
 class _PatientTerms:
@@ -116,29 +213,26 @@ class _PatientTerms:
         self.excluded = hpo.term_indices(list(case.excluded))
         self.present_labels = [hpo.name(t) for t in case.present]
         self.excluded_labels = [hpo.name(t) for t in case.excluded]
-        self.ancestors, self.term_of = _ancestors_of(hpo, self.present)
-        self._bounds = np.searchsorted(self.term_of, np.arange(len(self.present) + 1))
-        # per term, its ancestors by preference: the most informative first, among equally
-        # informative ones the most specific (most ancestors of its own, so an annotated term is its
-        # own shared ancestor even when its parent has the same genes), then the lowest index
-        keys = (self.ancestors, -np.diff(hpo.ancestor_matrix.indptr)[self.ancestors],
-                -hpo.information_content[self.ancestors], self.term_of)
-        preference = np.lexsort(keys)
-        self._preferred, self._preferred_term = self.ancestors[preference], self.term_of[preference]
+        ancestors, term_of = _ancestors_of(hpo, self.present)
+        self._starts = np.searchsorted(term_of, np.arange(len(self.present)))
+        # per term, its ancestors by preference (see _preference), still grouped by term in the patient's order
+        order, place = _preference(hpo)
+        self._preferred = order[np.sort(term_of * len(order) + place[ancestors]) % len(order)]
 
-    def ancestors_of(self, j: int) -> np.ndarray:
-        return self.ancestors[self._bounds[j] : self._bounds[j + 1]]
-
-    def shared_ancestors(self, closure: _AnnotatedTerms) -> np.ndarray:
-        """Per present term, its most informative ancestor the gene is annotated with (then the
-        deepest, then the lowest index); -1 where there is none."""
-        out = np.full(len(self.present), -1, dtype=np.int64)
-        shared = np.flatnonzero(closure.has(self._preferred))  # in order of preference within each term
-        if len(shared):
-            term = self._preferred_term[shared]
-            first = shared[np.flatnonzero(np.concatenate(([True], term[1:] != term[:-1])))]
-            out[self._preferred_term[first]] = self._preferred[first]
-        return out
+    def shared_ancestors(self, closure: _Keyed, slots: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per gene (slot) and present term, its most informative ancestor the gene is annotated
+        with (then the deepest, then the lowest index), -1 where there is none; and the gene's
+        frequency of it (0 where none)."""
+        n = len(self._preferred)
+        if not n:
+            return np.full((len(slots), 0), -1, dtype=np.int64), np.zeros((len(slots), 0))
+        where, found = closure.find(slots[:, None] * width + self._preferred[None, :])
+        # the first annotated ancestor in each term's run (every run holds at least the term itself)
+        first = np.minimum.reduceat(np.where(found, np.arange(n), n), self._starts, axis=1)
+        has, first = first < n, np.minimum(first, n - 1)
+        frequency = closure.values[np.take_along_axis(where, first, axis=1)] if len(closure.keys) else 0.0
+        return (np.where(has, self._preferred[first], -1).astype(np.int64),  # int64: made into keys (* width)
+                np.where(has, frequency, 0.0).astype(np.float64))
 
 
 @functools.lru_cache(maxsize=16)
@@ -152,42 +246,56 @@ def _row(matrix: sp.csr_matrix, i: int) -> tuple[np.ndarray, np.ndarray]:
     return matrix.indices[start:end], matrix.data[start:end]
 
 
+def _spans(starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The positions ``starts[i] .. starts[i] + lengths[i]`` of every span, flat, and for each the span it is in."""
+    offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
+    return offsets, np.repeat(np.arange(len(starts)), lengths)
+
+
 def _ancestors_of(hpo: HPO, terms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The ancestors of each of ``terms`` (itself included), flat, and for each the position of
     the term it belongs to, read from the ancestor matrix's arrays in one go."""
     m = hpo.ancestor_matrix
     terms = np.asarray(terms, dtype=np.int64)
-    starts, lengths = m.indptr[terms], m.indptr[terms + 1] - m.indptr[terms]
-    offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
-    return m.indices[offsets], np.repeat(np.arange(len(terms)), lengths)
+    offsets, term_of = _spans(m.indptr[terms], m.indptr[terms + 1] - m.indptr[terms])
+    return m.indices[offsets], term_of
 
 
-@functools.lru_cache(maxsize=4)
-def _descendants(hpo: HPO) -> sp.csc_matrix:
-    """Column t: t and every term under it (the ancestor matrix by column)."""
-    descendants = hpo.ancestor_matrix.tocsc()
-    descendants.sort_indices()
-    return descendants
-
-
-def matched_diseases(hpo: HPO, gene: str, matched: list[dict], limit: int = 3) -> list[dict]:
-    """The gene's diseases whose annotations match the patient, best first: id (OMIM/ORPHA), name,
-    modes of inheritance, and how many of the matched terms each disease's annotations explain."""
-    g = hpo.gene_index.get(gene)
-    if g is None or not matched:
-        return []
-    shared = np.array([hpo.index[m["shared_ancestor"]["id"]] for m in matched])
-    closure = hpo.disease_closure if hpo.disease_closure.has_sorted_indices else hpo.disease_closure.sorted_indices()
-    found = []
-    for d in _row(hpo.gene_diseases, g)[0].tolist():
-        terms = _row(closure, d)[0]  # sorted: each shared ancestor looked up by bisection
-        n = int((terms[np.minimum(np.searchsorted(terms, shared), len(terms) - 1)] == shared).sum()) if len(terms) else 0
+def matched_diseases(hpo: HPO, genes: Sequence[str], explanations: Sequence[dict], limit: int = 3) -> list[list[dict]]:
+    """Per gene, its diseases whose annotations match the patient (the explanation's matched terms),
+    best first: id (OMIM/ORPHA), name, modes of inheritance, and how many of the matched terms each
+    disease's annotations explain. All genes' diseases are looked up at once."""
+    rows = [hpo.gene_index.get(gene) if e["matched"] else None for gene, e in zip(genes, explanations)]
+    asked = [i for i, g in enumerate(rows) if g is not None]
+    found: list[list[dict]] = [[] for _ in genes]
+    if not asked:
+        return found
+    shared = [[hpo.index[m["shared_ancestor"]["id"]] for m in explanations[i]["matched"]] for i in asked]
+    # every (gene, disease) pair, then every (pair, shared ancestor): is it in the disease's closure?
+    indptr = hpo.gene_diseases.indptr
+    starts = indptr[[rows[i] for i in asked]]
+    at, gene_of = _spans(starts, indptr[[rows[i] + 1 for i in asked]] - starts)
+    diseases = hpo.gene_diseases.indices[at].astype(np.int64)
+    n_shared = np.array([len(terms) for terms in shared])
+    first_shared = np.cumsum(n_shared) - n_shared
+    which, pair = _spans(first_shared[gene_of], n_shared[gene_of])
+    # the diseases' closures, keyed by the pair's position: a search among their terms only
+    closure, width = hpo.disease_closure, len(hpo.ids)
+    starts = closure.indptr[diseases]
+    at, row_of = _spans(starts, closure.indptr[diseases + 1] - starts)
+    terms = _Keyed(row_of * width + closure.indices[at], check=not closure.has_sorted_indices)
+    held = terms.find(pair * width + np.concatenate(shared)[which])[1]
+    counts = np.bincount(pair[held], minlength=len(diseases)).tolist()
+    by_gene: list[list[tuple[int, str, int]]] = [[] for _ in asked]
+    for k, d, n in zip(gene_of.tolist(), diseases.tolist(), counts):
         if n:
-            found.append((n, hpo.disease_ids[d], d))
-    found.sort(key=lambda item: (-item[0], item[1]))
-    return [{"id": disease_id, "name": hpo.disease_names[d], "matched_terms": n,
-             "inheritance": [hpo.name(t) for t in hpo.disease_inheritance[d]]}
-            for n, disease_id, d in found[:limit]]
+            by_gene[k].append((n, hpo.disease_ids[d], d))
+    for i, candidates in zip(asked, by_gene):
+        candidates.sort(key=lambda item: (-item[0], item[1]))
+        found[i] = [{"id": disease_id, "name": hpo.disease_names[d], "matched_terms": n,
+                     "inheritance": [hpo.name(t) for t in hpo.disease_inheritance[d]]}
+                    for n, disease_id, d in candidates[:limit]]
+    return found
 
 
 def rank_and_explain(ranker: Ranker, case: Case, top: int = 10, hpo: HPO | None = None,
@@ -209,10 +317,11 @@ def explain_ranking(ranker: Ranker, case: Case, ranking: Ranking, top: int, hpo:
     genes = []
     scores = [float(s) for s in ranking.scores[:top]]
     ties = tie_sizes(ranking.scores, scores)
-    for position, gene in enumerate(ranking.genes[:top], 1):
-        # a candidate the knowledge base lacks is explained like any unknown gene: nothing matches
-        explanation = explain_gene(hpo, case, gene, ranker.case_annotations)
-        explanation["diseases"] = matched_diseases(hpo, gene, explanation["matched"])
+    # a candidate the knowledge base lacks is explained like any unknown gene: nothing matches
+    explanations = explain_genes(hpo, case, ranking.genes[:top], ranker.case_annotations)
+    diseases = matched_diseases(hpo, ranking.genes[:top], explanations)
+    for position, (gene, explanation) in enumerate(zip(ranking.genes[:top], explanations), 1):
+        explanation["diseases"] = diseases[position - 1]
         explanation["similar_cases"] = ranker.similar_cases(case, gene)
         if gene in unranked:
             explanation["not_ranked"] = unranked[gene]
@@ -246,7 +355,10 @@ def tie_sizes(scores: np.ndarray, of: list[float]) -> list[int]:
     if np.isfinite(of).all():  # only scores within twice the tolerance of one of them can be close
         slack = 2 * (1e-12 + 1e-9 * np.abs(of).max())
         scores = scores[(scores >= of.min() - slack) & (scores <= of.max() + slack)]
-    same = np.isclose(scores[None, :], of[:, None], rtol=1e-9, atol=1e-12).sum(axis=1)
+        # np.isclose(scores, of, rtol=1e-9, atol=1e-12) of finite values, without its checks
+        same = (np.abs(scores[None, :] - of[:, None]) <= 1e-12 + 1e-9 * np.abs(of[:, None])).sum(axis=1)
+    else:
+        same = np.isclose(scores[None, :], of[:, None], rtol=1e-9, atol=1e-12).sum(axis=1)
     return [1 if math.isnan(s) else max(1, int(n)) for s, n in zip(of.tolist(), same.tolist())]
 
 

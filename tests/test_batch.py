@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 
 import pytest
 
 from conftest import phenopacket, with_pmid, write_json
-from rare_disease_rft.batch import rank_many_parallel
+from rare_disease_rft.batch import BatchReport, rank_many_parallel, rank_tasks
 from rare_disease_rft.cli import main
 from rare_disease_rft.explain import rank_and_explain
 from rare_disease_rft.rankers import Case
@@ -103,3 +104,16 @@ def test_rank_many_parallel_is_rank_and_explain_of_each_case_in_order(small_task
     assert rank_many_parallel(ranker, cases, workers=2, top=3) == expected
     assert rank_many_parallel(ranker, cases[:5], workers=1, top=3) == expected[:5]
     assert rank_many_parallel(ranker, [], workers=2) == []
+    assert gc.get_freeze_count() == 0  # what a batch froze out of garbage collection is given back
+
+
+def test_a_batch_stopped_early_gives_back_what_it_froze(small_task_dir, hpo):
+    ranker = load_ranker("likelihood")
+    tasks = read_tasks(small_task_dir / "test.jsonl") * 4  # 160 patients: 10 chunks
+    report = BatchReport()
+    results = rank_tasks(ranker, tasks, hpo, 3, report, workers=2)
+    first = next(results)
+    assert gc.get_freeze_count() > 0
+    results.close()
+    assert first.id == tasks[0].id and report.ranked == 1
+    assert gc.get_freeze_count() == 0

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import random
 
-from ..explain import Annotations, explain_gene
+from ..explain import Annotations, explain_genes
 from ..genes import gene_names
 from ..hpo import HPO
 from ..rankers.base import Case, Ranking
@@ -91,9 +91,11 @@ def gene_line(symbol: str, evidence: dict, n_present: int, settings: PromptConfi
 
 def shortlist_evidence(hpo: HPO, case: Case, shortlist: list[tuple[str, str]],
                        case_annotations: Annotations | None = None) -> dict[str, dict]:
-    """:func:`explain_gene` of each shortlisted gene, by approved symbol; ``case_annotations`` (the
-    shortlist ranker's hook) explains genes known only from published cases."""
-    return {symbol: explain_gene(hpo, case, hpo_symbol, case_annotations) for symbol, hpo_symbol in shortlist}
+    """:func:`~rare_disease_rft.explain.explain_gene` of each shortlisted gene (all at once), by
+    approved symbol; ``case_annotations`` (the shortlist ranker's hook) explains genes known only
+    from published cases."""
+    explanations = explain_genes(hpo, case, [hpo_symbol for _, hpo_symbol in shortlist], case_annotations)
+    return {symbol: explanation for (symbol, _), explanation in zip(shortlist, explanations)}
 
 
 def build_messages(hpo: HPO, case: Case, evidence: dict[str, dict], settings: PromptConfig, seed: int) -> list[dict]:
