@@ -205,7 +205,7 @@ def test_order_by_score_is_lexsorts_order_for_float32_scores_ties_zeros_infiniti
 
 @pytest.mark.parametrize("n_rows", [1, 107, 8861])
 def test_row_sums_are_numpys_sums_along_rows_bit_for_bit(n_rows):
-    from rare_disease_rft.rankers.knowledge import row_sums
+    from rare_disease_rft.rankers.knowledge import COMPACT_FROM, ColumnCache, CompactColumn, row_sums
 
     rng = np.random.default_rng(n_rows)
     for k in [*range(0, 40), 63, 64, 65, 127, 128, 129, 200, 300]:
@@ -215,6 +215,17 @@ def test_row_sums_are_numpys_sums_along_rows_bit_for_bit(n_rows):
         matrix[:1] = -0.0  # a row of -0.0 only sums to 0.0
         got = row_sums([np.ascontiguousarray(matrix[:, j]) for j in range(k)], n_rows)
         assert np.array_equal(got.view(np.uint32), matrix.sum(axis=1).view(np.uint32)), k
+    # columns kept compact (mostly one value) are added as they are kept, to the same bits
+    cache = ColumnCache()
+    for k in (3, 8, 21, 130):
+        matrix = np.full((n_rows, k), -0.0, dtype=np.float32)  # the smallest value, in most rows
+        matrix[rng.random((n_rows, k)) < 0.2] = 0.5
+        matrix[rng.random((n_rows, k)) < 0.05] = 1e4
+        for j in range(k):
+            cache.put((k, j), matrix[:, j])
+        kept = cache.get_many([(k, j) for j in range(k)], compact=True)
+        assert n_rows < COMPACT_FROM or any(isinstance(c, CompactColumn) for c in kept)
+        assert np.array_equal(row_sums(kept, n_rows).view(np.uint32), matrix.sum(axis=1).view(np.uint32)), k
 
 
 def test_a_ranker_loaded_for_inference_computes_on_one_thread():

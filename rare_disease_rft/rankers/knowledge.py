@@ -23,7 +23,7 @@ import functools
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -57,15 +57,19 @@ class ColumnCache:
         """The column ``key`` (read-only), None if it is not kept."""
         return self.get_many([key])[0]
 
-    def get_many(self, keys: list[tuple]) -> list[np.ndarray | None]:
+    def get_many(self, keys: list[tuple], compact: bool = False) -> list:
         """The columns of ``keys`` (None for those not kept): a patient asks for a few dozen at once,
         and the compact ones are filled in as rows of one block (two numpy calls fewer each; every
-        column of a cache has one length, its matcher's rows)."""
+        column of a cache has one length, its matcher's rows). With ``compact``, those are given as
+        they are kept, a :class:`CompactColumn` each (:func:`row_sums` adds them without filling them in)."""
         with self._lock:
             entries = [self._columns.get(key) for key in keys]
             for key, entry in zip(keys, entries):
                 if entry is not None:
                     self._columns.move_to_end(key)
+        if compact:
+            return [None if entry is None else entry[3] if entry[2] is None else CompactColumn(*entry[1:4])
+                    for entry in entries]
         out = [None if entry is None or entry[2] is not None else entry[3] for entry in entries]
         compact = [i for i, entry in enumerate(entries) if entry is not None and entry[2] is not None]
         if compact:
@@ -111,8 +115,35 @@ def dense_columns(matrix: sp.csc_matrix, columns: np.ndarray) -> np.ndarray:
     return out
 
 
-def row_sums(columns: list[np.ndarray], n_rows: int) -> np.ndarray:
-    """``np.stack(columns, axis=1).sum(axis=1)`` bit for bit (float32), without the matrix.
+class CompactColumn(NamedTuple):
+    """A kept column as :class:`ColumnCache` keeps it: ``common`` in every row but ``rows``, which hold ``values``."""
+
+    common: np.float32
+    rows: np.ndarray
+    values: np.ndarray
+
+    def dense(self, n_rows: int) -> np.ndarray:
+        out = np.full(n_rows, self.common, dtype=np.float32)
+        out[self.rows] = self.values
+        return out
+
+
+def _add_column(total: np.ndarray, column: np.ndarray | CompactColumn) -> None:
+    """``total += column`` in place, bit for bit as with the column filled in: a compact column's
+    common value is added to every row and its other rows are then set to their own sums (a
+    column filled in first was written and read again in full: half of a ranking's memory traffic)."""
+    if isinstance(column, CompactColumn):
+        rows = column.rows.astype(np.intp)
+        own = total[rows] + column.values
+        np.add(total, column.common, out=total)
+        total[rows] = own
+    else:
+        np.add(total, column, out=total)
+
+
+def row_sums(columns: list[np.ndarray | CompactColumn], n_rows: int) -> np.ndarray:
+    """``np.stack(columns, axis=1).sum(axis=1)`` bit for bit (float32), without the matrix (columns
+    dense or compact: :class:`CompactColumn`).
 
     numpy adds to 0.0 each row of a C-order matrix summed pairwise (``pairwise_sum`` in numpy's
     ``loops_utils.h.src``: below 8 values one after another, up to 128 in eight interleaved partial
@@ -123,18 +154,19 @@ def row_sums(columns: list[np.ndarray], n_rows: int) -> np.ndarray:
     if n < 8:
         out = np.zeros(n_rows, dtype=np.float32)
         for column in columns:
-            np.add(out, column, out=out)
+            _add_column(out, column)
         return out
     if n <= 128:
-        partial = [np.array(column, dtype=np.float32) for column in columns[:8]]
+        partial = [column.dense(n_rows) if isinstance(column, CompactColumn) else np.array(column, dtype=np.float32)
+                   for column in columns[:8]]
         i = 8
         while i < n - n % 8:
             for j in range(8):
-                np.add(partial[j], columns[i + j], out=partial[j])
+                _add_column(partial[j], columns[i + j])
             i += 8
         out = ((partial[0] + partial[1]) + (partial[2] + partial[3])) + ((partial[4] + partial[5]) + (partial[6] + partial[7]))
         for column in columns[i:]:
-            np.add(out, column, out=out)
+            _add_column(out, column)
     else:
         half = n // 2 - (n // 2) % 8
         out = row_sums(columns[:half], n_rows) + row_sums(columns[half:], n_rows)
@@ -207,12 +239,13 @@ class TermMatcher:
         direct.sum_duplicates()
         return direct
 
-    def _columns(self, term_ids: list[str], key: tuple,
-                 compute: Callable[[list[int]], list[np.ndarray]]) -> list[np.ndarray]:
-        """Each term's column, from the cache or, for the terms it lacks, ``compute(their indices)``."""
+    def _columns(self, term_ids: list[str], key: tuple, compute: Callable[[list[int]], list[np.ndarray]],
+                 compact: bool = False) -> list:
+        """Each term's column, from the cache or, for the terms it lacks, ``compute(their indices)``
+        (``compact``: kept ones as they are kept, for :func:`row_sums`)."""
         terms = [self.hpo.index[t] for t in term_ids]
         unique = list(dict.fromkeys(terms))
-        found = dict(zip(unique, self.columns.get_many([(*key, q) for q in unique])))
+        found = dict(zip(unique, self.columns.get_many([(*key, q) for q in unique], compact)))
         missing = [q for q, column in found.items() if column is None]
         if missing:
             for q, column in zip(missing, compute(missing)):
@@ -240,7 +273,7 @@ class TermMatcher:
         of q and the row's closest annotation, averaged (Phenomizer's one-sided score)."""
         if not term_ids:
             return np.full(self.n_rows, np.nan, dtype=np.float32)  # as numpy's mean of nothing
-        columns = self._columns(term_ids, ("best_match",), self._best_match_columns)
+        columns = self._columns(term_ids, ("best_match",), self._best_match_columns, compact=True)
         return row_sums(columns, self.n_rows) / np.float32(len(term_ids))
 
     def _best_match_columns(self, terms: list[int]) -> list[np.ndarray]:
@@ -257,7 +290,8 @@ class TermMatcher:
         Never below ``noise`` / B(q): any term may be reported by chance.
         """
         columns = self._columns(term_ids, ("log_likelihood_ratio", near_miss, noise),
-                                functools.partial(self._log_likelihood_ratio_columns, near_miss=near_miss, noise=noise))
+                                functools.partial(self._log_likelihood_ratio_columns, near_miss=near_miss, noise=noise),
+                                compact=True)
         return row_sums(columns, self.n_rows)
 
     def _log_likelihood_ratio_columns(self, terms: list[int], near_miss: float, noise: float) -> list[np.ndarray]:
