@@ -22,6 +22,7 @@ import scipy.sparse as sp
 from .hpo import HPO, load_hpo
 from .inputs.candidates import Candidates, restrict_ranking
 from .rankers.base import Case, Ranker, Ranking
+from .rankers.knowledge import span_positions
 from .results import PatientRanking, RankedGene
 
 # A shared ancestor at least this informative counts as a match (IC in nats over genes: 2.0 is a
@@ -248,8 +249,7 @@ def _row(matrix: sp.csr_matrix, i: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _spans(starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The positions ``starts[i] .. starts[i] + lengths[i]`` of every span, flat, and for each the span it is in."""
-    offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
-    return offsets, np.repeat(np.arange(len(starts)), lengths)
+    return span_positions(starts, lengths)[0], np.repeat(np.arange(len(starts)), lengths)
 
 
 def _ancestors_of(hpo: HPO, terms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -110,11 +110,11 @@ def test_the_credit_table_is_the_shortlists_credit_bit_for_bit_and_built_once(hp
     every = np.arange(rows.shape[0])
     assert table.tobytes() == best_lift(model.log_lift(np.arange(len(model.terms))), rows, every).tobytes()
     # written once, then read (another set of rows is another table)
-    tables = sorted(p.name for p in (tmp_path / "cooccurrence").glob("credit-*.npy"))
+    tables = sorted(p.name for p in (tmp_path / "cooccurrence").glob("credit-*"))
     assert len(tables) == 1
     CreditTable(TermCooccurrence(hpo, index), rows).table
     CreditTable(model, model.gene_terms).table
-    assert len(list((tmp_path / "cooccurrence").glob("credit-*.npy"))) == 2
+    assert len(list((tmp_path / "cooccurrence").glob("credit-*"))) == 2
     assert not table.flags.writeable
 
 

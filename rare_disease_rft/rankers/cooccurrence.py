@@ -25,8 +25,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..hpo import HPO
-from ..resources import atomic_write, cache_dir, read_arrays, write_arrays
+from ..resources import cache_dir, read_arrays, write_arrays
 from .case_index import CaseIndex
+from .knowledge import span_positions
 
 #: pseudo-papers that shrink the share of ``q`` among the cases reporting ``a`` towards its share overall
 COOCCURRENCE_PRIOR = 20.0
@@ -195,8 +196,9 @@ def _credit_table(model: TermCooccurrence, rows: sp.csr_matrix) -> np.ndarray:
     of findings, their lifts by term, and each row's maximum over its terms' (gathered rows of a
     terms x findings block)."""
     key = _key(f"{CREDIT_VERSION} {model.digest} {model.prior!r} {rows.shape}", rows.indptr, rows.indices)
-    path = cache_dir("cooccurrence") / f"credit-{key}.npy"
-    if not path.is_file():
+    folder = cache_dir("cooccurrence") / f"credit-{key}"
+    stored = read_arrays(folder)
+    if stored is None:
         n_terms = len(model.terms)
         table = np.zeros((n_terms, rows.shape[0]), np.float32)
         filled = np.flatnonzero(np.diff(rows.indptr))
@@ -207,9 +209,11 @@ def _credit_table(model: TermCooccurrence, rows: sp.csr_matrix) -> np.ndarray:
             for i, row in enumerate(filled.tolist()):
                 np.max(by_term[rows.indices[rows.indptr[row] : rows.indptr[row + 1]]], axis=0, out=block[i])
             table[start:end, filled] = block.T
-        atomic_write(path, lambda tmp: np.save(tmp, table))  # a reader sees the whole table or none
-    # as a plain array: np.memmap's indexing costs more than the few values a patient reads
-    return np.load(path, mmap_mode="r").view(np.ndarray)
+        write_arrays(folder, {"table": table})
+        stored = read_arrays(folder)
+    table = stored["table"]
+    table.flags.writeable = False  # shared by every session of the ranker
+    return table
 
 
 def best_lift(log_lift: np.ndarray, rows: sp.csr_matrix, which: np.ndarray) -> np.ndarray:
@@ -223,8 +227,6 @@ def best_lift(log_lift: np.ndarray, rows: sp.csr_matrix, which: np.ndarray) -> n
     out = np.zeros((log_lift.shape[0], len(which)), np.float32)
     filled = np.flatnonzero(lengths)
     if len(filled) and len(log_lift):
-        sizes = lengths[filled]
-        firsts = np.cumsum(sizes) - sizes
-        positions = np.arange(int(sizes.sum())) + np.repeat(starts[filled] - firsts, sizes)
+        positions, firsts = span_positions(starts[filled], lengths[filled])
         out[:, filled] = np.maximum.reduceat(log_lift[:, rows.indices[positions]], firsts, axis=1)
     return out

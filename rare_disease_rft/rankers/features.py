@@ -38,7 +38,7 @@ from .base import Case, order_by_score
 from .case_index import CaseIndex
 from .cooccurrence import COOCCURRENCE_PRIOR, CreditTable, TermCooccurrence, best_lift
 from .knowledge import (LikelihoodRanker, LikelihoodSettings, PhenomizerRanker, TermMatcher, dense_columns, gene_matcher,
-                        run_blocks)
+                        rows_with_positive, run_blocks)
 
 #: bump when this module changes what it computes (training caches features by it)
 FEATURE_VERSION = 7
@@ -287,7 +287,7 @@ class FeatureExtractor:
         by_annotation_row = np.where(annotated, candidates, -1)
         index_rows = self._index_row[candidates]
         changed = self.hpo.genes_without(case.withheld_publication) if case.withheld_publication else None
-        # the patient's own lifts, when the kept columns (nothing left out) do not serve
+        # the patient's own lifts, when the credit tables (nothing left out) do not serve
         lift = model.log_lift(findings, left_out) if left_out is not None or changed is not None else None
         if left_out is None:
             by_annotations = self._credit_by_annotations.best(findings, by_annotation_row)
@@ -437,11 +437,9 @@ class GeneEnrichment:
         return sizes
 
     def scores(self, present: list[str], withheld_publication: str | None = None) -> np.ndarray:
-        # each row's count of the patient's terms among its direct annotations, from the CSC arrays
+        # each row's count of the patient's terms among its direct annotations (all 1 in ``direct``)
         columns = self.hpo.term_indices(present)
-        indptr, indices = self.direct.indptr, self.direct.indices
-        rows = [indices[indptr[t] : indptr[t + 1]] for t in columns]
-        overlap = np.bincount(np.concatenate(rows) if rows else np.zeros(0, np.int64), minlength=self.direct.shape[0])
+        overlap = rows_with_positive(self.direct, columns)
         changed = self._rows_without(withheld_publication)
         if changed is not None:
             overlap[changed[0]] = np.asarray(changed[1][:, columns].sum(axis=1)).ravel()

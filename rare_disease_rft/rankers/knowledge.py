@@ -23,7 +23,7 @@ import functools
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -334,11 +334,24 @@ class TermMatcher:
         """Per row (or per row of ``rows``), the share of the terms the row is annotated with (the
         term or a descendant, at a frequency above 0): counted from the closure's columns, no column
         made dense (the same float64 shares as the mean of a rows x terms matrix of booleans)."""
-        indptr, indices, data = self.closure.indptr, self.closure.indices, self.closure.data
-        spans = [(indptr[t], indptr[t + 1]) for t in self.hpo.term_indices(term_ids).tolist()]
-        annotated = [indices[a:b][data[a:b] > 0] for a, b in spans]
-        counts = np.bincount(np.concatenate(annotated) if annotated else np.zeros(0, np.intp), minlength=self.n_rows)
+        counts = rows_with_positive(self.closure, self.hpo.term_indices(term_ids))
         return (counts if rows is None else counts[rows]) / len(term_ids)
+
+
+def span_positions(starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The positions ``starts[i] .. starts[i] + lengths[i] - 1`` of every span, laid end to end,
+    and where each span begins among them (a gather of many slices of a sparse matrix's arrays)."""
+    firsts = np.cumsum(lengths) - lengths
+    return np.repeat(starts - firsts, lengths) + np.arange(int(lengths.sum())), firsts
+
+
+def rows_with_positive(matrix: sp.csc_matrix, columns: Sequence[int]) -> np.ndarray:
+    """Per row of ``matrix``, in how many of ``columns`` it holds a positive entry: counted from
+    the columns' slices, nothing made dense."""
+    indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
+    spans = [(indptr[c], indptr[c + 1]) for c in np.asarray(columns).tolist()]
+    positive = [indices[a:b][data[a:b] > 0] for a, b in spans]
+    return np.bincount(np.concatenate(positive) if positive else np.zeros(0, np.intp), minlength=matrix.shape[0])
 
 
 def run_blocks(starts: np.ndarray, counts: np.ndarray, members: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, int]]:
@@ -377,8 +390,7 @@ class GeneOrder:
         """:meth:`best_of_diseases` for ``genes`` only, asking ``disease_scores(diseases)`` for the
         scores of just their diseases."""
         starts, lengths = self._pairs.indptr[genes], np.diff(self._pairs.indptr)[genes]
-        first = np.cumsum(lengths) - lengths
-        offsets = np.repeat(starts - first, lengths) + np.arange(int(lengths.sum()))
+        offsets, first = span_positions(starts, lengths)
         out = np.full(len(genes), -np.inf, dtype=np.float32)
         has = np.flatnonzero(lengths)
         if len(has):  # a disease of two genes is asked twice: each row's score is its own
