@@ -99,15 +99,16 @@ def explain_genes(hpo: HPO, case: Case, genes: Sequence[str], case_annotations: 
     unexplained_terms: list[list[dict]] = [[] for _ in known]
     for k, j in zip(*(a.tolist() for a in np.nonzero(unexplained))):
         unexplained_terms[k].append({"id": present[j], "label": labels[j]})
-    excluded = list(zip(case.excluded, terms.excluded_labels))
-    for k, ((i, annotated, *_), frequencies) in enumerate(zip(known, excluded_frequency.tolist())):
+    # 1e-6 stands for frequency 0, "Excluded" (HP:0040285): the gene lacks it
+    contradicting: list[list[dict]] = [[] for _ in known]
+    slot_x, term_x = np.nonzero(excluded_frequency > 1e-6)
+    excluded, excluded_labels = case.excluded, terms.excluded_labels
+    for k, j, frequency in zip(slot_x.tolist(), term_x.tolist(), excluded_frequency[slot_x, term_x].tolist()):
+        contradicting[k].append({"id": excluded[j], "label": excluded_labels[j], "frequency": round(frequency, 3)})
+    for k, (i, annotated, *_) in enumerate(known):
         explanations[i] = {
             "gene_annotated": annotated, "annotations_from": "hpo" if annotated else "published cases",
-            "matched": matched[k],
-            # 1e-6 stands for frequency 0, "Excluded" (HP:0040285): the gene lacks it
-            "contradicting": [{"id": term, "label": label, "frequency": round(freq, 3)}
-                              for (term, label), freq in zip(excluded, frequencies) if freq > 1e-6],
-            "unexplained": unexplained_terms[k]}
+            "matched": matched[k], "contradicting": contradicting[k], "unexplained": unexplained_terms[k]}
     return explanations
 
 
@@ -172,9 +173,15 @@ def _preference(hpo: HPO) -> tuple[np.ndarray, np.ndarray]:
     return order, place
 
 
+@functools.lru_cache(maxsize=4)
+def _inheritance_names(hpo: HPO) -> list[tuple[str, ...]]:
+    """Each disease's modes of inheritance, by name."""
+    return [tuple(hpo.name(t) for t in modes) for modes in hpo.disease_inheritance]
+
+
 def warm(hpo: HPO) -> None:
     """Builds the lookups explanations use, once (before a batch forks its workers, which then share them)."""
-    for build in (_descendants, _rounded_ic, _preference):
+    for build in (_descendants, _rounded_ic, _preference, _inheritance_names):
         build(hpo)
 
 
@@ -287,13 +294,13 @@ def matched_diseases(hpo: HPO, genes: Sequence[str], explanations: Sequence[dict
     held = terms.find(pair * width + np.concatenate(shared)[which])[1]
     counts = np.bincount(pair[held], minlength=len(diseases)).tolist()
     by_gene: list[list[tuple[int, str, int]]] = [[] for _ in asked]
+    names, inheritance = hpo.disease_names, _inheritance_names(hpo)
     for k, d, n in zip(gene_of.tolist(), diseases.tolist(), counts):
         if n:
             by_gene[k].append((n, hpo.disease_ids[d], d))
     for i, candidates in zip(asked, by_gene):
         candidates.sort(key=lambda item: (-item[0], item[1]))
-        found[i] = [{"id": disease_id, "name": hpo.disease_names[d], "matched_terms": n,
-                     "inheritance": [hpo.name(t) for t in hpo.disease_inheritance[d]]}
+        found[i] = [{"id": disease_id, "name": names[d], "matched_terms": n, "inheritance": list(inheritance[d])}
                     for n, disease_id, d in candidates[:limit]]
     return found
 

@@ -244,11 +244,13 @@ class PolicyRanker(Ranker):
         row = self._gene_row.get(gene)
         if row is None:
             return []
-        members = np.flatnonzero(index.case_gene == row)
+        # the gene's cases in index order: its row of the (canonical) membership matrix
+        members = index.membership.indices[index.membership.indptr[row] : index.membership.indptr[row + 1]]
         sims = self.extractor.similarities(case)[0][members]  # each case's own sum: as index.present[members] @ vector
         order = np.argsort(-sims, kind="stable")[:k]
-        return [{"case_id": index.case_ids[i], "pmid": index.case_pmids[i], "similarity": round(float(s), 3)}
-                for i, s in zip(members[order], sims[order])]
+        ids, pmids = index.case_ids, index.case_pmids
+        return [{"case_id": ids[i], "pmid": pmids[i], "similarity": round(s, 3)}
+                for i, s in zip(members[order].tolist(), sims[order].tolist())]
 
     def describe(self) -> dict:
         return {"name": self.name, "kind": "policy", **self.config.get("versions", {}),
