@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from .explain import explain_ranking, warm
+from .explain import explain_rankings, warm
 from .hpo import HPO, HPOError, load_hpo
 from .inputs.candidates import Candidates
 from .inputs.phenopackets import convert_sources
@@ -83,8 +83,8 @@ def tasks_from_file(path: str | Path) -> list[Task]:
 def _explain_chunk(chunk: list[tuple[Case, list[str]]]) -> list[PatientRanking]:
     ranker, top, hpo, candidates = (_WORKER[k] for k in ("ranker", "top", "hpo", "candidates"))
     rankings = ranker.rank_many([case for case, _ in chunk])
-    return [explain_ranking(ranker, case, ranking, top, hpo, notes, candidates)
-            for (case, notes), ranking in zip(chunk, rankings)]
+    return explain_rankings(ranker, [(case, ranking, notes) for (case, notes), ranking in zip(chunk, rankings)],
+                            top, hpo, candidates)
 
 
 def _explained(ranker: Ranker, cases: Sequence[tuple[Case, list[str]]], workers: int | None, top: int, hpo: HPO,

@@ -41,72 +41,87 @@ def explain_gene(hpo: HPO, case: Case, gene: str, case_annotations: Annotations 
 
 
 def explain_genes(hpo: HPO, case: Case, genes: Sequence[str], case_annotations: Annotations | None = None) -> list[dict]:
-    """:func:`explain_gene` of each of ``genes``, computed for all of them at once: each lookup is
-    one array operation over every gene and term (a ranking's top 10 asked for a thousand small ones)."""
-    explanations: list[dict | None] = [None] * len(genes)
-    known = []  # (position in genes, annotated by HPO, closure terms, their frequencies, direct terms)
+    """:func:`explain_gene` of each of ``genes``, computed for all of them at once (see :func:`explain_many`)."""
+    return explain_many(hpo, [(case, genes)], case_annotations)[0]
+
+
+def explain_many(hpo: HPO, requests: Sequence[tuple[Case, Sequence[str]]],
+                 case_annotations: Annotations | None = None) -> list[list[dict]]:
+    """:func:`explain_genes` of many patients, each with their genes: each lookup is one array
+    operation over every patient, gene and term (a ranking's top 10 asked for a thousand small
+    ones, and a batch's patients each for a hundred)."""
+    explanations: list[list[dict | None]] = [[None] * len(genes) for _, genes in requests]
+    # (request, position in its genes, annotated by HPO, closure terms, their frequencies, direct terms)
+    known = []
     direct_sorted = hpo.gene_terms.has_sorted_indices
-    for i, gene in enumerate(genes):
-        g = hpo.gene_index.get(gene)
-        if g is not None:
-            direct = _row(hpo.gene_terms, g)[0]
-            known.append((i, True, *_row(hpo.gene_closure, g), direct if direct_sorted else np.sort(direct)))
-            continue
-        rows = case_annotations(gene) if case_annotations else None
-        if rows is None:
-            explanations[i] = {
-                "gene_annotated": False,
-                "annotations_from": None,
-                "matched": [],
-                "contradicting": [],
-                "unexplained": [{"id": t, "label": hpo.name(t)} for t in case.present],
-            }
-        else:
-            known.append((i, False, rows[0].indices, rows[0].data, np.sort(rows[1].indices)))
+    for r, (case, genes) in enumerate(requests):
+        for i, gene in enumerate(genes):
+            g = hpo.gene_index.get(gene)
+            if g is not None:
+                direct = _row(hpo.gene_terms, g)[0]
+                known.append((r, i, True, *_row(hpo.gene_closure, g), direct if direct_sorted else np.sort(direct)))
+                continue
+            rows = case_annotations(gene) if case_annotations else None
+            if rows is None:
+                explanations[r][i] = {
+                    "gene_annotated": False,
+                    "annotations_from": None,
+                    "matched": [],
+                    "contradicting": [],
+                    "unexplained": [{"id": t, "label": hpo.name(t)} for t in case.present],
+                }
+            else:
+                known.append((r, i, False, rows[0].indices, rows[0].data, np.sort(rows[1].indices)))
     if not known:
         return explanations
     # each gene's terms keyed by its slot: slot * width + term, sorted, so one search finds them all
     width = len(hpo.ids)
-    slots = np.arange(len(known), dtype=np.int64)
     # HPO's rows are sorted (so are the keys); only rows from published cases need the check
-    checked = not (hpo.gene_closure.has_sorted_indices and all(k[1] for k in known))
-    closure = _Keyed(_slot_keys([k[2] for k in known], width), np.concatenate([k[3] for k in known]), checked)
-    direct = _Keyed(_slot_keys([k[4] for k in known], width), check=False)  # each row sorted above
-    terms = _patient_terms(hpo, case)
+    checked = not (hpo.gene_closure.has_sorted_indices and all(k[2] for k in known))
+    closure = _Keyed(_slot_keys([k[3] for k in known], width), np.concatenate([k[4] for k in known]), checked)
+    direct = _Keyed(_slot_keys([k[5] for k in known], width), check=False)  # each row sorted above
+    patients = [_patient_terms(hpo, case) for case, _ in requests]
+    slots = _Slots(patients, np.array([k[0] for k in known]))
     ic = hpo.information_content
-    mica, mica_frequency = terms.shared_ancestors(closure, slots, width)  # slots x present terms
+    # per (slot, present term) pair, slot by slot and each in its patient's order
+    present, pair_slot, term_of_pair = slots.spread([p.present for p in patients])
+    mica, mica_frequency = slots.shared_ancestors(closure, width)
     safe = np.maximum(mica, 0)
-    is_direct = direct.find(slots[:, None] * width + safe)[1]
-    unexplained = (mica < 0) | ((mica != terms.present) & (ic[safe] < RELATED_MIN_IC) & ~is_direct)
-    slot_m, term_m = np.nonzero(~unexplained)  # the matches, gene by gene, in the patient's order
-    c_m, q_m = mica[slot_m, term_m], terms.present[term_m]
+    is_direct = direct.find(pair_slot * width + safe)[1]
+    unexplained = (mica < 0) | ((mica != present) & (ic[safe] < RELATED_MIN_IC) & ~is_direct)
+    m = np.flatnonzero(~unexplained)  # the matches, gene by gene, in the patient's order
+    slot_m, term_m, c_m, q_m = pair_slot[m], term_of_pair[m], mica[m], present[m]
     via = _closest_annotated(hpo, direct, width, slot_m, c_m, q_m)
     kinds = np.where(via == q_m, 0, np.where(_rows_hold(hpo.ancestor_matrix, via, q_m), 1,
                                              np.where(_rows_hold(hpo.ancestor_matrix, q_m, via), 2, 3)))
-    excluded_frequency = (closure.values_at(slots[:, None] * width + terms.excluded[None, :])
-                          if len(terms.excluded) else np.zeros((len(known), 0)))
+    excluded, x_slot, x_term = slots.spread([p.excluded for p in patients])
+    excluded_frequency = closure.values_at(x_slot * width + excluded)
+    # 1e-6 stands for frequency 0, "Excluded" (HP:0040285): the gene lacks it
+    x = np.flatnonzero(excluded_frequency > 1e-6)
     # the dicts, gene by gene: Python's part, kept to one pass over flat lists
-    ids, names, rounded_ic, present, labels = hpo.ids, hpo.names, _rounded_ic(hpo), case.present, terms.present_labels
+    ids, names, rounded_ic = hpo.ids, hpo.names, _rounded_ic(hpo)
+    terms_of_slot = [(requests[k[0]][0], patients[k[0]]) for k in known]
     matched: list[list[dict]] = [[] for _ in known]
     for k, j, kind, v, c, frequency in zip(slot_m.tolist(), term_m.tolist(), kinds.tolist(), via.tolist(),
-                                           c_m.tolist(), mica_frequency[slot_m, term_m].tolist()):
+                                           c_m.tolist(), mica_frequency[m].tolist()):
+        case, terms = terms_of_slot[k]
         matched[k].append({
-            "id": present[j], "label": labels[j], "match": MATCH_KINDS[kind],
+            "id": case.present[j], "label": terms.present_labels[j], "match": MATCH_KINDS[kind],
             "via": {"id": ids[v], "label": names[v]},
             "shared_ancestor": {"id": ids[c], "label": names[c], "ic": rounded_ic[c]},
             "frequency": round(frequency, 3),
         })
     unexplained_terms: list[list[dict]] = [[] for _ in known]
-    for k, j in zip(*(a.tolist() for a in np.nonzero(unexplained))):
-        unexplained_terms[k].append({"id": present[j], "label": labels[j]})
-    # 1e-6 stands for frequency 0, "Excluded" (HP:0040285): the gene lacks it
+    u = np.flatnonzero(unexplained)
+    for k, j in zip(pair_slot[u].tolist(), term_of_pair[u].tolist()):
+        case, terms = terms_of_slot[k]
+        unexplained_terms[k].append({"id": case.present[j], "label": terms.present_labels[j]})
     contradicting: list[list[dict]] = [[] for _ in known]
-    slot_x, term_x = np.nonzero(excluded_frequency > 1e-6)
-    excluded, excluded_labels = case.excluded, terms.excluded_labels
-    for k, j, frequency in zip(slot_x.tolist(), term_x.tolist(), excluded_frequency[slot_x, term_x].tolist()):
-        contradicting[k].append({"id": excluded[j], "label": excluded_labels[j], "frequency": round(frequency, 3)})
-    for k, (i, annotated, *_) in enumerate(known):
-        explanations[i] = {
+    for k, j, frequency in zip(x_slot[x].tolist(), x_term[x].tolist(), excluded_frequency[x].tolist()):
+        case, terms = terms_of_slot[k]
+        contradicting[k].append({"id": case.excluded[j], "label": terms.excluded_labels[j], "frequency": round(frequency, 3)})
+    for k, (r, i, annotated, *_) in enumerate(known):
+        explanations[r][i] = {
             "gene_annotated": annotated, "annotations_from": "hpo" if annotated else "published cases",
             "matched": matched[k], "contradicting": contradicting[k], "unexplained": unexplained_terms[k]}
     return explanations
@@ -222,24 +237,51 @@ class _PatientTerms:
         self.present_labels = [hpo.name(t) for t in case.present]
         self.excluded_labels = [hpo.name(t) for t in case.excluded]
         ancestors, term_of = _ancestors_of(hpo, self.present)
-        self._starts = np.searchsorted(term_of, np.arange(len(self.present)))
-        # per term, its ancestors by preference (see _preference), still grouped by term in the patient's order
+        #: where each term's run of ancestors begins in ``preferred``
+        self.runs = np.searchsorted(term_of, np.arange(len(self.present)))
+        #: per term, its ancestors by preference (see _preference), grouped by term in the patient's order
         order, place = _preference(hpo)
-        self._preferred = order[np.sort(term_of * len(order) + place[ancestors]) % len(order)]
+        self.preferred = order[np.sort(term_of * len(order) + place[ancestors]) % len(order)]
 
-    def shared_ancestors(self, closure: _Keyed, slots: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
-        """Per gene (slot) and present term, its most informative ancestor the gene is annotated
-        with (then the deepest, then the lowest index), -1 where there is none; and the gene's
-        frequency of it (0 where none)."""
-        n = len(self._preferred)
+
+class _Slots:
+    """The genes explained (slots), each of one patient (``patients[patient[slot]]``), slot by slot:
+    a patient's terms are laid out once per slot of theirs, so that every (slot, term) pair is an
+    entry of one flat array."""
+
+    def __init__(self, patients: list[_PatientTerms], patient: np.ndarray):
+        self.patients, self.patient = patients, patient
+
+    def spread(self, arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each slot's copy of its patient's array (``arrays[p]``, integers), end to end; for each
+        entry its slot and its position in the patient's array."""
+        flat, slot, position, _ = self._spread(arrays)
+        return flat, slot, position
+
+    def _spread(self, arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`spread`, and where each slot's copy begins."""
+        lengths = np.array([len(a) for a in arrays], dtype=np.int64)
+        starts = np.cumsum(lengths) - lengths
+        n = lengths[self.patient]
+        positions, firsts = span_positions(starts[self.patient], n)
+        flat = np.concatenate(arrays).astype(np.int64)[positions]
+        return flat, np.repeat(np.arange(len(self.patient)), n), positions - np.repeat(starts[self.patient], n), firsts
+
+    def shared_ancestors(self, closure: _Keyed, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per (slot, present term) pair, the term's most informative ancestor the slot's gene is
+        annotated with (then the deepest, then the lowest index), -1 where there is none; and the
+        gene's frequency of it (0 where none)."""
+        preferred, slot, _, segments = self._spread([p.preferred for p in self.patients])
+        n = len(preferred)
         if not n:
-            return np.full((len(slots), 0), -1, dtype=np.int64), np.zeros((len(slots), 0))
-        where, found = closure.find(slots[:, None] * width + self._preferred[None, :])
-        # the first annotated ancestor in each term's run (every run holds at least the term itself)
-        first = np.minimum.reduceat(np.where(found, np.arange(n), n), self._starts, axis=1)
+            return np.full(0, -1, dtype=np.int64), np.zeros(0)
+        where, found = closure.find(slot * width + preferred)
+        # each term's run of ancestors, within its slot's segment (every run holds at least the term itself)
+        runs, run_slot, _ = self.spread([p.runs for p in self.patients])
+        first = np.minimum.reduceat(np.where(found, np.arange(n), n), runs + segments[run_slot])
         has, first = first < n, np.minimum(first, n - 1)
-        frequency = closure.values[np.take_along_axis(where, first, axis=1)] if len(closure.keys) else 0.0
-        return (np.where(has, self._preferred[first], -1).astype(np.int64),  # int64: made into keys (* width)
+        frequency = closure.values[where[first]] if len(closure.keys) else 0.0
+        return (np.where(has, preferred[first], -1).astype(np.int64),  # int64: made into keys (* width)
                 np.where(has, frequency, 0.0).astype(np.float64))
 
 
@@ -315,19 +357,39 @@ def rank_and_explain(ranker: Ranker, case: Case, top: int = 10, hpo: HPO | None 
 
 def explain_ranking(ranker: Ranker, case: Case, ranking: Ranking, top: int, hpo: HPO,
                     notes: list[str] | None = None, candidates: Candidates | None = None) -> PatientRanking:
-    """:func:`rank_and_explain` of a ranking already made (batches rank many cases at once)."""
-    notes = list(notes or [])
-    if candidates is not None:
-        ranking = restrict_ranking(ranking, candidates)
-        notes += candidates.notes
+    """:func:`rank_and_explain` of a ranking already made."""
+    return explain_rankings(ranker, [(case, ranking, notes)], top, hpo, candidates)[0]
+
+
+def explain_rankings(ranker: Ranker, rankings: Sequence[tuple[Case, Ranking, list[str] | None]], top: int, hpo: HPO,
+                     candidates: Candidates | None = None) -> list[PatientRanking]:
+    """:func:`explain_ranking` of many (case, ranking, notes), their genes explained all at once
+    (a batch ranks and explains many cases together)."""
+    restricted = []
+    for case, ranking, notes in rankings:
+        notes = list(notes or [])
+        if candidates is not None:
+            ranking = restrict_ranking(ranking, candidates)
+            notes += candidates.notes
+        restricted.append((case, ranking, notes))
+    # a candidate the knowledge base lacks is explained like any unknown gene: nothing matches
+    explanations = explain_many(hpo, [(case, ranking.genes[:top]) for case, ranking, _ in restricted],
+                                ranker.case_annotations)
+    diseases = iter(matched_diseases(hpo, [g for _, ranking, _ in restricted for g in ranking.genes[:top]],
+                                     [e for some in explanations for e in some]))
+    return [_patient_ranking(ranker, case, ranking, hpo, notes, candidates, some, [next(diseases) for _ in some])
+            for (case, ranking, notes), some in zip(restricted, explanations)]
+
+
+def _patient_ranking(ranker: Ranker, case: Case, ranking: Ranking, hpo: HPO, notes: list[str],
+                     candidates: Candidates | None, explanations: list[dict], diseases: list[list[dict]]) -> PatientRanking:
+    """The ranking's first genes (as many as ``explanations``), each with its score, probability,
+    explanation, diseases and similar cases."""
     unranked = ranking.extra.get("unranked", {})
     genes = []
-    scores = [float(s) for s in ranking.scores[:top]]
+    scores = [float(s) for s in ranking.scores[: len(explanations)]]
     ties = tie_sizes(ranking.scores, scores)
-    # a candidate the knowledge base lacks is explained like any unknown gene: nothing matches
-    explanations = explain_genes(hpo, case, ranking.genes[:top], ranker.case_annotations)
-    diseases = matched_diseases(hpo, ranking.genes[:top], explanations)
-    for position, (gene, explanation) in enumerate(zip(ranking.genes[:top], explanations), 1):
+    for position, (gene, explanation) in enumerate(zip(ranking.genes, explanations), 1):
         explanation["diseases"] = diseases[position - 1]
         explanation["similar_cases"] = ranker.similar_cases(case, gene)
         if gene in unranked:
