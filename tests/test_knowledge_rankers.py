@@ -198,9 +198,14 @@ def test_order_by_score_is_lexsorts_order_for_float32_scores_ties_zeros_infiniti
     rng = np.random.default_rng(3)
     scores = rng.choice(np.array([-np.inf, -7.5, -0.0, 0.0, 1e-30, 2.5, 2.5000002, np.inf, np.nan, -np.nan],
                                  dtype=np.float32), size=3000)
-    tie_order = rng.permutation(3000)
-    for values in (scores, scores.astype(np.float64)):  # float64 keeps lexsort itself
-        assert np.array_equal(order_by_score(values, tie_order), np.lexsort((tie_order, -values)))
+    # all genes' ranks (a permutation), some genes' ranks, and tie orders with repeated values
+    for tie_order in (rng.permutation(3000), rng.permutation(9000)[:3000], rng.integers(0, 3000, 3000),
+                      rng.integers(0, 4, 3000)):
+        for values in (scores, scores.astype(np.float64)):  # float64 keeps lexsort itself
+            assert np.array_equal(order_by_score(values, tie_order), np.lexsort((tie_order, -values)))
+        rows = scores.reshape(3, 1000)
+        assert np.array_equal(order_by_score(rows, tie_order[:1000]),
+                              np.stack([np.lexsort((tie_order[:1000], -row)) for row in rows]))
 
 
 @pytest.mark.parametrize("n_rows", [1, 107, 8861])

@@ -37,8 +37,8 @@ from ..resources import atomic_write, cache_dir
 from .base import Case, order_by_score
 from .case_index import CaseIndex
 from .cooccurrence import COOCCURRENCE_PRIOR, CreditTable, TermCooccurrence, best_lift
-from .knowledge import (LikelihoodRanker, LikelihoodSettings, PhenomizerRanker, TermMatcher, dense_columns, gene_matcher,
-                        rows_with_positive, run_blocks)
+from .knowledge import (LikelihoodRanker, LikelihoodSettings, PhenomizerRanker, PositiveEntries, TermMatcher,
+                        dense_columns, gene_matcher, run_blocks)
 
 #: bump when this module changes what it computes (training caches features by it)
 FEATURE_VERSION = 7
@@ -409,7 +409,7 @@ class GeneEnrichment:
         self.withheld_rows = hpo.genes_without if direct is None else None
         direct = (hpo.gene_terms if direct is None else direct).copy()
         direct.data[:] = 1.0
-        self.direct = direct.tocsc()
+        self._positive = PositiveEntries(direct.tocsc())  # every entry is 1: each counts
         #: direct annotations per row
         self.annotation_size = np.asarray(direct.sum(axis=1)).ravel()
         self.annotated_terms_total = (int((np.asarray(direct.sum(axis=0)).ravel() > 0).sum()) if universe is None
@@ -439,7 +439,7 @@ class GeneEnrichment:
     def scores(self, present: list[str], withheld_publication: str | None = None) -> np.ndarray:
         # each row's count of the patient's terms among its direct annotations (all 1 in ``direct``)
         columns = self.hpo.term_indices(present)
-        overlap = rows_with_positive(self.direct, columns)
+        overlap = self._positive.counts(columns)
         changed = self._rows_without(withheld_publication)
         if changed is not None:
             overlap[changed[0]] = np.asarray(changed[1][:, columns].sum(axis=1)).ravel()

@@ -109,9 +109,13 @@ def dense_columns(matrix: sp.csc_matrix, columns: np.ndarray) -> np.ndarray:
     CSC arrays, without scipy's fancy-indexing overhead. The order matters to whoever sums along
     rows: it decides the rounding."""
     out = np.zeros((matrix.shape[0], len(columns)), dtype=matrix.dtype, order="F")
-    indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
-    for j, c in enumerate(columns):
-        out[indices[indptr[c] : indptr[c + 1]], j] = data[indptr[c] : indptr[c + 1]]
+    columns = np.asarray(columns, dtype=np.int64)
+    starts = matrix.indptr[columns]
+    lengths = matrix.indptr[columns + 1] - starts
+    positions, _ = span_positions(starts, lengths)
+    # every column's entries at once, into the flat columns (out.T is out's memory, C-order)
+    out.T.reshape(-1)[np.repeat(np.arange(len(columns)) * matrix.shape[0], lengths) + matrix.indices[positions]] = \
+        matrix.data[positions]
     return out
 
 
@@ -334,8 +338,12 @@ class TermMatcher:
         """Per row (or per row of ``rows``), the share of the terms the row is annotated with (the
         term or a descendant, at a frequency above 0): counted from the closure's columns, no column
         made dense (the same float64 shares as the mean of a rows x terms matrix of booleans)."""
-        counts = rows_with_positive(self.closure, self.hpo.term_indices(term_ids))
+        counts = self._positive.counts(self.hpo.term_indices(term_ids))
         return (counts if rows is None else counts[rows]) / len(term_ids)
+
+    @functools.cached_property
+    def _positive(self) -> PositiveEntries:
+        return PositiveEntries(self.closure)
 
 
 def span_positions(starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -345,13 +353,21 @@ def span_positions(starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray,
     return np.repeat(starts - firsts, lengths) + np.arange(int(lengths.sum())), firsts
 
 
-def rows_with_positive(matrix: sp.csc_matrix, columns: Sequence[int]) -> np.ndarray:
-    """Per row of ``matrix``, in how many of ``columns`` it holds a positive entry: counted from
-    the columns' slices, nothing made dense."""
-    indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
-    spans = [(indptr[c], indptr[c + 1]) for c in np.asarray(columns).tolist()]
-    positive = [indices[a:b][data[a:b] > 0] for a, b in spans]
-    return np.bincount(np.concatenate(positive) if positive else np.zeros(0, np.intp), minlength=matrix.shape[0])
+class PositiveEntries:
+    """Where a CSC matrix holds positive entries, by column: per row, in how many of some columns it
+    holds one, counted from those columns' slices alone, gathered at once (nothing made dense)."""
+
+    def __init__(self, matrix: sp.csc_matrix):
+        positive = matrix.copy()
+        positive.data = (positive.data > 0).astype(np.int8)
+        positive.eliminate_zeros()
+        self.indptr, self.indices, self.n_rows = positive.indptr, positive.indices, matrix.shape[0]
+
+    def counts(self, columns: Sequence[int]) -> np.ndarray:
+        columns = np.asarray(columns, dtype=np.int64)
+        starts = self.indptr[columns]
+        positions, _ = span_positions(starts, self.indptr[columns + 1] - starts)
+        return np.bincount(self.indices[positions], minlength=self.n_rows)
 
 
 def run_blocks(starts: np.ndarray, counts: np.ndarray, members: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, int]]:
