@@ -125,9 +125,10 @@ def test_dense_columns_is_scipys_column_slice_in_its_memory_order():
 
     matrix = sp.random(50, 30, density=0.2, format="csc", dtype=np.float32, random_state=0)
     matrix.data[matrix.indptr[4]] = 0.0  # an explicit zero stays a zero
-    columns = np.array([4, 0, 29, 4, 7])
-    got, expected = dense_columns(matrix, columns), matrix[:, columns].toarray()
-    assert np.array_equal(got, expected) and got.flags.f_contiguous == expected.flags.f_contiguous
+    # few columns (copied one by one) and many (gathered at once)
+    for columns in (np.array([4, 0, 29, 4, 7]), np.array([4, 0, 29, 4, 7, 1, 2, 3, 29, 11])):
+        got, expected = dense_columns(matrix, columns), matrix[:, columns].toarray()
+        assert np.array_equal(got, expected) and got.flags.f_contiguous == expected.flags.f_contiguous
     assert dense_columns(matrix, np.array([], dtype=np.int64)).shape == (50, 0)
 
 

@@ -38,6 +38,8 @@ from .base import Case, Ranker, Ranking, order_by_score
 COLUMN_CACHE_BYTES = 96 * 2**20
 #: rows from which a column is kept compact (see ColumnCache)
 COMPACT_FROM = 1024
+#: columns up to which dense_columns copies them one by one (beyond, all entries in one gather)
+FEW_COLUMNS = 6
 
 
 class ColumnCache:
@@ -109,13 +111,17 @@ def dense_columns(matrix: sp.csc_matrix, columns: np.ndarray) -> np.ndarray:
     CSC arrays, without scipy's fancy-indexing overhead. The order matters to whoever sums along
     rows: it decides the rounding."""
     out = np.zeros((matrix.shape[0], len(columns)), dtype=matrix.dtype, order="F")
+    indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
+    if len(columns) <= FEW_COLUMNS:  # a slice each: fewer numpy calls than the gather below
+        for j, c in enumerate(columns):
+            out[indices[indptr[c] : indptr[c + 1]], j] = data[indptr[c] : indptr[c + 1]]
+        return out
     columns = np.asarray(columns, dtype=np.int64)
-    starts = matrix.indptr[columns]
-    lengths = matrix.indptr[columns + 1] - starts
+    starts = indptr[columns]
+    lengths = indptr[columns + 1] - starts
     positions, _ = span_positions(starts, lengths)
     # every column's entries at once, into the flat columns (out.T is out's memory, C-order)
-    out.T.reshape(-1)[np.repeat(np.arange(len(columns)) * matrix.shape[0], lengths) + matrix.indices[positions]] = \
-        matrix.data[positions]
+    out.T.reshape(-1)[np.repeat(np.arange(len(columns)) * matrix.shape[0], lengths) + indices[positions]] = data[positions]
     return out
 
 
