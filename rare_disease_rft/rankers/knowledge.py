@@ -54,8 +54,9 @@ class ColumnCache:
     def __init__(self, max_bytes: int = COLUMN_CACHE_BYTES):
         self.max_bytes = max_bytes
         self.bytes = 0
-        #: key -> (length, common value, rows that differ or None, their values or the column, bytes)
-        self._columns: OrderedDict[tuple, tuple] = OrderedDict()
+        #: key -> (the column, or a CompactColumn, its bytes)
+        self._columns: OrderedDict[tuple, tuple[np.ndarray | CompactColumn, int]] = OrderedDict()
+        self._length = 0  # of every column: its matcher's rows
         self._lock = threading.Lock()
 
     def get(self, key: tuple) -> np.ndarray | None:
@@ -68,20 +69,23 @@ class ColumnCache:
         column of a cache has one length, its matcher's rows). With ``compact``, those are given as
         they are kept, a :class:`CompactColumn` each (:func:`row_sums` adds them without filling them in)."""
         with self._lock:
-            entries = [self._columns.get(key) for key in keys]
-            for key, entry in zip(keys, entries):
-                if entry is not None:
-                    self._columns.move_to_end(key)
+            kept, move = self._columns.get, self._columns.move_to_end
+            out = []
+            for key in keys:
+                entry = kept(key)
+                if entry is None:
+                    out.append(None)
+                else:
+                    move(key)
+                    out.append(entry[0])
         if compact:
-            return [None if entry is None else entry[3] if entry[2] is None else CompactColumn(*entry[1:4])
-                    for entry in entries]
-        out = [None if entry is None or entry[2] is not None else entry[3] for entry in entries]
-        compact = [i for i, entry in enumerate(entries) if entry is not None and entry[2] is not None]
-        if compact:
-            block = np.empty((len(compact), entries[compact[0]][0]), dtype=np.float32)
-            block[:] = np.array([entries[i][1] for i in compact], dtype=np.float32)[:, None]
-            for row, i in zip(block, compact):
-                row[entries[i][2]] = entries[i][3]
+            return out
+        filled = [i for i, column in enumerate(out) if isinstance(column, CompactColumn)]
+        if filled:
+            block = np.empty((len(filled), self._length), dtype=np.float32)
+            block[:] = np.array([out[i].common for i in filled], dtype=np.float32)[:, None]
+            for row, i in zip(block, filled):
+                row[out[i].rows] = out[i].values
                 out[i] = row
         return out
 
@@ -94,16 +98,17 @@ class ColumnCache:
         rows = np.flatnonzero(differ).astype(np.uint16 if len(column) <= 2**16 else np.int32)
         # short columns (a few genes known only from cases) are kept whole: filling one in costs more than it saves
         if len(column) >= COMPACT_FROM and rows.nbytes + 4 * len(rows) < column.nbytes:
-            entry = (len(column), column[np.argmin(differ)], rows, column[rows], rows.nbytes + 4 * len(rows))
+            entry = (CompactColumn(column[np.argmin(differ)], rows, column[rows]), rows.nbytes + 4 * len(rows))
         else:
-            entry = (len(column), None, None, column, column.nbytes)
+            entry = (column, column.nbytes)
         with self._lock:
             if key in self._columns:
                 return
+            self._length = len(column)
             self._columns[key] = entry
-            self.bytes += entry[4]
+            self.bytes += entry[1]
             while self.bytes > self.max_bytes and self._columns:
-                self.bytes -= self._columns.popitem(last=False)[1][4]
+                self.bytes -= self._columns.popitem(last=False)[1][1]
 
     def __len__(self) -> int:
         return len(self._columns)
