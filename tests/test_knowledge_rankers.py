@@ -104,6 +104,17 @@ def test_a_gene_without_annotations_explains_nothing(hpo):
     assert [u["id"] for u in explanation["unexplained"]] == list(MARFAN)
 
 
+def test_many_patients_explained_at_once_are_each_explained_as_alone(hpo):
+    from rare_disease_rft.explain import explain_many
+
+    marfan = Case(tuple(t for t in MARFAN if t != ECTOPIA_LENTIS), (ECTOPIA_LENTIS,))
+    requests = [(marfan, ["FBN1", "TGFBR2", "MDGA2"]), (Case(ACHONDROPLASIA), ["FGFR3", "FBN1"]),
+                (Case(("HP:0025051",)), []), (Case(("HP:0025051",), (ECTOPIA_LENTIS,)), ["GATM", "FBN1"])]
+    together = explain_many(hpo, requests)
+    assert together == [[explain_gene(hpo, case, gene) for gene in genes] for case, genes in requests]
+    assert together[0][0]["contradicting"][0]["id"] == ECTOPIA_LENTIS and together[1][0]["matched"]
+
+
 def test_rank_and_explain_lists_the_top_genes_with_scores(hpo, likelihood):
     result = rank_and_explain(likelihood, Case(MARFAN), top=3, hpo=hpo)
     assert [g.rank for g in result.genes] == [1, 2, 3]
