@@ -9,8 +9,9 @@ what was skipped, and why.
 Patients are ranked across worker processes, each computing on one thread. The ranker is loaded
 once, here; the workers are forked from this process (as training's feature extraction is), so they
 share its knowledge base, case index and the per-term columns computed so far without pickling
-them, and take chunks of patients in turn through the ranker's ``rank_many``. Results come back in
-the order of the patients. (An LLM ranker batches its generation itself: give it one worker.)
+them, and take chunks of patients in turn: a chunk is ranked through the ranker's ``rank_many``
+and its top genes explained together (``explain.explain_rankings``). Results come back in the order
+of the patients. (An LLM ranker batches its generation itself: give it one worker.)
 """
 
 from __future__ import annotations
