@@ -84,7 +84,7 @@ def explain_many(hpo: HPO, requests: Sequence[tuple[Case, Sequence[str]]],
     slots = _Slots(patients, np.array([k[0] for k in known]))
     ic = hpo.information_content
     # per (slot, present term) pair, slot by slot and each in its patient's order
-    present, pair_slot, term_of_pair = slots.spread([p.present for p in patients])
+    present, pair_slot, term_of_pair, _ = slots.spread([p.present for p in patients])
     mica, mica_frequency = slots.shared_ancestors(closure, width)
     safe = np.maximum(mica, 0)
     is_direct = direct.find(pair_slot * width + safe)[1]
@@ -94,7 +94,7 @@ def explain_many(hpo: HPO, requests: Sequence[tuple[Case, Sequence[str]]],
     via = _closest_annotated(hpo, direct, width, slot_m, c_m, q_m)
     kinds = np.where(via == q_m, 0, np.where(_rows_hold(hpo.ancestor_matrix, via, q_m), 1,
                                              np.where(_rows_hold(hpo.ancestor_matrix, q_m, via), 2, 3)))
-    excluded, x_slot, x_term = slots.spread([p.excluded for p in patients])
+    excluded, x_slot, x_term, _ = slots.spread([p.excluded for p in patients])
     excluded_frequency = closure.values_at(x_slot * width + excluded)
     # 1e-6 stands for frequency 0, "Excluded" (HP:0040285): the gene lacks it
     x = np.flatnonzero(excluded_frequency > 1e-6)
@@ -252,14 +252,9 @@ class _Slots:
     def __init__(self, patients: list[_PatientTerms], patient: np.ndarray):
         self.patients, self.patient = patients, patient
 
-    def spread(self, arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def spread(self, arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Each slot's copy of its patient's array (``arrays[p]``, integers), end to end; for each
-        entry its slot and its position in the patient's array."""
-        flat, slot, position, _ = self._spread(arrays)
-        return flat, slot, position
-
-    def _spread(self, arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """:meth:`spread`, and where each slot's copy begins."""
+        entry its slot and its position in the patient's array; and where each slot's copy begins."""
         lengths = np.array([len(a) for a in arrays], dtype=np.int64)
         starts = np.cumsum(lengths) - lengths
         n = lengths[self.patient]
@@ -271,13 +266,13 @@ class _Slots:
         """Per (slot, present term) pair, the term's most informative ancestor the slot's gene is
         annotated with (then the deepest, then the lowest index), -1 where there is none; and the
         gene's frequency of it (0 where none)."""
-        preferred, slot, _, segments = self._spread([p.preferred for p in self.patients])
+        preferred, slot, _, segments = self.spread([p.preferred for p in self.patients])
         n = len(preferred)
         if not n:
             return np.full(0, -1, dtype=np.int64), np.zeros(0)
         where, found = closure.find(slot * width + preferred)
         # each term's run of ancestors, within its slot's segment (every run holds at least the term itself)
-        runs, run_slot, _ = self.spread([p.runs for p in self.patients])
+        runs, run_slot, _, _ = self.spread([p.runs for p in self.patients])
         first = np.minimum.reduceat(np.where(found, np.arange(n), n), runs + segments[run_slot])
         has, first = first < n, np.minimum(first, n - 1)
         frequency = closure.values[where[first]] if len(closure.keys) else 0.0
