@@ -10,8 +10,8 @@ loaded as for inference (one thread):
   the three rankers interleaved. The first pass starts with empty per-term caches (every term is
   new), the later ones find the terms kept; p50/p95 of the first pass and the medians over the
   later ones are reported, and each ranker's p50 as a ratio to phenomizer's in the same pass;
-- explanation: per case, the work ``rank_and_explain`` adds for the top 10 genes of the ranking
-  just made (their ``explain_genes``, all at once as it makes them, and each one's similar cases);
+- explanation: per case, the work ``rank_and_explain`` adds to the ranking just made
+  (``explain_ranking`` of its top 10 genes: matched terms, diseases, similar cases, ties);
 - batches: ``rank_many`` against a loop of ``rank`` (patients per CPU second, one process), and
   ``batch.rank_many_parallel`` with top-10 explanations on 1 and ``--workers`` processes (patients
   per second, wall, and per CPU second of all processes);
@@ -52,7 +52,7 @@ sys.path.insert(0, str(REPO))
 
 from rare_disease_rft.batch import rank_many_parallel  # noqa: E402
 from rare_disease_rft.cli import main as rdrft  # noqa: E402
-from rare_disease_rft.explain import explain_genes  # noqa: E402
+from rare_disease_rft.explain import explain_ranking  # noqa: E402
 from rare_disease_rft.hpo import load_hpo  # noqa: E402
 from rare_disease_rft.rankers import Case  # noqa: E402
 from rare_disease_rft.registry import load_ranker  # noqa: E402
@@ -72,15 +72,6 @@ def percentiles(seconds: list[float]) -> dict:
             "p95_ms": round(float(np.percentile(seconds, 95)) * 1e3, 3)}
 
 
-def explain_top(ranker, case: Case, genes: list[str], hpo) -> None:
-    """What rank_and_explain does for each of ``genes`` besides ranking."""
-    annotations, similar = getattr(ranker, "case_annotations", None), getattr(ranker, "similar_cases", None)
-    explain_genes(hpo, case, genes, annotations)
-    if similar:
-        for gene in genes:
-            similar(case, gene)
-
-
 def time_passes(rankers: dict, cases: list[Case], repeats: int, hpo) -> list[dict]:
     """Per pass and ranker: wall and CPU percentiles of rank, and of the top-10 explanation."""
     passes = []
@@ -92,7 +83,7 @@ def time_passes(rankers: dict, cases: list[Case], repeats: int, hpo) -> list[dic
                 w0, c0 = time.perf_counter(), time.thread_time()
                 ranking = ranker.rank(case)
                 w1, c1 = time.perf_counter(), time.thread_time()
-                explain_top(ranker, case, ranking.genes[:10], hpo)
+                explain_ranking(ranker, case, ranking, 10, hpo)
                 w2, c2 = time.perf_counter(), time.thread_time()
                 wall.append(w1 - w0)
                 cpu.append(c1 - c0)
