@@ -165,9 +165,7 @@ def order_by_score(scores: np.ndarray, tie_order: np.ndarray) -> np.ndarray:
     (for 2-D ``scores``, each row's).
 
     The order of ``np.lexsort((tie_order, -scores))``. For float32 scores (every ranker's) it is
-    one sort of int64 keys instead, six times faster on 5,000 genes: the scores are taken in tie
-    order, so that a key is the score's bits above and that position below, and the sorted keys
-    give the positions back.
+    one sort of int64 keys instead, six times faster on 5,000 genes (see :func:`_order_keys`).
     """
     tie_order = np.asarray(tie_order)
     if scores.dtype != np.float32 or not scores.shape[-1]:
@@ -175,13 +173,34 @@ def order_by_score(scores: np.ndarray, tie_order: np.ndarray) -> np.ndarray:
             return np.stack([order_by_score(row, tie_order) for row in scores])
         return np.lexsort((tie_order, -scores))
     by_tie = _tie_permutation(tie_order)
-    # -0.0 + 0.0 is 0.0 and NaN is made positive: lexsort ties the zeros and puts NaN last
+    return by_tie[np.sort(_order_keys(scores, by_tie), axis=-1) & 0xFFFFFFFF]
+
+
+def best_by_score(scores: np.ndarray, k: int, tie_order: np.ndarray) -> np.ndarray:
+    """The indices of the best ``k`` of float32 ``scores`` (of each row's, for 2-D ``scores``: a row
+    each), ties broken by ``tie_order`` as in :func:`order_by_score`, in no particular order.
+
+    The same set on every machine: numpy's selection (``argpartition``) picks among values tied at
+    the k-th by an algorithm that differs with the processor's instruction set (AVX-512 or not), and
+    thousands of genes can tie there (a score of 0 for every gene without cases). With the tie
+    order in the keys no two values tie, and selecting the keys is also ten times faster then."""
+    by_tie = _tie_permutation(np.asarray(tie_order))
+    keys = _order_keys(scores, by_tie)
+    if k < keys.shape[-1]:
+        keys = np.partition(keys, k - 1, axis=-1)[..., :k]
+    return by_tie[keys & 0xFFFFFFFF]
+
+
+def _order_keys(scores: np.ndarray, by_tie: np.ndarray) -> np.ndarray:
+    """float32 ``scores`` as int64 keys whose ascending order is ``order_by_score``'s: the scores are
+    taken in tie order (``by_tie``: positions by tie value), and a key is a score's bits, made to
+    order as the negated floats do, above its position there (so no two keys of a row are equal)."""
     taken = scores[..., by_tie]
+    # -0.0 + 0.0 is 0.0 and NaN is made positive: lexsort ties the zeros and puts NaN last
     descending = np.where(np.isnan(taken), np.float32(np.nan), -taken + np.float32(0.0))
     bits = descending.view(np.int32).astype(np.int64)
     bits = np.where(bits < 0, bits ^ 0x7FFFFFFF, bits)  # the float order as integers
-    keys = np.sort((bits << 32) | np.arange(len(by_tie), dtype=np.int64), axis=-1)  # unique: no tie left
-    return by_tie[keys & 0xFFFFFFFF]
+    return (bits << 32) | np.arange(len(by_tie), dtype=np.int64)
 
 
 def _tie_permutation(tie_order: np.ndarray) -> np.ndarray:

@@ -34,14 +34,14 @@ import scipy.sparse as sp
 
 from ..hpo import HPO
 from ..resources import atomic_write, cache_dir
-from .base import Case, order_by_score
+from .base import Case, best_by_score, order_by_score
 from .case_index import CaseIndex
 from .cooccurrence import COOCCURRENCE_PRIOR, CreditTable, TermCooccurrence, best_lift
 from .knowledge import (LikelihoodRanker, LikelihoodSettings, PhenomizerRanker, PositiveEntries, TermMatcher,
                         dense_columns, gene_matcher, run_blocks)
 
 #: bump when this module changes what it computes (training caches features by it)
-FEATURE_VERSION = 7
+FEATURE_VERSION = 8
 FEATURES = (
     "phenomizer", "phenomizer_gap", "lr_present", "lr_present_gap", "lr_excluded", "exact_share",
     "enrichment", "annotated", "annotation_size",
@@ -336,10 +336,14 @@ class FeatureExtractor:
                 sources[j, pseudo_genes] = pseudo[name]
             if name in cases:
                 sources[j, self.index_to_universe] = cases[name]
-        k = self.shortlist_per_source
-        picked = np.unique(np.argpartition(-sources, k, axis=1)[:, :k])  # each source's best k, as a row each
         # every gene by likelihood (ties alphabetical): the shortlist in that order, then the rest
         order = order_by_score(sources[SOURCES.index("lr_present")], self.alphabetical)
+        # each source's best k, ties (thousands of genes score 0 by their cases) broken by that
+        # order: a gene the patient's findings fit better goes first (on validation, by 2 cases of
+        # 1,375 at top 1 over alphabetical order, with the network trained on numpy's choice)
+        place = np.empty(n, dtype=np.int64)
+        place[order] = np.arange(n)
+        picked = best_by_score(sources, self.shortlist_per_source, place)
         shortlisted = np.zeros(n, bool)
         shortlisted[picked] = True
         in_shortlist = shortlisted[order]
