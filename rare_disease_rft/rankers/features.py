@@ -389,17 +389,12 @@ class FeatureExtractor:
 
 def product_by_columns(matrix: sp.csc_matrix, vector: np.ndarray) -> np.ndarray:
     """``matrix @ vector`` (float32) for a ``vector`` with few nonzero entries, from those entries'
-    columns alone, bit for bit as scipy's CSR product: each row's products added one after another
-    in column order (np.add.at adds in the order given; the zeros the product adds change nothing).
-    A patient's terms are a few dozen of the index's 20,000: a quarter of the product's time."""
-    nonzero = np.flatnonzero(vector).tolist()
-    indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
-    spans = [(indptr[j], indptr[j + 1]) for j in nonzero]
-    out = np.zeros(matrix.shape[0], dtype=np.float32)
-    if spans:  # slices joined: a fifth faster than gathering the same entries through an index
-        rows = np.concatenate([indices[a:b] for a, b in spans])
-        np.add.at(out, rows, np.concatenate([data[a:b] * vector[j] for (a, b), j in zip(spans, nonzero)]))
-    return out
+    columns alone, bit for bit as scipy's CSR product: scipy's column-major product adds each
+    column's products to the rows one column after another, so every row's sum runs in column
+    order, as the CSR product's does (the zeros it adds change nothing). A patient's terms are a few
+    dozen of the index's 20,000: half the time of np.add.at over the same entries."""
+    nonzero = np.flatnonzero(vector)
+    return np.asarray(matrix[:, nonzero] @ vector[nonzero], dtype=np.float32)
 
 
 class GeneEnrichment:
