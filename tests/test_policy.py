@@ -527,6 +527,29 @@ def test_rank_many_is_rank_for_each_case_bit_for_bit(trained, small_task_dir):
     assert ranker.rank_many([]) == []
 
 
+def test_product_by_columns_is_scipys_csr_product_bit_for_bit():
+    """One patient's similarities to the indexed cases: from the patient's columns alone, each row
+    summed in column order as scipy's CSR product sums it (a gather-and-add in another order differs)."""
+    import scipy.sparse as sp
+
+    from rare_disease_rft.rankers.features import product_by_columns
+
+    rng = np.random.default_rng(11)
+    matrix = sp.random(3000, 2000, density=0.02, format="csr", dtype=np.float32, random_state=rng)
+    matrix.data = (matrix.data * rng.choice([1e-3, 1.0, 1e3], matrix.nnz)).astype(np.float32)
+    by_column = matrix.tocsc()
+    for terms in (0, 1, 45, 400):
+        vector = np.zeros(2000, np.float32)
+        vector[rng.choice(2000, terms, replace=False)] = rng.random(terms, dtype=np.float32)
+        product = product_by_columns(by_column, vector)
+        assert product.dtype == np.float32
+        assert product.tobytes() == (matrix @ vector).tobytes()
+        reordered = np.zeros(3000, np.float32)  # the same products added in row order instead: differs
+        coo = by_column[:, np.flatnonzero(vector)].tocoo()
+        np.add.at(reordered, coo.row[::-1], (coo.data * vector[np.flatnonzero(vector)][coo.col])[::-1])
+        assert terms < 45 or reordered.tobytes() != product.tobytes()
+
+
 def test_the_numpy_gelu_is_the_exact_one_to_float32_precision_and_torchs_within_1e_6():
     import math
 
