@@ -538,7 +538,7 @@ def test_product_by_columns_is_scipys_csr_product_bit_for_bit():
     matrix = sp.random(3000, 2000, density=0.02, format="csr", dtype=np.float32, random_state=rng)
     matrix.data = (matrix.data * rng.choice([1e-3, 1.0, 1e3], matrix.nnz)).astype(np.float32)
     by_column = matrix.tocsc()
-    for terms in (0, 1, 45, 400):
+    for terms in (0, 1, 3, 6, 7, 45, 400):
         vector = np.zeros(2000, np.float32)
         vector[rng.choice(2000, terms, replace=False)] = rng.random(terms, dtype=np.float32)
         product = product_by_columns(by_column, vector)

@@ -38,7 +38,8 @@ from .base import Case, Ranker, Ranking, order_by_score
 COLUMN_CACHE_BYTES = 96 * 2**20
 #: rows from which a column is kept compact (see ColumnCache)
 COMPACT_FROM = 1024
-#: columns up to which dense_columns copies them one by one (beyond, all entries in one gather)
+#: columns up to which dense_columns and features.product_by_columns take them one by one (beyond,
+#: all entries at once)
 FEW_COLUMNS = 6
 #: rows up to which row_sums stacks the columns and lets numpy sum them (genes known only from
 #: cases, the rows a withheld paper changes)
