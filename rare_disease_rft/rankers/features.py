@@ -76,6 +76,18 @@ class CaseFeatures:
     rest: np.ndarray  # universe indices of all other genes, best first by likelihood
 
 
+@dataclass
+class SharedEvidence:
+    """What :meth:`FeatureExtractor.share_evidence` computed for one patient of a group."""
+
+    #: the patient's similarity to every indexed case, by present and by excluded terms
+    similarities: tuple[np.ndarray, np.ndarray]
+    #: each indexed gene's best case by both (None: the patient leaves a publication out)
+    best_cases: tuple[np.ndarray, np.ndarray] | None
+    #: each annotated gene's best disease by phenomizer and by likelihood
+    best_diseases: dict[str, np.ndarray]
+
+
 class FeatureExtractor:
     def __init__(self, hpo: HPO, index: CaseIndex, shortlist_per_source: int = 100,
                  cooccurrence_prior: float = COOCCURRENCE_PRIOR):
@@ -134,17 +146,25 @@ class FeatureExtractor:
         #: the patient's similarity to every indexed case, by present and by excluded terms: the
         #: ranking and then its explanation (similar cases) ask for the same patient's
         self.similarities = functools.lru_cache(maxsize=64)(self._similarities)
-        self._shared_similarities: dict[Case, tuple[np.ndarray, np.ndarray]] = {}  # see share_similarities
+        self._shared: dict[Case, SharedEvidence] = {}  # see share_evidence
         # by term, for the products with one patient's few terms (product_by_columns)
         self._present_by_term, self._excluded_by_term = index.present.tocsc(), index.excluded.tocsc()
 
     # ------------------------------------------------------------------ knowledge evidence
-    def _knowledge(self, case: Case) -> dict[str, np.ndarray]:
+    def _knowledge(self, case: Case, shared: SharedEvidence | None) -> dict[str, np.ndarray]:
         """The knowledge evidence the shortlist is chosen by, for every annotated gene; each score
         leaves out what the case's withheld publication was the only source of."""
-        lr = self.likelihood.order.best_of_diseases(self.likelihood.present_log_lr(case))
-        return {"phenomizer": self.phenomizer.scores(case), "lr_present": lr,
-                "enrichment": self.enrichment.scores(list(case.present), case.withheld_publication)}
+        best = shared.best_diseases if shared is not None else self._best_diseases([case])[0]
+        return {**best, "enrichment": self.enrichment.scores(list(case.present), case.withheld_publication)}
+
+    def _best_diseases(self, cases: Sequence[Case]) -> list[dict[str, np.ndarray]]:
+        """Each annotated gene's phenomizer and likelihood score, that of its best disease, for each
+        of ``cases``: the maxima of all of them in one pass (a maximum does not depend on its order)."""
+        scores = {"phenomizer": [self.phenomizer.disease_scores(case) for case in cases],
+                  "lr_present": [self.likelihood.present_log_lr(case) for case in cases]}
+        order = self.likelihood.order
+        best = {name: order.best_of_diseases(np.stack(columns, axis=1)) for name, columns in scores.items()}
+        return [{name: genes[:, i] for name, genes in best.items()} for i in range(len(cases))]
 
     def _shortlisted_knowledge(self, case: Case, genes: np.ndarray) -> dict[str, np.ndarray]:
         """The rest of the knowledge evidence, for the shortlisted annotated ``genes`` only."""
@@ -211,37 +231,53 @@ class FeatureExtractor:
             weight[left_out] = 0.0
         return weight, left_out
 
-    def share_similarities(self, cases: Sequence[Case]) -> None:
-        """The present-term similarities of many patients in one product, for their next
-        :meth:`similarities`: the same sums as each patient's own (scipy's CSR product adds every
-        output along its row in the same order), for one pass over the index instead of one each."""
+    def share_evidence(self, cases: Sequence[Case]) -> None:
+        """What the features of many patients need that is faster computed for all of them at once,
+        kept for their next :meth:`extract`; each patient's values are bit for bit those computed
+        alone:
+
+        - their similarities to every indexed case, by present and by excluded terms: one product
+          each (scipy's CSR product adds every output along its row in the same order, whatever
+          the number of vectors), one pass over the index instead of one each;
+        - each indexed gene's best case by both, for the patients who leave no publication out, and
+          each annotated gene's best disease by phenomizer and likelihood: each a maximum, taken for
+          all of them at once."""
+        self._shared = {}
+        if not cases:
+            return
         vectors = [self.index.case_vectors(self.hpo, case) for case in cases]
-        self._shared_similarities = {}
-        if vectors:
-            sims = self.index.present @ np.stack([present for present, _ in vectors], axis=1)
-            self._shared_similarities = {case: (np.ascontiguousarray(sims[:, i]), excluded)
-                                         for i, (case, (_, excluded)) in enumerate(zip(cases, vectors))}
+        present, excluded = (self.index.present @ np.stack([v[0] for v in vectors], axis=1),
+                             self.index.excluded @ np.stack([v[1] for v in vectors], axis=1))
+        whole = [i for i, case in enumerate(cases) if not self.by_publication.get(case.withheld_publication)]
+        best_present, best_excluded = (self._best_case_of_gene(sims[:, whole], None) for sims in (present, excluded))
+        best_cases = dict(zip(whole, zip(best_present.T, best_excluded.T)))
+        for i, (case, best) in enumerate(zip(cases, self._best_diseases(cases))):
+            similarities = (np.ascontiguousarray(present[:, i]), np.ascontiguousarray(excluded[:, i]))
+            self._shared[case] = SharedEvidence(similarities, best_cases.get(i), best)
 
     def _similarities(self, case: Case) -> tuple[np.ndarray, np.ndarray]:
-        shared = self._shared_similarities.pop(case, None)
+        shared = self._shared.get(case)
         if shared is None:
             pres_vec, excl_vec = self.index.case_vectors(self.hpo, case)
-            sims = product_by_columns(self._present_by_term, pres_vec)
+            sims, excl_sims = (product_by_columns(self._present_by_term, pres_vec),
+                               product_by_columns(self._excluded_by_term, excl_vec))
         else:
-            sims, excl_vec = shared
-        excl_sims = product_by_columns(self._excluded_by_term, excl_vec)
+            sims, excl_sims = shared.similarities
         sims.flags.writeable = excl_sims.flags.writeable = False  # kept for the next caller
         return sims, excl_sims
 
-    def _cases(self, case: Case, weight: np.ndarray, left_out: np.ndarray | None) -> dict[str, np.ndarray]:
+    def _cases(self, case: Case, weight: np.ndarray, left_out: np.ndarray | None,
+               shared: SharedEvidence | None) -> dict[str, np.ndarray]:
         index = self.index
         sims, excl_sims = self.similarities(case)
         n_genes = len(index.genes)
         # with nothing left out, every case counts (the counts of all of them are kept)
         counts = self._case_counts if left_out is None else index.membership @ weight
         keep = None if left_out is None else weight > 0
-        max_sim = self._best_case_of_gene(sims, keep)
-        max_excl = self._best_case_of_gene(excl_sims, keep)
+        if left_out is None and shared is not None and shared.best_cases is not None:
+            max_sim, max_excl = shared.best_cases
+        else:
+            max_sim, max_excl = (self._best_case_of_gene(values, keep) for values in (sims, excl_sims))
         closeness = np.exp(VOTE_SHARPNESS * (sims - 1.0))
         vote = index.membership @ (closeness if left_out is None else weight * closeness)
         papers = self.papers_per_gene.copy()
@@ -308,8 +344,9 @@ class FeatureExtractor:
                 "case_cooccurrence": np.where(has_cases, np.maximum(by_annotations, by_cases), 0.0).sum(axis=0)}
 
     def _best_case_of_gene(self, values: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
-        """Per gene of the index: the highest of ``values`` over its kept cases (None: all), and at least 0."""
-        out = np.zeros(len(self.index.genes))
+        """Per gene of the index: the highest of ``values`` over its kept cases (None: all), and at
+        least 0; for ``values`` of cases x patients (nothing left out), per gene and patient."""
+        out = np.zeros((len(self.index.genes),) + values.shape[1:])
         kept = values if keep is None else np.where(keep, values, 0.0)
         for genes, cases, axis in self._cases_of_genes:
             out[genes] = kept[cases].max(axis=axis)
@@ -318,10 +355,12 @@ class FeatureExtractor:
     # ------------------------------------------------------------------ assembling
     def extract(self, case: Case, exclude_pmid: str | None = None) -> CaseFeatures:
         n = len(self.universe)
-        knowledge = self._knowledge(case)
+        shared = self._shared.get(case)
+        knowledge = self._knowledge(case, shared)
         weight, left_out = self._case_weights(exclude_pmid)
         pseudo_genes, pseudo, more_pseudo = self._case_only_knowledge(case, weight, left_out)
-        cases = self._cases(case, weight, left_out)
+        cases = self._cases(case, weight, left_out, shared)
+        self._shared.pop(case, None)
         # the features the shortlist is chosen by, for every gene (float32, as all features are);
         # the others are gathered for the shortlisted genes only
         sources = np.zeros((len(SOURCES), n), dtype=np.float32)

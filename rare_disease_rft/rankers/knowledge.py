@@ -433,8 +433,9 @@ class GeneOrder:
         return out
 
     def best_of_diseases(self, disease_scores: np.ndarray) -> np.ndarray:
-        """Each gene's score: that of its best-scoring disease (-inf for a gene without one)."""
-        out = np.full(len(self.genes), -np.inf, dtype=np.float32)
+        """Each gene's score: that of its best-scoring disease (-inf for a gene without one); for
+        ``disease_scores`` of diseases x patients, each patient's."""
+        out = np.full((len(self.genes),) + disease_scores.shape[1:], -np.inf, dtype=np.float32)
         for genes, diseases, axis in self._blocks:
             out[genes] = disease_scores[diseases].max(axis=axis)
         return out

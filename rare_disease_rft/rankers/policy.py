@@ -33,9 +33,9 @@ CASE_GATE = "has_cases"
 # genes the network scores at a time in a batch: a pass over 200 patients' shortlists at once took
 # three times as long per patient (its arrays no longer fit the processor's cache)
 NETWORK_ROWS = 1024
-# patients whose similarities to the indexed cases are computed together (terms x patients float32:
-# 2.5 MB for 32)
-SHARED_SIMILARITIES = 32
+# patients whose evidence is computed together (FeatureExtractor.share_evidence; their term vectors,
+# terms x patients float32: 2.5 MB for 32)
+SHARED_EVIDENCE = 32
 
 #: rows per matrix product: BLAS picks its kernel (and so the rounding) by the matrix's shape, so
 #: every product has this one; a gene's score is then the same whichever genes it is scored with
@@ -208,13 +208,14 @@ class PolicyRanker(Ranker):
 
     def rank_many(self, cases: Sequence[Case]) -> list[Ranking]:
         """Batched: the patients' per-term columns are computed once and shared (the matchers keep
-        them), their similarities to the indexed cases come from one product, and the network
+        them), their similarities to the indexed cases come from one product and the genes' best
+        cases and diseases from one pass (``FeatureExtractor.share_evidence``), and the network
         scores their shortlists together, in passes of NETWORK_ROWS rows.
         The same rankings as :meth:`rank`, bit for bit (each gene's score depends on its own row only)."""
         features = []
-        for start in range(0, len(cases), SHARED_SIMILARITIES):
-            group = cases[start : start + SHARED_SIMILARITIES]
-            self.extractor.share_similarities(group)
+        for start in range(0, len(cases), SHARED_EVIDENCE):
+            group = cases[start : start + SHARED_EVIDENCE]
+            self.extractor.share_evidence(group)
             features += [self.extractor.extract(case, exclude_pmid=case.withheld_publication) for case in group]
         if not features:
             return []
