@@ -151,7 +151,7 @@ class FeatureExtractor:
         self._present_by_term, self._excluded_by_term = index.present.tocsc(), index.excluded.tocsc()
 
     # ------------------------------------------------------------------ knowledge evidence
-    def _knowledge(self, case: Case, shared: SharedEvidence | None) -> dict[str, np.ndarray]:
+    def _knowledge(self, case: Case, shared: SharedEvidence | None = None) -> dict[str, np.ndarray]:
         """The knowledge evidence the shortlist is chosen by, for every annotated gene; each score
         leaves out what the case's withheld publication was the only source of."""
         best = shared.best_diseases if shared is not None else self._best_diseases([case])[0]
