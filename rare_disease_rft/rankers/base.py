@@ -183,7 +183,8 @@ def best_by_score(scores: np.ndarray, k: int, tie_order: np.ndarray) -> np.ndarr
     The same set on every machine: numpy's selection (``argpartition``) picks among values tied at
     the k-th by an algorithm that differs with the processor's instruction set (AVX-512 or not), and
     thousands of genes can tie there (a score of 0 for every gene without cases). With the tie
-    order in the keys no two values tie, and selecting the keys is also ten times faster then."""
+    order in the keys no two keys tie, and selecting them is faster too: 0.23 ms for five rows of
+    5,267 genes, against 0.41 for argpartition, slow among the ties."""
     by_tie = _tie_permutation(np.asarray(tie_order))
     keys = _order_keys(scores, by_tie)
     if k < keys.shape[-1]:
