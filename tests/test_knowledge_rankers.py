@@ -225,8 +225,9 @@ def test_order_by_score_is_lexsorts_order_for_float32_scores_ties_zeros_infiniti
 
 
 def test_best_by_score_is_the_first_k_of_order_by_score_on_every_processor(tmp_path):
-    """The shortlist's selection: the best k with ties broken by the tie order, not by numpy's
-    selection algorithm, which on an AVX-512 processor picks other tied values than without."""
+    """The shortlist's selection: the best k with ties broken by a preference (here the order of the
+    tie ranks), not by numpy's selection algorithm, which on an AVX-512 processor picks other tied
+    values than without."""
     from rare_disease_rft.rankers.base import best_by_score, order_by_score
 
     rng = np.random.default_rng(5)
@@ -237,19 +238,20 @@ def test_best_by_score_is_the_first_k_of_order_by_score_on_every_processor(tmp_p
     rows[1] = rng.choice(np.array([-1.0, 0.0, 3.0, np.nan], dtype=np.float32), 5000)
     rows[2] = rng.normal(size=5000)
     tie_order = rng.permutation(5000)
-    picked = best_by_score(rows, 100, tie_order)
+    preference = np.argsort(tie_order)  # the indices by tie rank: order_by_score's tie rule
+    picked = best_by_score(rows, 100, preference)
     assert picked.shape == (3, 100)
     for row, chosen in zip(order_by_score(rows, tie_order), picked):
         assert sorted(chosen.tolist()) == sorted(row[:100].tolist())
-    assert sorted(best_by_score(rows[2], 5000, tie_order).tolist()) == list(range(5000))  # k of all: every one
+    assert sorted(best_by_score(rows[2], 5000, preference).tolist()) == list(range(5000))  # k of all: every one
     # the same in a process whose numpy may not use AVX-512 (where the processor has it, numpy's
     # argpartition then chooses other tied genes of row 0)
     code = ("import sys, numpy as np; from rare_disease_rft.rankers.base import best_by_score; "
             "print(np.sort(best_by_score(np.load(sys.argv[1]), 100, np.load(sys.argv[2])), axis=1).tolist())")
     np.save(tmp_path / "rows.npy", rows)
-    np.save(tmp_path / "ties.npy", tie_order)
+    np.save(tmp_path / "preference.npy", preference)
     env = {**os.environ, "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR"}
-    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "rows.npy"), str(tmp_path / "ties.npy")],
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "rows.npy"), str(tmp_path / "preference.npy")],
                          capture_output=True, text=True, env=env, check=True).stdout
     assert json.loads(out) == np.sort(picked, axis=1).tolist()
 

@@ -380,9 +380,7 @@ class FeatureExtractor:
         # each source's best k, ties (thousands of genes score 0 by their cases) broken by that
         # order: a gene the patient's findings fit better goes first (on validation, by 2 cases of
         # 1,375 at top 1 over alphabetical order, with the network trained on numpy's choice)
-        place = np.empty(n, dtype=np.int64)
-        place[order] = np.arange(n)
-        picked = best_by_score(sources, self.shortlist_per_source, place)
+        picked = best_by_score(sources, self.shortlist_per_source, order)
         shortlisted = np.zeros(n, bool)
         shortlisted[picked] = True
         in_shortlist = shortlisted[order]
