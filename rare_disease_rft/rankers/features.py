@@ -223,10 +223,14 @@ class FeatureExtractor:
 
         return self.case_only_universe[known], {name: v[known] for name, v in sources.items()}, others
 
+    def _left_out(self, exclude_pmid: str | None) -> np.ndarray | None:
+        """The index cases of the left-out publication (None: none of them is indexed)."""
+        return self.by_publication.get(exclude_pmid) if exclude_pmid else None
+
     def _case_weights(self, exclude_pmid: str | None) -> tuple[np.ndarray, np.ndarray | None]:
         """1 per index case, 0 for the cases of the left-out publication (also returned)."""
         weight = np.ones(len(self.index.case_ids), np.float32)
-        left_out = self.by_publication.get(exclude_pmid) if exclude_pmid else None
+        left_out = self._left_out(exclude_pmid)
         if left_out is not None:
             weight[left_out] = 0.0
         return weight, left_out
@@ -248,7 +252,7 @@ class FeatureExtractor:
         vectors = [self.index.case_vectors(self.hpo, case) for case in cases]
         present, excluded = (self.index.present @ np.stack([v[0] for v in vectors], axis=1),
                              self.index.excluded @ np.stack([v[1] for v in vectors], axis=1))
-        whole = [i for i, case in enumerate(cases) if not self.by_publication.get(case.withheld_publication)]
+        whole = [i for i, case in enumerate(cases) if self._left_out(case.withheld_publication) is None]
         best_present, best_excluded = (self._best_case_of_gene(sims[:, whole], None) for sims in (present, excluded))
         best_cases = dict(zip(whole, zip(best_present.T, best_excluded.T)))
         for i, (case, best) in enumerate(zip(cases, self._best_diseases(cases))):
