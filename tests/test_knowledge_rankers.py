@@ -256,6 +256,26 @@ def test_best_by_score_is_the_first_k_of_order_by_score_on_every_processor(tmp_p
     assert json.loads(out) == np.sort(picked, axis=1).tolist()
 
 
+@pytest.mark.parametrize("n_runs", [300, 3000])  # below and above REDUCEAT_RUNS: reduceat and blocks
+def test_run_maxima_are_each_runs_maximum_by_every_path(n_runs):
+    from rare_disease_rft.rankers.knowledge import REDUCEAT_RUNS, RunMaxima
+
+    rng = np.random.default_rng(n_runs)
+    counts = rng.choice([0, 1, 2, 3, 5, 9, 40, 300], size=n_runs, p=[0.1, 0.3, 0.2, 0.1, 0.1, 0.1, 0.07, 0.03])
+    starts = np.cumsum(counts) - counts
+    members = rng.permutation(int(counts.sum()))  # each member in one run, runs of any members
+    maxima = RunMaxima(starts, counts, members)
+    assert (len(np.flatnonzero(counts)) < REDUCEAT_RUNS) == (n_runs == 300)
+    for columns in (None, 1, 7):
+        shape = (len(members),) if columns is None else (len(members), columns)
+        values = rng.normal(size=shape).astype(np.float32)
+        got = maxima(values, -np.inf)
+        expected = np.stack([values[members[s : s + c]].max(axis=0) if c else np.full(shape[1:], -np.inf, np.float32)
+                             for s, c in zip(starts, counts)])
+        assert got.dtype == np.float32 and got.shape == expected.shape and np.array_equal(got, expected), columns
+    assert np.array_equal(maxima(np.ones(len(members), np.float32), 0.0, np.float64), (counts > 0) * 1.0)
+
+
 @pytest.mark.parametrize("n_rows", [1, 107, 8861])
 def test_row_sums_are_numpys_sums_along_rows_bit_for_bit(n_rows):
     from rare_disease_rft.rankers.knowledge import COMPACT_FROM, ColumnCache, CompactColumn, row_sums

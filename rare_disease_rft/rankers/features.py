@@ -38,7 +38,7 @@ from .base import Case, best_by_score, order_by_score
 from .case_index import CaseIndex
 from .cooccurrence import COOCCURRENCE_PRIOR, CreditTable, TermCooccurrence, best_lift
 from .knowledge import (FEW_COLUMNS, LikelihoodRanker, LikelihoodSettings, PhenomizerRanker, PositiveEntries,
-                        TermMatcher, dense_columns, gene_matcher, run_blocks)
+                        RunMaxima, TermMatcher, dense_columns, gene_matcher)
 
 #: bump when this module changes what it computes (training caches features by it)
 FEATURE_VERSION = 8
@@ -128,7 +128,7 @@ class FeatureExtractor:
         self.case_only_cases = np.flatnonzero(np.isin(index.case_gene, self.case_only))
         # each gene's cases, for per-gene maxima
         runs = np.bincount(index.case_gene, minlength=len(index.genes))
-        self._cases_of_genes = run_blocks(np.cumsum(runs) - runs, runs, np.argsort(index.case_gene, kind="stable"))
+        self._best_case = RunMaxima(np.cumsum(runs) - runs, runs, np.argsort(index.case_gene, kind="stable"))
         self._case_only_all = self._case_only_matcher(np.ones(n_cases, np.float32))
         self._case_counts = index.membership @ np.ones(n_cases, np.float32)
         self._case_only_row = {index.genes[i]: k for k, i in enumerate(self.case_only)}
@@ -350,11 +350,8 @@ class FeatureExtractor:
     def _best_case_of_gene(self, values: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
         """Per gene of the index: the highest of ``values`` over its kept cases (None: all), and at
         least 0; for ``values`` of cases x patients (nothing left out), per gene and patient."""
-        out = np.zeros((len(self.index.genes),) + values.shape[1:])
         kept = values if keep is None else np.where(keep, values, 0.0)
-        for genes, cases, axis in self._cases_of_genes:
-            out[genes] = kept[cases].max(axis=axis)
-        return np.maximum(out, 0.0)
+        return np.maximum(self._best_case(kept, 0.0, np.float64), 0.0)
 
     # ------------------------------------------------------------------ assembling
     def extract(self, case: Case, exclude_pmid: str | None = None) -> CaseFeatures:

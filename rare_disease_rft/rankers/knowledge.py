@@ -41,6 +41,8 @@ COMPACT_FROM = 1024
 #: columns up to which dense_columns and features.product_by_columns take them one by one (beyond,
 #: all entries at once)
 FEW_COLUMNS = 6
+#: runs below which RunMaxima takes the maximum of one column's runs by one reduceat
+REDUCEAT_RUNS = 2000
 #: rows up to which row_sums stacks the columns and lets numpy sum them (genes known only from
 #: cases, the rows a withheld paper changes)
 SHORT_ROWS = 256
@@ -389,24 +391,47 @@ class PositiveEntries:
         return np.bincount(self.indices[positions], minlength=self.n_rows)
 
 
-def run_blocks(starts: np.ndarray, counts: np.ndarray, members: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, int]]:
-    """Runs of ``members`` (run i: ``members[starts[i] : starts[i] + counts[i]]``, empty runs left
-    out) grouped by length (1, 2, 3-4, 5-8, ...): per group, its runs, a block of their members
-    (shorter runs padded with their last member) and the block's axis along the runs. The maximum
-    along that axis is each run's maximum (a repeat leaves it as it is): one gather and one
-    vectorised maximum per group, where numpy's maximum along short rows, or a reduceat over
-    hundreds of runs, took ten times as long. Blocks are length x runs, or runs x length when the
-    runs are fewer (numpy reduces the contiguous axis fastest)."""
-    blocks = []
-    width = 1
-    while (counts > width // 2).any():
-        runs = np.flatnonzero((counts > width // 2) & (counts <= width))
-        if len(runs):
-            taken = np.minimum(np.arange(width)[:, None], counts[runs] - 1)
-            block = members[starts[runs] + taken].astype(np.intp)  # intp: no conversion per gather
-            blocks.append((runs, block, 0) if width <= len(runs) else (runs, np.ascontiguousarray(block.T), 1))
-        width *= 2
-    return blocks
+class RunMaxima:
+    """The maximum of each run of ``members``' values (run i: ``members[starts[i] : starts[i] +
+    counts[i]]``), ``fill`` for an empty run: the best disease of each gene, the best case of each
+    indexed gene. Values are one per member, or members x columns (a column each, e.g. patients).
+
+    Runs are grouped by length (1, 2, 3-4, 5-8, ...): per group, a block of its runs' members
+    (shorter runs padded with their last member, which leaves a maximum as it is) and one gather
+    and one vectorised maximum along the block's axis, where numpy's maximum along short rows took
+    ten times as long. Blocks are length x runs, or runs x length when the runs are fewer (numpy
+    reduces the contiguous axis fastest). For one column and fewer than REDUCEAT_RUNS runs, one
+    reduceat over the members laid end to end is faster still: its cost is per run, the blocks'
+    per group (540 genes' cases: 38 against 70 µs; 5,255 genes' diseases: 143 against 38)."""
+
+    def __init__(self, starts: np.ndarray, counts: np.ndarray, members: np.ndarray):
+        self.n_runs = len(counts)
+        self._filled = np.flatnonzero(counts)
+        if len(self._filled) < REDUCEAT_RUNS:
+            positions, firsts = span_positions(starts[self._filled], counts[self._filled])
+            self._laid_out = (members[positions].astype(np.intp), firsts)
+        self._blocks = []
+        width = 1
+        while (counts > width // 2).any():
+            runs = np.flatnonzero((counts > width // 2) & (counts <= width))
+            if len(runs):
+                taken = np.minimum(np.arange(width)[:, None], counts[runs] - 1)
+                block = members[starts[runs] + taken].astype(np.intp)  # intp: no conversion per gather
+                self._blocks.append((runs, block, 0) if width <= len(runs) else (runs, np.ascontiguousarray(block.T), 1))
+            width *= 2
+
+    def __call__(self, values: np.ndarray, fill: float, dtype: type = np.float32) -> np.ndarray:
+        if values.ndim == 2 and values.shape[1] == 1:  # one column: a gather of 2-D blocks costs twice a 1-D one
+            return self(values[:, 0], fill, dtype)[:, None]
+        out = np.full((self.n_runs,) + values.shape[1:], fill, dtype=dtype)
+        if values.ndim == 1 and len(self._filled) < REDUCEAT_RUNS:
+            members, firsts = self._laid_out
+            if len(members):
+                out[self._filled] = np.maximum.reduceat(values[members], firsts)
+            return out
+        for runs, block, axis in self._blocks:
+            out[runs] = values[block].max(axis=axis)
+        return out
 
 
 class GeneOrder:
@@ -419,7 +444,7 @@ class GeneOrder:
         pairs.sort_indices()
         self._pairs = pairs
         counts = np.diff(pairs.indptr)
-        self._blocks = run_blocks(pairs.indptr[:-1], counts, pairs.indices)  # a gene's diseases, for their best
+        self._best_disease = RunMaxima(pairs.indptr[:-1], counts, pairs.indices)  # a gene's diseases, for their best
 
     def best_of_some(self, genes: np.ndarray, disease_scores: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
         """:meth:`best_of_diseases` for ``genes`` only, asking ``disease_scores(diseases)`` for the
@@ -435,10 +460,7 @@ class GeneOrder:
     def best_of_diseases(self, disease_scores: np.ndarray) -> np.ndarray:
         """Each gene's score: that of its best-scoring disease (-inf for a gene without one); for
         ``disease_scores`` of diseases x patients, each patient's."""
-        out = np.full((len(self.genes),) + disease_scores.shape[1:], -np.inf, dtype=np.float32)
-        for genes, diseases, axis in self._blocks:
-            out[genes] = disease_scores[diseases].max(axis=axis)
-        return out
+        return self._best_disease(disease_scores, -np.inf)
 
     def ranking(self, scores: np.ndarray) -> Ranking:
         order = order_by_score(scores, self.alphabetical)
