@@ -385,10 +385,10 @@ class PositiveEntries:
         self.indptr, self.indices, self.n_rows = positive.indptr, positive.indices, matrix.shape[0]
 
     def counts(self, columns: Sequence[int]) -> np.ndarray:
-        columns = np.asarray(columns, dtype=np.int64)
-        starts = self.indptr[columns]
-        positions, _ = span_positions(starts, self.indptr[columns + 1] - starts)
-        return np.bincount(self.indices[positions], minlength=self.n_rows)
+        indptr, indices = self.indptr, self.indices
+        # a patient's few dozen columns: their slices joined cost less than a gather of their positions
+        rows = [indices[indptr[c] : indptr[c + 1]] for c in np.asarray(columns, dtype=np.int64).tolist()]
+        return np.bincount(np.concatenate(rows) if rows else indices[:0], minlength=self.n_rows)
 
 
 class RunMaxima:
