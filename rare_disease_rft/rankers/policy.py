@@ -71,8 +71,9 @@ def _gelu(x: np.ndarray) -> np.ndarray:
     magnitude = np.abs(x)
     position = np.fmin(magnitude, np.float32(_GELU_END))  # fmin: NaN reads as the end
     position *= np.float32(1 / _GELU_STEP)
-    cell = position.astype(np.intp)  # intp and mode="clip": take then neither converts nor checks each index
-    offset = np.subtract(position, cell, out=position, dtype=np.float32)  # the cell (<= 2**14) converts exactly
+    whole = np.floor(position)  # the cell (<= 2**14) as a float: a subtraction of ints converted each one
+    cell = whole.astype(np.intp)  # intp and mode="clip": take then neither converts nor checks each index
+    offset = np.subtract(position, whole, out=position)
     tail = changes.take(cell, mode="clip")
     tail *= offset
     tail += starts.take(cell, mode="clip")
