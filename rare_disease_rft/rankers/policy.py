@@ -106,11 +106,14 @@ class PolicyWeights:
 
     @staticmethod
     def _layers(tensors: dict[str, np.ndarray], head: str) -> list[tuple[np.ndarray, np.ndarray]]:
-        """An MLP's (weight, bias) pairs in order: torch's Sequential names them head.0, head.2, ..."""
+        """An MLP's (weight, bias) pairs in order: torch's Sequential names them head.0, head.2, ...
+        Each weight is kept in Fortran order, so that ``weight.T`` (what _linear multiplies by) is
+        C-contiguous: numpy's matmul took twice as long with the transposed view (35 against 20 µs
+        for a 64 x 64 layer), to the same bits."""
         positions = sorted({int(k.split(".")[1]) for k in tensors if k.startswith(f"{head}.") and k.endswith(".weight")})
         if not positions:
             raise ValueError(f"the policy network has no '{head}' layers (is this a policy model.safetensors?)")
-        return [(np.asarray(tensors[f"{head}.{i}.weight"], np.float32), np.asarray(tensors[f"{head}.{i}.bias"], np.float32))
+        return [(np.asfortranarray(tensors[f"{head}.{i}.weight"], np.float32), np.asarray(tensors[f"{head}.{i}.bias"], np.float32))
                 for i in positions]
 
     @staticmethod
