@@ -407,6 +407,8 @@ class RunMaxima:
     def __init__(self, starts: np.ndarray, counts: np.ndarray, members: np.ndarray):
         self.n_runs = len(counts)
         self._filled = np.flatnonzero(counts)
+        #: the members laid end to end and where each run begins among them, for one reduceat (None: too many runs)
+        self._laid_out = None
         if len(self._filled) < REDUCEAT_RUNS:
             positions, firsts = span_positions(starts[self._filled], counts[self._filled])
             self._laid_out = (members[positions].astype(np.intp), firsts)
@@ -424,7 +426,7 @@ class RunMaxima:
         if values.ndim == 2 and values.shape[1] == 1:  # one column: a gather of 2-D blocks costs twice a 1-D one
             return self(values[:, 0], fill, dtype)[:, None]
         out = np.full((self.n_runs,) + values.shape[1:], fill, dtype=dtype)
-        if values.ndim == 1 and len(self._filled) < REDUCEAT_RUNS:
+        if values.ndim == 1 and self._laid_out is not None:
             members, firsts = self._laid_out
             if len(members):
                 out[self._filled] = np.maximum.reduceat(values[members], firsts)
