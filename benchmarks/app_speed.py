@@ -80,6 +80,47 @@ def measure_once(model: str, browser, clicks: int, screenshot: Path | None) -> d
         stop_server(server)
 
 
+class AppNotMeasured(Exception):
+    """Why the app could not be measured here (no Chromium, or the server did not start)."""
+
+
+def measure_app(model: str, repeats: int, clicks: int, out: Path) -> dict:
+    """``repeats`` starts of the app, each measured by :func:`measure_once`, and their medians;
+    writes ``out/app_speed.json`` and the first start's screenshot ``out/app_screenshot.png``.
+    Raises :class:`AppNotMeasured` saying why when it cannot measure."""
+    if not Path(CHROMIUM).is_file():
+        raise AppNotMeasured(f"Debian's Chromium is not at {CHROMIUM}; as root, `make browser` installs it")
+    out.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            runs = [measure_once(model, browser, clicks, out / "app_screenshot.png" if i == 0 else None)
+                    for i in range(repeats)]
+        except ServerError as err:
+            raise AppNotMeasured(str(err)) from err
+        finally:
+            browser.close()
+    summary = {key: statistics.median(run[key] for run in runs)
+               for key in ("page_ready_s", "server_answering_s", "deep_link_ranked_s", "ranking_after_click_s")}
+    report = {"model": model, "date": time.strftime("%Y-%m-%d"), "deep_link": DEEP_LINK, "runs": runs,
+              "median": summary, "targets_s": TARGETS_S}
+    (out / "app_speed.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def summary_lines(report: dict) -> list[str]:
+    """The medians against their targets, and the machine's load over the runs."""
+    lines = []
+    for key, value in report["median"].items():
+        target = (f" (target {TARGETS_S[key]} s: {'met' if value <= TARGETS_S[key] else 'missed'})"
+                  if key in TARGETS_S else "")
+        lines.append(f"{key:<24} median {value:.2f} s over {len(report['runs'])} runs{target}")
+    runs = report["runs"]
+    lines.append(f"load (1-minute average) {min(min(run['load_1min']) for run in runs):.1f}-"
+                 f"{max(max(run['load_1min']) for run in runs):.1f} on {os.cpu_count()} cores")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="default", help="default, likelihood, phenomizer or a model directory")
@@ -87,32 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clicks", type=int, default=3, help="clicks on Rank genes per repeat (default 3)")
     parser.add_argument("--out", default=str(REPO / "results"), metavar="DIR")
     args = parser.parse_args(argv)
-    if not Path(CHROMIUM).is_file():
-        print(f"app_speed.py: Debian's Chromium is not at {CHROMIUM}; as root, `make browser` installs it", file=sys.stderr)
+    try:
+        report = measure_app(args.model, args.repeats, args.clicks, Path(args.out))
+    except AppNotMeasured as err:
+        print(f"app_speed.py: {err}", file=sys.stderr)
         return 2
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            runs = [measure_once(args.model, browser, args.clicks, out / "app_screenshot.png" if i == 0 else None)
-                    for i in range(args.repeats)]
-        except ServerError as err:
-            print(f"app_speed.py: {err}", file=sys.stderr)
-            return 1
-        finally:
-            browser.close()
-    summary = {key: statistics.median(run[key] for run in runs)
-               for key in ("page_ready_s", "server_answering_s", "deep_link_ranked_s", "ranking_after_click_s")}
-    report = {"model": args.model, "date": time.strftime("%Y-%m-%d"), "deep_link": DEEP_LINK, "runs": runs,
-              "median": summary, "targets_s": TARGETS_S}
-    (out / "app_speed.json").write_text(json.dumps(report, indent=2) + "\n")
-    for key, value in summary.items():
-        target = (f" (target {TARGETS_S[key]} s: {'met' if value <= TARGETS_S[key] else 'missed'})"
-                  if key in TARGETS_S else "")
-        print(f"{key:<24} median {value:.2f} s over {len(runs)} runs{target}")
-    print(f"load (1-minute average) {min(min(run['load_1min']) for run in runs):.1f}-"
-          f"{max(max(run['load_1min']) for run in runs):.1f} on {os.cpu_count()} cores")
+    print("\n".join(summary_lines(report)))
     return 0
 
 

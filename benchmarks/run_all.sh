@@ -31,7 +31,9 @@ run() {
 
 run benchmarks/knowledge_rankers.py "${ranker_peers[@]}"
 run benchmarks/default_model.py "${ranker_peers[@]}"
-run benchmarks/speed.py  # ranking, explanation, batch and `rdrft rank` times of the default model (about 5 minutes)
+# ranking, explanation, batch, `rdrft rank` and app times of the default model (about 3 minutes); the app's
+# part (and the README's screenshot) needs Debian's Chromium (as root: make browser), and says so without it
+run benchmarks/speed.py
 run benchmarks/enrichment_same_release.py
 run benchmarks/own_paper_withheld.py
 run benchmarks/policy_sweep.py  # variants of the default recipe on validation (about 15 minutes when untrained)
@@ -40,9 +42,4 @@ run benchmarks/clinic_sweep.py  # variants for clinic patients on validation (ni
 run benchmarks/clinic_like.py  # the default and the knowledge rankers on test, as released and own paper withheld
 run benchmarks/concept_recognition.py "${concept_peers[@]}"
 run benchmarks/llm_rft.py  # trains the CPU LLM recipe if artifacts/ lacks it (about 17 minutes)
-if [ -x /usr/bin/chromium ]; then
-    run benchmarks/app_speed.py  # the app with the default model in a real browser; the README's screenshot
-else
-    echo "== benchmarks/app_speed.py skipped: Debian's Chromium is missing (as root: make browser)"
-fi
 run benchmarks/tables.py  # the README's tables, from the files just written

@@ -1,6 +1,7 @@
 """How fast ranking is (issue 19): per patient, with explanations, in batches, and from the command line.
 
-    .venv/bin/python benchmarks/speed.py [--limit N] [--repeats 3] [--workers 2] [--cli-runs 5] [--out results]
+    .venv/bin/python benchmarks/speed.py [--limit N] [--repeats 3] [--workers 2] [--cli-runs 5] [--app-repeats 3]
+                                         [--out results]
 
 On the held-out test split (prepared from the bundled phenopackets if missing) with the default
 model (trained into ``artifacts/default-model`` if missing) and the two knowledge rankers, each
@@ -19,12 +20,15 @@ loaded as for inference (one thread):
   that fills the caches: wall and CPU seconds and peak memory (RSS). Warm means what a user's
   second run finds: the knowledge base's and the model's caches filled, and Python's bytecode
   written (an installed package has its .pyc files; the runs may write them even where
-  ``PYTHONDONTWRITEBYTECODE`` is set, which would have every run compile the project anew).
+  ``PYTHONDONTWRITEBYTECODE`` is set, which would have every run compile the project anew);
+- the app with the default model, in Debian's headless Chromium, by ``benchmarks/app_speed.py``
+  (``--app-repeats`` server starts; 0 leaves it out): seconds from the server's start to a usable
+  page, and from a click to the redrawn ranking. Without Chromium the report says so and the rest
+  stands.
 
 The machine may be shared: wall times then include waiting for a core, so CPU times and the
-ratios to phenomizer are reported beside them. The app's page and click times are not measured
-here: ``benchmarks/app_speed.py`` does that (it needs Chromium; ``run_all.sh`` runs it). Writes
-``OUT/speed.json`` and prints a table with the targets of issue 19.
+ratios to phenomizer are reported beside them. Writes ``OUT/speed.json`` (the app's part also as
+``OUT/app_speed.json``, with its screenshot) and prints a table with the targets of issue 19.
 """
 
 from __future__ import annotations
@@ -50,6 +54,8 @@ import numpy as np  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks.app_speed import TARGETS_S as APP_TARGETS_S  # noqa: E402
+from benchmarks.app_speed import AppNotMeasured, measure_app  # noqa: E402
 from rare_disease_rft.batch import rank_many_parallel  # noqa: E402
 from rare_disease_rft.cli import main as rdrft  # noqa: E402
 from rare_disease_rft.explain import explain_ranking  # noqa: E402
@@ -62,7 +68,8 @@ from rare_disease_rft.tasks import read_tasks  # noqa: E402
 RANKERS = ("phenomizer", "likelihood", "default")
 # the issue's targets: milliseconds per case (p50/p95), patients per second, seconds
 TARGETS = {"default_rank_p50_ms": 5, "default_rank_p95_ms": 12, "knowledge_rank_p50_ms": 2,
-           "explain_top10_p50_ms": 5, "batch_patients_per_s": 300, "cli_rank_s": 1}
+           "explain_top10_p50_ms": 5, "batch_patients_per_s": 300, "cli_rank_s": 1,
+           **{f"app_{key}": value for key, value in APP_TARGETS_S.items()}}
 # a Marfan-syndrome patient (the app benchmark's deep link)
 CLI_PATIENT = ["--present", "HP:0001166,HP:0001519,HP:0001083", "--excluded", "HP:0002650"]
 
@@ -185,6 +192,15 @@ def table(report: dict) -> str:
     cli = report["cli_rank"]
     lines.append(f"| `rdrft rank` (default, one patient, warm cache) | {cli['wall_s']:.2f} s | {cli['cpu_s']:.2f} s | "
                  f"| 1 s; peak RSS {cli['peak_rss_mb']:.0f} MB |")
+    app = report["app"]
+    if "median" in app:
+        starts = len(app["runs"])
+        lines.append(f"| app: page usable after the server starts (median of {starts}) | {app['median']['page_ready_s']:.2f} s "
+                     f"| | | {APP_TARGETS_S['page_ready_s']} s |")
+        lines.append(f"| app: ranking redrawn after a click (median of {starts}) | "
+                     f"{app['median']['ranking_after_click_s']:.2f} s | | | {APP_TARGETS_S['ranking_after_click_s']} s |")
+    else:
+        lines.append(f"| app | not measured: {app['not_measured']} | | | |")
     return "\n".join(lines)
 
 
@@ -194,8 +210,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="passes over the cases (default 3)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes of the batch (default: cores)")
     parser.add_argument("--cli-runs", type=int, default=5, help="timed `rdrft rank` runs (default 5)")
+    parser.add_argument("--app-repeats", type=int, default=3, metavar="N",
+                        help="server starts of the app's measurement (default 3; 0: not measured)")
     parser.add_argument("--out", default=str(REPO / "results"), metavar="DIR")
     args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     started = time.time()
     load_before = os.getloadavg()
     test_file = DEFAULT_DATA_DIR / "test.jsonl"
@@ -213,6 +233,13 @@ def main(argv: list[str] | None = None) -> int:
     batch = batch_rates(rankers["default"], cases, args.workers)
     print("rdrft rank", file=sys.stderr)
     cli = cli_runs(args.cli_runs)
+    app = {"not_measured": "--app-repeats 0"}
+    if args.app_repeats > 0:
+        print("the app", file=sys.stderr)
+        try:
+            app = measure_app("default", args.app_repeats, 3, out)
+        except AppNotMeasured as err:
+            app = {"not_measured": str(err)}
     report = {
         "date": time.strftime("%Y-%m-%d"), "cases": len(cases), "tasks": str(test_file.relative_to(REPO)),
         "model": str(DEFAULT_MODEL_DIR.relative_to(REPO)), "machine": {
@@ -220,11 +247,9 @@ def main(argv: list[str] | None = None) -> int:
             "load_average_before": [round(v, 2) for v in load_before],
             "load_average_after": [round(v, 2) for v in os.getloadavg()]},
         "ranking": ranking, "batch": batch, "cli_rank": cli, "targets": TARGETS,
-        "app": "not measured here: benchmarks/app_speed.py (results/app_speed.json)",
+        "app": app,
         "seconds": round(time.time() - started, 1),
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     (out / "speed.json").write_text(json.dumps(report, indent=2) + "\n")
     print(table(report))
     print(f"load average {report['machine']['load_average_before']} before, "
