@@ -24,10 +24,14 @@ import sys
 import time
 from pathlib import Path
 
-from playwright import sync_api
+try:  # the app and dev extras (Streamlit, Playwright); speed.py runs without them and says so
+    from playwright import sync_api
 
-from app.serving import (CHROMIUM, CHROMIUM_ARGS, ScriptRuns, ServerError, free_port, start_server, stop_server,
-                         wait_until_idle)
+    from app.serving import (CHROMIUM, CHROMIUM_ARGS, ScriptRuns, ServerError, free_port, start_server, stop_server,
+                             wait_until_idle)
+    MISSING = None
+except ImportError as err:
+    MISSING = err.name
 
 REPO = Path(__file__).resolve().parent.parent
 TARGETS_S = {"page_ready_s": 3, "ranking_after_click_s": 0.3}
@@ -88,6 +92,8 @@ def measure_app(model: str, repeats: int, clicks: int, out: Path) -> dict:
     """``repeats`` starts of the app, each measured by :func:`measure_once`, and their medians;
     writes ``out/app_speed.json`` and the first start's screenshot ``out/app_screenshot.png``.
     Raises :class:`AppNotMeasured` saying why when it cannot measure."""
+    if MISSING:
+        raise AppNotMeasured(f"{MISSING} is not installed: `make install` (or pip install -e '.[app,dev]') installs it")
     if not Path(CHROMIUM).is_file():
         raise AppNotMeasured(f"Debian's Chromium is not at {CHROMIUM}; as root, `make browser` installs it")
     out.mkdir(parents=True, exist_ok=True)
