@@ -532,6 +532,7 @@ def test_product_by_columns_is_scipys_csr_product_bit_for_bit():
     summed in column order as scipy's CSR product sums it (a gather-and-add in another order differs)."""
     import scipy.sparse as sp
 
+    from rare_disease_rft.rankers.case_index import TermVector
     from rare_disease_rft.rankers.features import product_by_columns
 
     rng = np.random.default_rng(11)
@@ -541,7 +542,8 @@ def test_product_by_columns_is_scipys_csr_product_bit_for_bit():
     for terms in (0, 1, 3, 6, 7, 45, 400):
         vector = np.zeros(2000, np.float32)
         vector[rng.choice(2000, terms, replace=False)] = rng.random(terms, dtype=np.float32)
-        product = product_by_columns(by_column, vector)
+        nonzero = np.flatnonzero(vector)
+        product = product_by_columns(by_column, TermVector(nonzero, vector[nonzero]))
         assert product.dtype == np.float32
         assert product.tobytes() == (matrix @ vector).tobytes()
         reordered = np.zeros(3000, np.float32)  # the same products added in row order instead: differs

@@ -13,7 +13,7 @@ import shutil
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -76,9 +76,10 @@ class CaseIndex:
             excluded_terms=sp.vstack([self.excluded_terms, excluded]).tocsr(),
         )
 
-    def case_vectors(self, hpo: HPO, case: Case) -> tuple[np.ndarray, np.ndarray]:
-        """The same vectors for a new patient, dense (terms each): ``index.present @ vector`` is
-        then a fast sparse product, one similarity per indexed case."""
+    def case_vectors(self, hpo: HPO, case: Case) -> tuple[TermVector, TermVector]:
+        """The same vectors for a new patient, by their nonzero entries: ``index.present @
+        vector.dense(terms)`` (or the product from those entries' columns alone) is one similarity
+        per indexed case."""
         excluded = np.unique(hpo.term_indices([t for t in case.excluded if t in hpo.index]))
         return _unit_vector(hpo, hpo.closure(list(case.present))), _unit_vector(hpo, excluded)
 
@@ -133,12 +134,28 @@ def _term_matrix(hpo: HPO, term_lists: Sequence[Sequence[str]], closure: bool) -
     return m
 
 
-def _unit_vector(hpo: HPO, terms: np.ndarray) -> np.ndarray:
-    """One patient's row of :func:`vectorise`, dense: built directly, a single row through sparse
-    matrices costs more than the whole similarity search."""
+class TermVector(NamedTuple):
+    """A float32 vector over the knowledge base's terms by its nonzero entries: ``terms``
+    (ascending) and their ``weights``."""
+
+    terms: np.ndarray
+    weights: np.ndarray
+
+    def dense(self, n_terms: int) -> np.ndarray:
+        out = np.zeros(n_terms, np.float32)
+        out[self.terms] = self.weights
+        return out
+
+
+def _unit_vector(hpo: HPO, terms: np.ndarray) -> TermVector:
+    """One patient's row of :func:`vectorise` (``terms`` ascending, each once): built directly, a
+    single row through sparse matrices costs more than the whole similarity search. The norm is
+    taken of the dense vector, as before: its sum may round otherwise over the nonzeros alone."""
     v = np.zeros(len(hpo.ids), np.float32)
     v[terms] = hpo.information_content[terms]
-    return v / max(float(np.linalg.norm(v)), 1e-12)
+    weights = v[terms] / max(float(np.linalg.norm(v)), 1e-12)
+    nonzero = weights != 0  # the root's information content is 0
+    return TermVector(terms[nonzero], weights[nonzero])
 
 
 def vectorise(hpo: HPO, binary: sp.csr_matrix) -> sp.csr_matrix:

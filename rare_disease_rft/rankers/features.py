@@ -35,7 +35,7 @@ import scipy.sparse as sp
 from ..hpo import HPO
 from ..resources import atomic_write, cache_dir
 from .base import Case, best_by_score, order_by_score
-from .case_index import CaseIndex
+from .case_index import CaseIndex, TermVector
 from .cooccurrence import COOCCURRENCE_PRIOR, CreditTable, TermCooccurrence, best_lift
 from .knowledge import (FEW_COLUMNS, LikelihoodRanker, LikelihoodSettings, PhenomizerRanker, PositiveEntries,
                         RunMaxima, TermMatcher, dense_columns, gene_matcher)
@@ -250,8 +250,9 @@ class FeatureExtractor:
         if not cases:
             return
         vectors = [self.index.case_vectors(self.hpo, case) for case in cases]
-        present, excluded = (self.index.present @ np.stack([v[0] for v in vectors], axis=1),
-                             self.index.excluded @ np.stack([v[1] for v in vectors], axis=1))
+        n_terms = len(self.hpo.ids)
+        present, excluded = (self.index.present @ np.stack([v[0].dense(n_terms) for v in vectors], axis=1),
+                             self.index.excluded @ np.stack([v[1].dense(n_terms) for v in vectors], axis=1))
         whole = [i for i, case in enumerate(cases) if self._left_out(case.withheld_publication) is None]
         best_present, best_excluded = (self._best_case_of_gene(sims[:, whole], None) for sims in (present, excluded))
         best_cases = dict(zip(whole, zip(best_present.T, best_excluded.T)))
@@ -425,20 +426,20 @@ class FeatureExtractor:
         return CaseFeatures(candidates, values, rest)
 
 
-def product_by_columns(matrix: sp.csc_matrix, vector: np.ndarray) -> np.ndarray:
-    """``matrix @ vector`` (float32) for a ``vector`` with few nonzero entries, from those entries'
-    columns alone, bit for bit as scipy's CSR product: each row's sum runs in column order, as the
-    CSR product's does (the zeros it adds change nothing). Up to FEW_COLUMNS columns they are added
-    one after another here; beyond, scipy's column-major product of those columns adds them so (its
-    column selection costs about 0.1 ms). A patient's terms are a few dozen of the index's 20,000:
-    half the time of np.add.at over the same entries."""
-    nonzero = np.flatnonzero(vector != 0)  # numpy finds a float array's nonzeros 7 times slower
-    if len(nonzero) > FEW_COLUMNS:
-        return np.asarray(matrix[:, nonzero] @ vector[nonzero], dtype=np.float32)
+def product_by_columns(matrix: sp.csc_matrix, vector: TermVector) -> np.ndarray:
+    """``matrix @ vector.dense(...)`` (float32), from the vector's nonzero entries' columns alone,
+    bit for bit as scipy's CSR product: each row's sum runs in column order, as the CSR product's
+    does (the zeros it adds change nothing). Up to FEW_COLUMNS columns they are added one after
+    another here; beyond, scipy's column-major product of those columns adds them so (its column
+    selection costs about 0.1 ms). A patient's terms are a few dozen of the index's 20,000: half
+    the time of np.add.at over the same entries."""
+    terms, weights = vector
+    if len(terms) > FEW_COLUMNS:
+        return np.asarray(matrix[:, terms] @ weights, dtype=np.float32)
     out = np.zeros(matrix.shape[0], dtype=np.float32)
     indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
-    for j in nonzero.tolist():  # a column's rows are distinct: one add each
-        out[indices[indptr[j] : indptr[j + 1]]] += data[indptr[j] : indptr[j + 1]] * vector[j]
+    for j, weight in zip(terms.tolist(), weights):  # a column's rows are distinct: one add each
+        out[indices[indptr[j] : indptr[j + 1]]] += data[indptr[j] : indptr[j + 1]] * weight
     return out
 
 
