@@ -151,8 +151,7 @@ def _unit_vector(hpo: HPO, terms: np.ndarray) -> TermVector:
     """One patient's row of :func:`vectorise` (``terms`` ascending, each once): built directly, a
     single row through sparse matrices costs more than the whole similarity search. The norm is
     taken of the dense vector, as before: its sum may round otherwise over the nonzeros alone."""
-    v = np.zeros(len(hpo.ids), np.float32)
-    v[terms] = hpo.information_content[terms]
+    v = TermVector(terms, hpo.information_content[terms]).dense(len(hpo.ids))
     weights = v[terms] / max(float(np.linalg.norm(v)), 1e-12)
     nonzero = weights != 0  # the root's information content is 0
     return TermVector(terms[nonzero], weights[nonzero])
