@@ -41,6 +41,7 @@ CLICK_TIMER = ("() => document.addEventListener('click', () => { window.rdrftCli
                "{capture: true, once: true})")
 PAINTED = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => done(performance.now()))))"
 SETTLE_S = 1  # after the deep link's page: its charts and table finish drawing, as before any real click
+CLICKS = 3  # clicks on Rank genes per server start
 
 
 def measure_once(model: str, browser, clicks: int, screenshot: Path | None) -> dict:
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="default", help="default, likelihood, phenomizer or a model directory")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--clicks", type=int, default=3, help="clicks on Rank genes per repeat (default 3)")
+    parser.add_argument("--clicks", type=int, default=CLICKS, help=f"clicks on Rank genes per repeat (default {CLICKS})")
     parser.add_argument("--out", default=str(REPO / "results"), metavar="DIR")
     args = parser.parse_args(argv)
     try:

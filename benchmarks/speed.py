@@ -55,7 +55,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.app_speed import TARGETS_S as APP_TARGETS_S  # noqa: E402
-from benchmarks.app_speed import AppNotMeasured, measure_app  # noqa: E402
+from benchmarks.app_speed import CLICKS, AppNotMeasured, measure_app  # noqa: E402
 from rare_disease_rft.batch import rank_many_parallel  # noqa: E402
 from rare_disease_rft.cli import main as rdrft  # noqa: E402
 from rare_disease_rft.explain import explain_ranking  # noqa: E402
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.app_repeats > 0:
         print("the app", file=sys.stderr)
         try:
-            app = measure_app("default", args.app_repeats, 3, out)
+            app = measure_app("default", args.app_repeats, CLICKS, out)
         except AppNotMeasured as err:
             app = {"not_measured": str(err)}
     report = {
